@@ -1,0 +1,220 @@
+"""Typed settings for every part of the pipeline, read from the environment in one place.
+
+Why: handlers, the CLI, the local runtime and the CDK stack all need the same names (the CDK sets the variables
+listed in `EnvVar`, the handlers read them here). Nothing else in the code calls `os.environ` for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from pipeline import resources
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable, never its value if it is secret."""
+
+
+class EnvVar:
+    """Names of the environment variables the pipeline reads (and the stack sets)."""
+
+    ENVIRONMENT = "SYNC_ENV"
+    PROVIDER = "SYNC_PROVIDER"
+    AWS_REGION = "AWS_REGION"
+    AWS_DEFAULT_REGION = "AWS_DEFAULT_REGION"
+    AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+    TABLE_NAME = "TABLE_NAME"
+    BUCKET_NAME = "BUCKET_NAME"
+    QUEUE_URL = "QUEUE_URL"
+    DLQ_URL = "DLQ_URL"
+    TOPIC_ARN = "TOPIC_ARN"
+    CREDENTIALS_SECRET_ID = "CREDENTIALS_SECRET_ID"
+    METRICS_NAMESPACE = "METRICS_NAMESPACE"
+    TRACING_ENABLED = "TRACING_ENABLED"
+    LOG_LEVEL = "LOG_LEVEL"
+    GOPRO_API_URL = "GOPRO_API_URL"
+    GOPRO_AUTH_URL = "GOPRO_AUTH_URL"
+    GOPRO_CLIENT_ID = "GOPRO_CLIENT_ID"
+    GOPRO_CLIENT_SECRET = "GOPRO_CLIENT_SECRET"
+    GOPRO_REFRESH_TOKEN = "GOPRO_REFRESH_TOKEN"
+    GOPRO_ACCESS_TOKEN = "GOPRO_ACCESS_TOKEN"
+    HTTP_CONNECT_TIMEOUT = "HTTP_CONNECT_TIMEOUT_SECONDS"
+    HTTP_READ_TIMEOUT = "HTTP_READ_TIMEOUT_SECONDS"
+    RETRY_MAX_ATTEMPTS = "RETRY_MAX_ATTEMPTS"
+    RETRY_BASE_DELAY = "RETRY_BASE_DELAY_SECONDS"
+    RETRY_MAX_DELAY = "RETRY_MAX_DELAY_SECONDS"
+    TOKEN_REFRESH_MARGIN = "TOKEN_REFRESH_MARGIN_SECONDS"
+    LIST_PAGE_SIZE = "LIST_PAGE_SIZE"
+    INCLUDE_PHOTOS = "INCLUDE_PHOTOS"
+    MULTIPART_THRESHOLD = "MULTIPART_THRESHOLD_BYTES"
+    PART_SIZE = "PART_SIZE_BYTES"
+    ALLOWED_DOWNLOAD_HOSTS = "ALLOWED_DOWNLOAD_HOSTS"
+    LOCAL_MODE = "SYNC_LOCAL_MODE"
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ProviderCredentialsOverride:
+    """GoPro credentials given through the environment; they take precedence over the stored secret.
+
+    Kept out of `repr` so a settings object can be logged without leaking anything.
+    """
+
+    client_id: str | None = field(default=None, repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    access_token: str | None = field(default=None, repr=False)
+
+    @property
+    def present(self) -> bool:
+        return bool(self.refresh_token or self.access_token)
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str = resources.DEFAULT_ENVIRONMENT
+    provider: str = "gopro"
+    aws_region: str = "eu-west-1"
+    aws_endpoint_url: str | None = None
+    table_name: str = ""
+    bucket_name: str = ""
+    queue_url: str = ""
+    dlq_url: str = ""
+    topic_arn: str = ""
+    credentials_secret_id: str = ""
+    metrics_namespace: str = resources.METRICS_NAMESPACE
+    tracing_enabled: bool = False
+    log_level: str = "INFO"
+    gopro_api_url: str = "https://api.gopro.com"
+    gopro_auth_url: str = "https://api.gopro.com"
+    http_connect_timeout: float = 5.0
+    http_read_timeout: float = 60.0
+    retry_max_attempts: int = 5
+    retry_base_delay: float = 1.0
+    retry_max_delay: float = 60.0
+    # The lister refreshes the access token when it expires within this margin (the seed's 24-hour threshold).
+    token_refresh_margin_seconds: int = 24 * 3600
+    list_page_size: int = 100
+    include_photos: bool = False
+    multipart_threshold_bytes: int = 100 * MIB
+    part_size_bytes: int = 100 * MIB
+    allowed_download_hosts: tuple[str, ...] = ()
+    local_mode: bool = False
+    credentials_override: ProviderCredentialsOverride = field(default_factory=ProviderCredentialsOverride)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        environment = env.get(EnvVar.ENVIRONMENT, resources.DEFAULT_ENVIRONMENT)
+        try:
+            names = resources.names_for(environment)
+        except ValueError as exc:
+            raise ConfigError(f"{EnvVar.ENVIRONMENT}: {exc}") from None
+        defaults = cls()
+        settings = cls(
+            environment=environment,
+            provider=env.get(EnvVar.PROVIDER, defaults.provider),
+            aws_region=env.get(EnvVar.AWS_REGION) or env.get(EnvVar.AWS_DEFAULT_REGION) or defaults.aws_region,
+            aws_endpoint_url=env.get(EnvVar.AWS_ENDPOINT_URL) or None,
+            table_name=env.get(EnvVar.TABLE_NAME, names.table),
+            bucket_name=env.get(EnvVar.BUCKET_NAME, names.local_bucket),
+            queue_url=env.get(EnvVar.QUEUE_URL, ""),
+            dlq_url=env.get(EnvVar.DLQ_URL, ""),
+            topic_arn=env.get(EnvVar.TOPIC_ARN, ""),
+            credentials_secret_id=env.get(EnvVar.CREDENTIALS_SECRET_ID, names.credentials_secret),
+            metrics_namespace=env.get(EnvVar.METRICS_NAMESPACE, names.metrics_namespace),
+            tracing_enabled=_bool(env, EnvVar.TRACING_ENABLED, defaults.tracing_enabled),
+            log_level=env.get(EnvVar.LOG_LEVEL, defaults.log_level).upper(),
+            gopro_api_url=_url(env, EnvVar.GOPRO_API_URL, defaults.gopro_api_url),
+            gopro_auth_url=_url(env, EnvVar.GOPRO_AUTH_URL, defaults.gopro_auth_url),
+            http_connect_timeout=_number(env, EnvVar.HTTP_CONNECT_TIMEOUT, defaults.http_connect_timeout, float),
+            http_read_timeout=_number(env, EnvVar.HTTP_READ_TIMEOUT, defaults.http_read_timeout, float),
+            retry_max_attempts=_number(env, EnvVar.RETRY_MAX_ATTEMPTS, defaults.retry_max_attempts, int),
+            retry_base_delay=_number(env, EnvVar.RETRY_BASE_DELAY, defaults.retry_base_delay, float),
+            retry_max_delay=_number(env, EnvVar.RETRY_MAX_DELAY, defaults.retry_max_delay, float),
+            token_refresh_margin_seconds=_number(
+                env, EnvVar.TOKEN_REFRESH_MARGIN, defaults.token_refresh_margin_seconds, int
+            ),
+            list_page_size=_number(env, EnvVar.LIST_PAGE_SIZE, defaults.list_page_size, int),
+            include_photos=_bool(env, EnvVar.INCLUDE_PHOTOS, defaults.include_photos),
+            multipart_threshold_bytes=_number(
+                env, EnvVar.MULTIPART_THRESHOLD, defaults.multipart_threshold_bytes, int
+            ),
+            part_size_bytes=_number(env, EnvVar.PART_SIZE, defaults.part_size_bytes, int),
+            allowed_download_hosts=_csv(env, EnvVar.ALLOWED_DOWNLOAD_HOSTS),
+            local_mode=_bool(env, EnvVar.LOCAL_MODE, defaults.local_mode),
+            credentials_override=ProviderCredentialsOverride(
+                client_id=env.get(EnvVar.GOPRO_CLIENT_ID) or None,
+                client_secret=env.get(EnvVar.GOPRO_CLIENT_SECRET) or None,
+                refresh_token=env.get(EnvVar.GOPRO_REFRESH_TOKEN) or None,
+                access_token=env.get(EnvVar.GOPRO_ACCESS_TOKEN) or None,
+            ),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not 1 <= self.list_page_size <= 100:
+            raise ConfigError(f"{EnvVar.LIST_PAGE_SIZE} must be between 1 and 100")
+        if self.retry_max_attempts < 1:
+            raise ConfigError(f"{EnvVar.RETRY_MAX_ATTEMPTS} must be at least 1")
+        if self.retry_base_delay < 0 or self.retry_max_delay < self.retry_base_delay:
+            raise ConfigError(f"{EnvVar.RETRY_MAX_DELAY} must be >= {EnvVar.RETRY_BASE_DELAY} >= 0")
+        if self.http_connect_timeout <= 0 or self.http_read_timeout <= 0:
+            raise ConfigError("HTTP timeouts must be positive")
+        # S3 multipart: every part but the last must be at least 5 MiB.
+        if self.part_size_bytes < 5 * MIB:
+            raise ConfigError(f"{EnvVar.PART_SIZE} must be at least 5 MiB")
+        if self.multipart_threshold_bytes < 1:
+            raise ConfigError(f"{EnvVar.MULTIPART_THRESHOLD} must be positive")
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some fields changed, validated again (tests and the local runtime use this)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+        updated = replace(self, **changes)
+        updated.validate()
+        return updated
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _number(env: Mapping[str, str], name: str, default: Any, kind: type) -> Any:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = (env.get(name) or default).rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value
+
+
+def _csv(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name, "")
+    return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
