@@ -44,6 +44,7 @@ STATUS_INDEX_SORT_KEY = "sync_timestamp"
 KEY_SEPARATOR = "#"
 RUN_KEY_PREFIX = "run"
 CURSOR_KEY_PREFIX = "cursor"
+LOCK_KEY_PREFIX = "lock"
 
 # --- Metrics ---------------------------------------------------------------------------------------------------
 METRICS_NAMESPACE = "GoProSync"
@@ -60,6 +61,11 @@ def run_key(run_id: str) -> str:
 
 def cursor_key(provider: str) -> str:
     return f"{CURSOR_KEY_PREFIX}{KEY_SEPARATOR}{provider}"
+
+
+def lock_key(name: str) -> str:
+    """A short-lived mutual-exclusion item (for example the one token refresh all downloaders wait on)."""
+    return f"{LOCK_KEY_PREFIX}{KEY_SEPARATOR}{name}"
 
 
 @dataclass(frozen=True)

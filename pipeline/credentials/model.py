@@ -1,0 +1,141 @@
+"""The credentials a provider needs, in the JSON shape of the `gopro/credentials/<env>` secret.
+
+Two modes (see docs): *refreshable* (client id + secret + refresh token: runs for years) and *access token only*
+(a token pasted from the web app's `gp_access_token` cookie: works until it expires, then needs a new sign-in).
+Every secret value is registered with the redactor as soon as an object is built, so it cannot reach a log.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from pipeline.observability.redaction import register_secret
+
+
+class CredentialsError(ValueError):
+    """The stored credentials are missing or malformed; the message never contains a value."""
+
+
+class Field:
+    CLIENT_ID = "client_id"
+    CLIENT_SECRET = "client_secret"
+    REFRESH_TOKEN = "refresh_token"
+    ACCESS_TOKEN = "access_token"
+    EXPIRES_AT = "expires_at"
+    USER_ID = "user_id"
+    UPDATED_AT = "updated_at"
+
+
+@dataclass(frozen=True)
+class ProviderCredentials:
+    access_token: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    client_id: str | None = field(default=None, repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    expires_at: float | None = None  # epoch seconds; None = unknown
+    user_id: str | None = None
+    updated_at: float | None = None
+
+    def __post_init__(self) -> None:
+        for value in (self.access_token, self.refresh_token, self.client_id, self.client_secret):
+            register_secret(value)
+
+    @property
+    def refreshable(self) -> bool:
+        return bool(self.refresh_token and self.client_id and self.client_secret)
+
+    @property
+    def mode(self) -> str:
+        return "refreshable" if self.refreshable else "access_token_only"
+
+    def expires_within(self, seconds: float, now: float | None = None) -> bool:
+        """True when the access token is absent or ends within `seconds` (unknown expiry counts as valid)."""
+        if not self.access_token:
+            return True
+        if self.expires_at is None:
+            return False
+        return (now if now is not None else time.time()) + seconds >= self.expires_at
+
+    def with_tokens(
+        self,
+        *,
+        access_token: str,
+        expires_in: float | None,
+        refresh_token: str | None,
+        user_id: str | None,
+        now: float,
+    ) -> ProviderCredentials:
+        return replace(
+            self,
+            access_token=access_token,
+            refresh_token=refresh_token or self.refresh_token,
+            expires_at=now + expires_in if expires_in is not None else None,
+            user_id=user_id or self.user_id,
+            updated_at=now,
+        )
+
+    def to_json(self) -> str:
+        document = {
+            Field.CLIENT_ID: self.client_id,
+            Field.CLIENT_SECRET: self.client_secret,
+            Field.REFRESH_TOKEN: self.refresh_token,
+            Field.ACCESS_TOKEN: self.access_token,
+            Field.EXPIRES_AT: _iso(self.expires_at),
+            Field.USER_ID: self.user_id,
+            Field.UPDATED_AT: _iso(self.updated_at),
+        }
+        return json.dumps({k: v for k, v in document.items() if v is not None}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ProviderCredentials:
+        try:
+            document = json.loads(text)
+        except (TypeError, ValueError):
+            raise CredentialsError("the credentials secret is not JSON") from None
+        if not isinstance(document, dict):
+            raise CredentialsError("the credentials secret must be a JSON object")
+        strings = {}
+        for name in (Field.CLIENT_ID, Field.CLIENT_SECRET, Field.REFRESH_TOKEN, Field.ACCESS_TOKEN, Field.USER_ID):
+            value = document.get(name)
+            if value is not None and not isinstance(value, str):
+                raise CredentialsError(f"credentials field {name!r} must be a string")
+            strings[name] = value or None
+        creds = cls(
+            access_token=strings[Field.ACCESS_TOKEN],
+            refresh_token=strings[Field.REFRESH_TOKEN],
+            client_id=strings[Field.CLIENT_ID],
+            client_secret=strings[Field.CLIENT_SECRET],
+            user_id=strings[Field.USER_ID],
+            expires_at=_epoch(document.get(Field.EXPIRES_AT), Field.EXPIRES_AT),
+            updated_at=_epoch(document.get(Field.UPDATED_AT), Field.UPDATED_AT),
+        )
+        if not creds.access_token and not creds.refreshable:
+            raise CredentialsError(
+                "the credentials secret holds neither an access token nor client id, client secret and refresh "
+                "token; run scripts/bootstrap_credentials.py"
+            )
+        return creds
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _epoch(value: object, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise CredentialsError(f"credentials field {name!r} must be an ISO-8601 time or epoch seconds")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    raise CredentialsError(f"credentials field {name!r} must be an ISO-8601 time or epoch seconds")

@@ -1,0 +1,60 @@
+"""Keeps tokens, secrets and signed URLs out of log lines and exception messages.
+
+Two layers, because either alone leaks: known secret values (registered the moment credentials are loaded) are
+replaced wherever they appear, and patterns catch shapes of secrets we never saw (a bearer header in an echoed
+request, a token field in an error body, a pre-signed URL's signature).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+MASK = "***"
+_MIN_SECRET_LENGTH = 6
+
+_PATTERNS: tuple[re.Pattern[str], ...] = (
+    # Authorization: Bearer abc / Bearer abc
+    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"),
+    # "access_token": "..." / access_token=... / refresh_token: ...
+    re.compile(
+        r"(?i)(\"?(?:access_token|refresh_token|id_token|client_secret|password|secret|token|gp_access_token|"
+        r"authorization|cookie|x-amz-security-token|x-amz-signature|x-amz-credential|signature|key-pair-id|"
+        r"policy)\"?\s*[:=]\s*\"?)([^\"&\s,;}]+)"
+    ),
+)
+
+_lock = threading.Lock()
+_known: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remembers a secret value so that it is masked wherever it appears later, in any thread."""
+    if value and len(value) >= _MIN_SECRET_LENGTH:
+        with _lock:
+            _known.add(value)
+
+
+def forget_all_secrets() -> None:
+    """For tests: start from a clean registry."""
+    with _lock:
+        _known.clear()
+
+
+def redact(text: str) -> str:
+    if not text:
+        return text
+    with _lock:
+        known = sorted(_known, key=len, reverse=True)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    text = _PATTERNS[0].sub(lambda m: f"{m.group(1)} {MASK}", text)
+    return _PATTERNS[1].sub(lambda m: f"{m.group(1)}{MASK}", text)
+
+
+def safe_url(url: str) -> str:
+    """Scheme, host and path only: a pre-signed URL's query string is a credential."""
+    head, _, _ = url.partition("?")
+    head, _, _ = head.partition("#")
+    return head

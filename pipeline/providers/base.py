@@ -1,0 +1,124 @@
+"""The contract every media source implements; handlers only ever talk to this interface.
+
+Adding a provider means one new subpackage and one `register()` call; no handler changes (see docs on adding a
+provider). Types here are deliberately plain dataclasses so they cross threads, SQS and tests without surprises.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+
+class MediaType(StrEnum):
+    VIDEO = "video"
+    PHOTO = "photo"
+    BURST = "burst"
+    TIMELAPSE = "timelapse"
+    TIMELAPSE_VIDEO = "timelapse_video"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_video(self) -> bool:
+        return self in (MediaType.VIDEO, MediaType.TIMELAPSE_VIDEO)
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """One medium as the library lists it."""
+
+    provider: str
+    media_id: str
+    filename: str
+    media_type: MediaType
+    size: int | None
+    captured_at: datetime | None
+    created_at: datetime | None
+    ready: bool
+    raw_type: str = ""
+    ready_state: str = ""
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "provider": self.provider,
+            "media_id": self.media_id,
+            "filename": self.filename,
+            "type": self.media_type.value,
+            "size": self.size,
+            "captured_at": self.captured_at.isoformat().replace("+00:00", "Z") if self.captured_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class DownloadSource:
+    """One file to archive: a pre-signed URL fetched without our credentials.
+
+    `size_hint` is the provider's claim; the served Content-Length decides (GoPro's listing was seen a few KB
+    off). `head_url` exists because a pre-signed signature covers one HTTP method.
+    """
+
+    url: str = field(repr=False)
+    filename: str
+    content_type: str
+    head_url: str | None = field(default=None, repr=False)
+    size_hint: int | None = None
+    item_number: int = 1
+    label: str = "source"
+
+
+@dataclass(frozen=True)
+class DownloadPlan:
+    """Everything to archive for one medium: a chaptered video or a burst has several files."""
+
+    media_id: str
+    filename: str
+    files: tuple[DownloadSource, ...]
+
+
+@dataclass(frozen=True)
+class ListingPage:
+    """One page of the library, with where it sits, so a long listing can stop and continue later."""
+
+    page: int
+    total_pages: int | None
+    items: tuple[MediaItem, ...]
+    skipped: tuple[str, ...] = ()  # ids of entries we could not use, each reported, never silently dropped
+
+
+class CloudProvider(ABC):
+    """A cloud media library we archive from."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def ensure_authenticated(self, *, min_validity_seconds: int = 0) -> None:
+        """Makes sure an access token valid for at least this long is at hand, refreshing it if needed."""
+
+    @abstractmethod
+    def iter_pages(self, *, start_page: int = 1, newer_than: datetime | None = None) -> Iterator[ListingPage]:
+        """The library page by page from `start_page`; with `newer_than`, may stop early once past the bound."""
+
+    def list_media(self, *, newer_than: datetime | None = None) -> Iterator[MediaItem]:
+        """Every medium once (pages can repeat an item), newest bound applied."""
+        seen: set[str] = set()
+        for page in self.iter_pages(newer_than=newer_than):
+            for item in page.items:
+                if item.media_id not in seen:
+                    seen.add(item.media_id)
+                    yield item
+
+    @abstractmethod
+    def resolve_download(self, media_id: str) -> DownloadPlan:
+        """Fresh download URLs for the originals of one medium (they expire: call shortly before use)."""
+
+    @abstractmethod
+    def validate_media_id(self, media_id: str) -> str:
+        """Returns the id if it is in the provider's alphabet, else raises InvalidMediaId."""
+
+    def allowed_download_hosts(self) -> tuple[str, ...]:
+        """Hosts a download URL may point at (empty: any https host). Guards against SSRF from inside a VPC."""
+        return ()

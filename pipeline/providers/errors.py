@@ -1,0 +1,87 @@
+"""Typed provider errors: the handlers decide retry, fail or skip from the type alone, never from text.
+
+Every message passes through `redact`, so an error body that echoes a token cannot carry it into a log line.
+"""
+
+from __future__ import annotations
+
+from pipeline.observability.redaction import redact
+
+SNIPPET_LENGTH = 200
+
+
+def snippet(body: str | bytes | None, limit: int = SNIPPET_LENGTH) -> str:
+    """A short, single-line, secret-free excerpt of a response body for error messages."""
+    if body is None:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return redact(text)
+
+
+class ProviderError(Exception):
+    """Base of every provider failure."""
+
+    retryable = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
+
+
+class AuthError(ProviderError):
+    """The provider refused our credentials.
+
+    `reauth_required` means no refresh can help (a pasted access token expired, a refresh token was revoked or
+    blacklisted): a person must sign in again, so the pipeline alerts instead of retrying.
+    """
+
+    def __init__(self, message: str, *, reauth_required: bool = False) -> None:
+        super().__init__(message)
+        self.reauth_required = reauth_required
+
+
+class RateLimited(ProviderError):
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MediaNotFound(ProviderError):
+    """The medium no longer exists at the source (deleted by its owner)."""
+
+    def __init__(self, media_id: str) -> None:
+        super().__init__(f"media {media_id} not found at the provider")
+        self.media_id = media_id
+
+
+class ProviderUnavailable(ProviderError):
+    """5xx, a reset connection or a timeout: worth retrying later."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ProviderResponseError(ProviderError):
+    """An answer we cannot use: unexpected status, not JSON, missing or wrongly typed fields."""
+
+    def __init__(self, message: str, *, status: int | None = None, body: str | bytes | None = None) -> None:
+        self.status = status
+        self.snippet = snippet(body)
+        detail = f" (HTTP {status})" if status is not None else ""
+        tail = f": {self.snippet}" if self.snippet else ""
+        super().__init__(f"{message}{detail}{tail}")
+
+
+class InvalidMediaId(ProviderError):
+    """A media id outside the provider's alphabet: refused before it reaches a URL or a key."""
+
+    def __init__(self, media_id: str, why: str) -> None:
+        shown = media_id if len(media_id) <= 40 else media_id[:40] + "…"
+        super().__init__(f"invalid media id {shown!r}: {why}")

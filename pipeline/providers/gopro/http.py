@@ -1,0 +1,133 @@
+"""One HTTP exchange with GoPro, mapped onto the provider's typed errors, with bounded retries.
+
+Policy: 401 → refresh the token once and try again; 429 → wait as `Retry-After` says; 5xx, resets and timeouts →
+bounded exponential retries; anything else unexpected → `ProviderResponseError` with the status and a snippet.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+
+from pipeline.credentials.tokens import TokenManager
+from pipeline.providers.errors import (
+    AuthError,
+    MediaNotFound,
+    ProviderResponseError,
+    ProviderUnavailable,
+    RateLimited,
+)
+from pipeline.providers.gopro import api
+from pipeline.retry import RetryPolicy, call_with_retry, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+
+class _NotFound(Exception):
+    pass
+
+
+def classify(response: requests.Response, what: str) -> None:
+    """Raises the typed error for a non-2xx answer (401 and 404 are the caller's to interpret)."""
+    status = response.status_code
+    if status == 429:
+        raise RateLimited(
+            f"{what}: rate limited", retry_after=parse_retry_after(response.headers.get("Retry-After"))
+        )
+    if status >= 500:
+        raise ProviderUnavailable(f"{what}: HTTP {status}", status=status)
+    if status >= 300:
+        raise ProviderResponseError(f"{what}: unexpected answer", status=status, body=response.text)
+
+
+def decode_json(response: requests.Response, what: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise ProviderResponseError(
+            f"{what}: the answer is not JSON", status=response.status_code, body=response.text
+        ) from None
+
+
+class GoProHttp:
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        tokens: TokenManager,
+        session: requests.Session,
+        timeout: tuple[float, float],
+        policy: RetryPolicy,
+        sleep: Callable[[float], None] = time.sleep,
+        on_auth_failure: Callable[[], None] | None = None,
+    ) -> None:
+        self._api_url = api_url
+        self._tokens = tokens
+        self._session = session
+        self._timeout = timeout
+        self._policy = policy
+        self._sleep = sleep
+        self._on_auth_failure = on_auth_failure
+
+    def get_json(self, path: str, *, params: Mapping[str, str] | None = None, what: str) -> Any:
+        """GET an API path as the signed-in user; raises MediaNotFound's stand-in `_NotFound` on 404."""
+
+        def attempt() -> Any:
+            return self._authorised_get(path, params=params, what=what)
+
+        return call_with_retry(
+            attempt,
+            policy=self._policy,
+            retry_on=(RateLimited, ProviderUnavailable),
+            sleep=self._sleep,
+            describe=what,
+        )
+
+    def get_media_json(self, path: str, media_id: str, *, what: str) -> Any:
+        try:
+            return self.get_json(path, what=what)
+        except _NotFound:
+            raise MediaNotFound(media_id) from None
+
+    def _authorised_get(self, path: str, *, params: Mapping[str, str] | None, what: str) -> Any:
+        token = self._tokens.access_token()
+        response = self._send(path, params, token, what)
+        if response.status_code == 401:
+            log.info("%s: access token refused; refreshing once", what)
+            token = self._tokens.refresh(stale_token=token)
+            response = self._send(path, params, token, what)
+            if response.status_code == 401:
+                if self._on_auth_failure:
+                    self._on_auth_failure()
+                raise AuthError(f"{what}: GoPro refused a freshly refreshed token (HTTP 401)")
+        if response.status_code == 404:
+            raise _NotFound(what)
+        classify(response, what)
+        return decode_json(response, what)
+
+    def _send(self, path: str, params: Mapping[str, str] | None, token: str, what: str) -> requests.Response:
+        creds = self._tokens.credentials
+        headers = {"Accept": api.MEDIA_ACCEPT, "Authorization": f"Bearer {token}"}
+        cookies = None
+        if not creds.refreshable:
+            # A token pasted from the web app is its cookie; send it the way the web app does, too.
+            cookies = {api.COOKIE_TOKEN: token}
+            if creds.user_id:
+                cookies[api.COOKIE_USER] = creds.user_id
+        try:
+            return self._session.get(
+                f"{self._api_url}{path}",
+                params=dict(params or {}),
+                headers=headers,
+                cookies=cookies,
+                timeout=self._timeout,
+                allow_redirects=False,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ProviderUnavailable(f"{what}: {type(exc).__name__}") from None
+        except requests.RequestException as exc:
+            raise ProviderResponseError(f"{what}: request failed ({type(exc).__name__})") from None

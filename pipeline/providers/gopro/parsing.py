@@ -1,0 +1,221 @@
+"""Turns GoPro JSON into the provider contract's types, refusing anything malformed with a typed error.
+
+Why so strict: a missing field caught here is a clear `ProviderResponseError` with a snippet of the answer; the
+same field missing three calls later would be a bare `KeyError` in a downloader with no idea what GoPro said.
+Where the API is known to vary (nullable sizes, empty filenames, type spellings) parsing is lenient instead.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import posixpath
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.providers.base import DownloadPlan, DownloadSource, ListingPage, MediaItem, MediaType
+from pipeline.providers.errors import ProviderResponseError
+from pipeline.providers.gopro import api
+
+
+def _fail(message: str, body: Any, status: int | None = None) -> ProviderResponseError:
+    text = body if isinstance(body, str | bytes) else json.dumps(body, default=str)[:400]
+    return ProviderResponseError(message, status=status, body=text)
+
+
+def _opt_str(obj: Mapping[str, Any], key: str, where: Any) -> str | None:
+    value = obj.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise _fail(f"field {key!r} should be a string", where)
+
+
+def _opt_int(obj: Mapping[str, Any], key: str, where: Any) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise _fail(f"field {key!r} should be an integer", where)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise _fail(f"field {key!r} should be an integer", where)
+
+
+def _opt_time(obj: Mapping[str, Any], key: str, where: Any) -> datetime | None:
+    value = _opt_str(obj, key, where)
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(f"field {key!r} is not an ISO-8601 time", where) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def media_type_of(raw: str) -> MediaType:
+    return api.TYPES.get(raw.replace("_", "").replace("-", "").lower(), MediaType.UNKNOWN)
+
+
+def fallback_filename(media_id: str, filename: str | None, extension: str | None) -> str:
+    """GoPro sends an empty filename for some media; clients then use `<id>.<file_extension>`."""
+    if filename:
+        return filename
+    ext = (extension or "").lstrip(".")
+    return f"{media_id}.{ext}" if ext else media_id
+
+
+def parse_medium(raw: Any) -> MediaItem:
+    if not isinstance(raw, Mapping):
+        raise _fail("a medium should be a JSON object", raw)
+    media_id = raw.get("id")
+    if isinstance(media_id, int) and not isinstance(media_id, bool):
+        media_id = str(media_id)
+    if not isinstance(media_id, str) or not media_id:
+        raise _fail("a medium has no string 'id'", raw)
+    raw_type = _opt_str(raw, "type", raw) or ""
+    ready_state = (_opt_str(raw, "ready_to_view", raw) or "").lower()
+    return MediaItem(
+        provider=api.NAME,
+        media_id=media_id,
+        filename=fallback_filename(media_id, _opt_str(raw, "filename", raw), _opt_str(raw, "file_extension", raw)),
+        media_type=media_type_of(raw_type),
+        size=_opt_int(raw, "file_size", raw),
+        captured_at=_opt_time(raw, "captured_at", raw),
+        created_at=_opt_time(raw, "created_at", raw),
+        # A missing state is read as ready: the download then decides, instead of skipping forever.
+        ready=ready_state in ("", api.READY),
+        raw_type=raw_type,
+        ready_state=ready_state,
+    )
+
+
+def parse_search_page(payload: Any, *, requested_page: int, status: int = 200) -> ListingPage:
+    if not isinstance(payload, Mapping):
+        raise _fail("the search answer should be a JSON object", payload, status)
+    embedded = payload.get("_embedded")
+    if not isinstance(embedded, Mapping):
+        raise _fail("the search answer has no '_embedded' object", payload, status)
+    errors = embedded.get("errors") or []
+    if not isinstance(errors, list):
+        raise _fail("'_embedded.errors' should be a list", payload, status)
+    if errors:
+        raise _fail("GoPro reported errors for the search", errors, status)
+    media = embedded.get("media")
+    if media is None:
+        media = []
+    if not isinstance(media, list):
+        raise _fail("'_embedded.media' should be a list", payload, status)
+    pages = payload.get("_pages")
+    total_pages: int | None = None
+    if pages is not None:
+        if not isinstance(pages, Mapping):
+            raise _fail("'_pages' should be an object", payload, status)
+        total_pages = _opt_int(pages, "total_pages", payload)
+    items = tuple(parse_medium(raw) for raw in media)
+    if not items and total_pages is not None and requested_page < total_pages:
+        raise _fail(f"page {requested_page} of {total_pages} is empty", payload, status)
+    return ListingPage(page=requested_page, total_pages=total_pages, items=items)
+
+
+def _links(embedded: Mapping[str, Any], key: str, payload: Any) -> list[Mapping[str, Any]]:
+    value = embedded.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise _fail(f"'_embedded.{key}' should be a list of objects", payload)
+    return value
+
+
+def _source(
+    link: Mapping[str, Any], filename: str, default_label: str, payload: Any, item_number: int | None = None
+) -> DownloadSource:
+    url = link.get("url")
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise _fail("a download link has no http(s) 'url'", payload)
+    head = link.get("head")
+    if head is not None and not isinstance(head, str):
+        raise _fail("a download link's 'head' should be a string", payload)
+    number = item_number if item_number is not None else _opt_int(link, "item_number", payload) or 1
+    content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    return DownloadSource(
+        url=url,
+        head_url=head or None,
+        filename=filename,
+        content_type=content_type,
+        item_number=number,
+        label=_opt_str(link, "label", payload) or default_label,
+    )
+
+
+def numbered_filename(filename: str, item_number: int, count: int) -> str:
+    """`GX010042.MP4` for a one-file medium; `GX010042_02.MP4` for the second file of a multi-file one."""
+    if count <= 1:
+        return filename
+    stem, ext = posixpath.splitext(filename)
+    width = max(2, len(str(count)))
+    return f"{stem}_{item_number:0{width}d}{ext}"
+
+
+def parse_download(
+    payload: Any, *, media_id: str, media_type: MediaType, listed_filename: str = ""
+) -> DownloadPlan:
+    """Chooses the originals: never the proxies in `files` for a video, never the `concat` of a chaptered one."""
+    if not isinstance(payload, Mapping):
+        raise _fail("the download answer should be a JSON object", payload)
+    embedded = payload.get("_embedded")
+    if not isinstance(embedded, Mapping):
+        raise _fail("the download answer has no '_embedded' object", payload)
+    filename = _opt_str(payload, "filename", payload) or listed_filename or media_id
+    files = _links(embedded, "files", payload)
+    variations = _links(embedded, "variations", payload)
+
+    def labelled(label: str) -> list[Mapping[str, Any]]:
+        return [v for v in variations if str(v.get("label", "")).lower() == label]
+
+    if media_type in (MediaType.BURST, MediaType.TIMELAPSE):
+        chosen, label = (files, "file") if files else (labelled(api.SOURCE_LABEL), api.SOURCE_LABEL)
+    elif media_type == MediaType.PHOTO:
+        chosen, label = (labelled(api.SOURCE_LABEL), api.SOURCE_LABEL)
+        if not chosen:
+            chosen, label = files[:1], "file"
+    else:
+        chosen, label = labelled(api.SOURCE_LABEL), api.SOURCE_LABEL
+        if not chosen:
+            chosen, label = labelled(api.BAKED_SOURCE_LABEL), api.BAKED_SOURCE_LABEL
+    if not chosen:
+        raise _fail(f"no original ('source') file offered for {media_type.value} {media_id}", payload)
+    numbered = sorted(
+        ((_opt_int(link, "item_number", payload) or index + 1, link) for index, link in enumerate(chosen)),
+        key=lambda pair: pair[0],
+    )
+    numbers = [n for n, _ in numbered]
+    if len(set(numbers)) != len(numbers):
+        raise _fail(f"duplicate item numbers {numbers} in the originals of {media_id}", payload)
+    sources = tuple(
+        _source(link, numbered_filename(filename, number, len(numbered)), label, payload, item_number=number)
+        for number, link in numbered
+    )
+    return DownloadPlan(media_id=media_id, filename=filename, files=sources)
+
+
+def parse_token_answer(payload: Any, status: int) -> tuple[str, float | None, str | None, str | None]:
+    """(access_token, expires_in, refresh_token, user_id) from the token endpoint's JSON."""
+    if not isinstance(payload, Mapping):
+        raise _fail("the token answer should be a JSON object", "<token answer withheld>", status)
+    access_token = payload.get("access_token")
+    if not isinstance(access_token, str) or not access_token:
+        raise ProviderResponseError("the token answer has no access_token", status=status)
+    expires_in = payload.get("expires_in")
+    if expires_in is not None and (isinstance(expires_in, bool) or not isinstance(expires_in, int | float)):
+        raise ProviderResponseError("the token answer's expires_in is not a number", status=status)
+    refresh = payload.get("refresh_token")
+    owner = payload.get("resource_owner_id")
+    return (
+        access_token,
+        float(expires_in) if expires_in is not None else None,
+        refresh if isinstance(refresh, str) and refresh else None,
+        str(owner) if owner is not None else None,
+    )

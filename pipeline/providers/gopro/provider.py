@@ -1,0 +1,159 @@
+"""The GoPro cloud library as a `CloudProvider`."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from pipeline.config import Settings
+from pipeline.credentials.tokens import TokenManager
+from pipeline.providers.base import CloudProvider, DownloadPlan, ListingPage, MediaItem, MediaType
+from pipeline.providers.errors import InvalidMediaId, MediaNotFound
+from pipeline.providers.gopro import api
+from pipeline.providers.gopro.http import GoProHttp
+from pipeline.providers.gopro.parsing import parse_download, parse_search_page
+
+
+class GoProProvider(CloudProvider):
+    name = api.NAME
+
+    def __init__(
+        self,
+        *,
+        tokens: TokenManager,
+        http: GoProHttp,
+        page_size: int = 100,
+        allowed_hosts: tuple[str, ...] = (),
+    ) -> None:
+        self._tokens = tokens
+        self._http = http
+        self._page_size = page_size
+        self._allowed_hosts = allowed_hosts
+
+    @property
+    def tokens(self) -> TokenManager:
+        return self._tokens
+
+    def ensure_authenticated(self, *, min_validity_seconds: int = 0) -> None:
+        self._tokens.ensure_valid(min_validity_seconds)
+
+    def validate_media_id(self, media_id: str) -> str:
+        if not isinstance(media_id, str):
+            raise InvalidMediaId(repr(media_id), "not a string")
+        if not api.MEDIA_ID_PATTERN.fullmatch(media_id):
+            raise InvalidMediaId(media_id, "GoPro ids are 6 to 64 letters and digits")
+        return media_id
+
+    def iter_pages(self, *, start_page: int = 1, newer_than: datetime | None = None) -> Iterator[ListingPage]:
+        """Pages from `start_page` until `_pages.total_pages` or an empty last page.
+
+        With `newer_than`, items created at or before the bound are left out, and the listing stops after a page
+        that is entirely older, but only if that page is sorted newest first (otherwise an ascending order would
+        make us stop before reaching anything new).
+        """
+        page = max(1, start_page)
+        while True:
+            payload = self._http.get_json(
+                api.SEARCH_PATH,
+                params={
+                    "fields": ",".join(api.LIST_FIELDS),
+                    "order_by": api.ORDER_BY,
+                    "per_page": str(self._page_size),
+                    "page": str(page),
+                },
+                what=f"list media page {page}",
+            )
+            listing = parse_search_page(payload, requested_page=page)
+            if not listing.items:
+                return
+            if newer_than is None:
+                yield listing
+            else:
+                newer = tuple(i for i in listing.items if i.created_at is None or i.created_at > newer_than)
+                yield ListingPage(page=listing.page, total_pages=listing.total_pages, items=newer)
+                if not newer and _newest_first(listing.items):
+                    return
+            if listing.total_pages is not None and page >= listing.total_pages:
+                return
+            page += 1
+
+    def resolve_download(self, media_id: str, *, media_type: MediaType = MediaType.VIDEO) -> DownloadPlan:
+        self.validate_media_id(media_id)
+        payload = self._http.get_media_json(
+            api.DOWNLOAD_PATH.format(media_id=media_id), media_id, what=f"download descriptor of {media_id}"
+        )
+        return parse_download(payload, media_id=media_id, media_type=media_type)
+
+    def describe(self, media_id: str) -> MediaItem:
+        """Looks one medium up through its download descriptor (GoPro has no documented single-medium read)."""
+        plan = self.resolve_download(media_id)
+        if not plan.files:
+            raise MediaNotFound(media_id)
+        return MediaItem(
+            provider=self.name,
+            media_id=media_id,
+            filename=plan.filename,
+            media_type=MediaType.VIDEO,
+            size=None,
+            captured_at=None,
+            created_at=None,
+            ready=True,
+        )
+
+    def allowed_download_hosts(self) -> tuple[str, ...]:
+        return self._allowed_hosts
+
+
+def _newest_first(items: tuple[MediaItem, ...]) -> bool:
+    stamps = [i.created_at for i in items if i.created_at is not None]
+    return all(a >= b for a, b in itertools.pairwise(stamps))
+
+
+def make_session(pool_size: int = 10) -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def build(
+    settings: Settings,
+    tokens_factory: Callable[[Settings, Callable], TokenManager],
+    *,
+    session: requests.Session | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> GoProProvider:
+    """Assembles the provider; `tokens_factory(settings, refresher)` decides where credentials live."""
+    from pipeline.providers.gopro.auth import GoProAuth
+    from pipeline.retry import RetryPolicy
+
+    http_session = session or make_session()
+    timeout = (settings.http_connect_timeout, settings.http_read_timeout)
+    policy = RetryPolicy.from_settings(settings)
+    auth = GoProAuth(
+        auth_url=settings.gopro_auth_url,
+        session=http_session,
+        timeout=timeout,
+        policy=policy,
+        clock=clock,
+        sleep=sleep,
+    )
+    tokens = tokens_factory(settings, auth.refresh)
+    http = GoProHttp(
+        api_url=settings.gopro_api_url,
+        tokens=tokens,
+        session=http_session,
+        timeout=timeout,
+        policy=policy,
+        sleep=sleep,
+    )
+    return GoProProvider(
+        tokens=tokens, http=http, page_size=settings.list_page_size, allowed_hosts=settings.allowed_download_hosts
+    )
