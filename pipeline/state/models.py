@@ -1,0 +1,213 @@
+"""What the state store hands out: media records, run records and the typed outcomes of conditional writes.
+
+Why typed outcomes instead of exceptions: a refused conditional write ("already COMPLETED", "another worker holds
+the lease") is a normal answer the caller branches on, not a failure to retry. Only infrastructure problems
+(throttling that outlasted botocore's retries, a missing table) surface as exceptions.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pipeline import resources
+
+
+class MediaStatus(enum.StrEnum):
+    """States of one medium. Transitions (see `StateStore`):
+
+    (none) -> PENDING (lister) -> IN_PROGRESS (claim) -> COMPLETED (terminal)
+                                                      -> FAILED (last receive) -> PENDING (redrive / next run)
+                                                      -> PENDING (release: SQS will redeliver)
+    A claim also starts from nothing, PENDING, FAILED, or an IN_PROGRESS whose lease expired (a crashed worker).
+    """
+
+    PENDING = "PENDING"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class Attr:
+    """Item attribute names. Scripts and tests read records through `StateStore`, never through these directly,
+    but the names are the table's contract (the CDK stack only declares the key and index attributes)."""
+
+    PK = resources.TABLE_PARTITION_KEY
+    PROVIDER = "provider"
+    MEDIA_ID = "media_id"
+    STATUS = resources.STATUS_INDEX_PARTITION_KEY
+    S3_KEY = "s3_key"
+    SIZE = "size"
+    CHECKSUM_ALGORITHM = "checksum_algorithm"
+    CHECKSUM_VALUE = "checksum_value"
+    SYNC_TIMESTAMP = resources.STATUS_INDEX_SORT_KEY
+    RUN_ID = "run_id"
+    ATTEMPTS = "attempts"
+    LAST_ERROR = "last_error"
+    NOTE = "note"
+    LEASE_OWNER = "lease_owner"
+    LEASE_EXPIRES_AT = "lease_expires_at"
+    FILENAME = "filename"
+    CAPTURED_AT = "captured_at"
+    DURATION_S = "duration_s"
+    CHECKPOINT = "checkpoint"
+    # Run records
+    CORRELATION_ID = "correlation_id"
+    STARTED_AT = "started_at"
+    LISTER_ERROR = "lister_error"
+    LISTING_DONE = "listing_done"
+    LISTING_DONE_AT = "listing_done_at"
+    REPORT_CLAIMED_AT = "report_claimed_at"
+    REPORT_SENT_AT = "report_sent_at"
+    # Cursors
+    CURSOR = "cursor"
+    UPDATED_AT = "updated_at"
+
+
+NOTE_SOURCE_DELETED = "source_deleted"
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """An end-to-end checksum: `algorithm` as S3 names it (e.g. "SHA256", "CRC64NVME"), `value` base64 as S3
+    returns it (for a multipart object, S3's composite or full-object value, whichever the downloader used)."""
+
+    algorithm: str
+    value: str
+
+
+@dataclass(frozen=True)
+class MediaRecord:
+    """One medium's state. `sync_timestamp` is the ISO-8601 UTC time of the last status change (every media item
+    has one, so the sparse status index holds every medium, ordered by how long it has been in its status).
+
+    Records returned by `batch_get` carry only the lister's projection; the other fields are None there.
+    """
+
+    provider: str
+    media_id: str
+    status: MediaStatus
+    sync_timestamp: str | None = None
+    run_id: str | None = None
+    attempts: int = 0
+    s3_key: str | None = None
+    size: int | None = None
+    checksum: Checksum | None = None
+    last_error: str | None = None
+    note: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    filename: str | None = None
+    captured_at: str | None = None
+    duration_s: float | None = None
+    checkpoint: dict[str, Any] | None = None
+
+    def lease_live(self, now: datetime) -> bool:
+        """True while an IN_PROGRESS record's lease has not expired."""
+        return (
+            self.status is MediaStatus.IN_PROGRESS
+            and self.lease_expires_at is not None
+            and self.lease_expires_at > now
+        )
+
+
+class ClaimOutcome(enum.StrEnum):
+    CLAIMED = "claimed"
+    ALREADY_COMPLETED = "already_completed"
+    LEASED_ELSEWHERE = "leased_elsewhere"
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """The answer to `StateStore.claim`.
+
+    CLAIMED: `record` is the item after the claim (attempts incremented; any multipart `checkpoint` a previous
+    worker left is still there so the new owner can resume). ALREADY_COMPLETED: `record` is the completed item.
+    LEASED_ELSEWHERE: `lease_owner` / `lease_expires_at` say who holds it and until when.
+    """
+
+    outcome: ClaimOutcome
+    record: MediaRecord | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+
+    @property
+    def claimed(self) -> bool:
+        return self.outcome is ClaimOutcome.CLAIMED
+
+    def __bool__(self) -> bool:
+        return self.claimed
+
+
+class TransitionRefusal(enum.StrEnum):
+    """Why a conditional state change did not apply."""
+
+    NOT_FOUND = "not_found"
+    ALREADY_COMPLETED = "already_completed"
+    LEASE_LOST = "lease_lost"  # the record is not IN_PROGRESS under this owner any more
+    LEASED_ELSEWHERE = "leased_elsewhere"  # another worker holds a live lease (reset/mark_pending)
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    """The answer to `complete`, `fail`, `release`, `renew_lease`, `save_checkpoint`, `reset_to_pending` and
+    `mark_pending`. Truthy when the write applied; otherwise `refusal` says why and `current` is the item as
+    DynamoDB had it when it refused (None if there was no item)."""
+
+    applied: bool
+    refusal: TransitionRefusal | None = None
+    current: MediaRecord | None = None
+
+    def __bool__(self) -> bool:
+        return self.applied
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One nightly run. Counters are totals of the increments every writer made through `update_run`."""
+
+    run_id: str
+    provider: str
+    correlation_id: str
+    started_at: str
+    listed: int = 0
+    enqueued: int = 0
+    skipped: int = 0
+    synced: int = 0
+    failed: int = 0
+    source_deleted: int = 0
+    bytes_transferred: int = 0
+    transfer_seconds: float = 0.0
+    lister_error: str | None = None
+    listing_done: bool = False
+    listing_done_at: str | None = None
+    report_claimed_at: str | None = None
+    report_sent_at: str | None = None
+
+
+# Counters `update_run` adds to atomically (ADD), in the order they appear on a report.
+RUN_COUNTERS: tuple[str, ...] = (
+    "listed",
+    "enqueued",
+    "skipped",
+    "synced",
+    "failed",
+    "source_deleted",
+    "bytes_transferred",
+    "transfer_seconds",
+)
+
+
+class StateStoreError(Exception):
+    """The state store could not do what was asked for a reason other than a refused condition."""
+
+
+class UnprocessedKeysError(StateStoreError):
+    """BatchGetItem still left keys unprocessed after the bounded retries (sustained throttling)."""
+
+    def __init__(self, unprocessed: int, attempts: int) -> None:
+        super().__init__(f"{unprocessed} keys still unprocessed after {attempts} BatchGetItem attempts")
+        self.unprocessed = unprocessed
+        self.attempts = attempts
