@@ -18,9 +18,9 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"),
     # "access_token": "..." / access_token=... / refresh_token: ...
     re.compile(
-        r"(?i)(\"?(?:access_token|refresh_token|id_token|client_secret|password|secret|token|gp_access_token|"
-        r"authorization|cookie|x-amz-security-token|x-amz-signature|x-amz-credential|signature|key-pair-id|"
-        r"policy)\"?\s*[:=]\s*\"?)([^\"&\s,;}]+)"
+        r"(?i)((?:\\?\")?(?:access_token|refresh_token|id_token|client_secret|password|secret|token|"
+        r"gp_access_token|authorization|cookie|x-amz-security-token|x-amz-signature|x-amz-credential|signature|"
+        r"key-pair-id|policy)(?:\\?\")?\s*[:=]\s*(?:\\?\")?)([^\"\\&\s,;}]+)"
     ),
 )
 

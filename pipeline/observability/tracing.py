@@ -11,18 +11,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from pipeline.observability import correlation
+
 log = logging.getLogger(__name__)
 
 
 class Tracer:
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, *, patch_libraries: bool = True) -> None:
         self.enabled = enabled
         self._recorder: Any = None
         if enabled:
             from aws_xray_sdk.core import patch, xray_recorder
 
-            # Traces boto3 and requests calls as subsegments (S3, DynamoDB, SQS, the provider's HTTP API).
-            patch(["boto3", "botocore", "requests"])
+            if patch_libraries:
+                # Traces boto3 and requests calls as subsegments (S3, DynamoDB, SQS, the provider's HTTP API).
+                patch(["boto3", "botocore", "requests"])
             xray_recorder.configure(context_missing="LOG_ERROR")
             self._recorder = xray_recorder
         else:
@@ -37,6 +40,9 @@ class Tracer:
             return
         with self._recorder.in_subsegment(name) as sub:
             if sub is not None:
+                context_id = correlation.get("correlation_id")
+                if context_id and "correlation_id" not in annotations:
+                    annotations = {**annotations, "correlation_id": context_id}
                 for key, value in annotations.items():
                     sub.put_annotation(key, value)
             yield

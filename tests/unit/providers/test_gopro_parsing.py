@@ -1,0 +1,230 @@
+import contextlib
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.providers.base import MediaType
+from pipeline.providers.errors import InvalidMediaId, ProviderResponseError
+from pipeline.providers.gopro.parsing import (
+    media_type_of,
+    parse_download,
+    parse_medium,
+    parse_search_page,
+    parse_token_answer,
+)
+
+
+def medium(**overrides: Any) -> dict[str, Any]:
+    base = {
+        "id": "62NzWRrpPXm7o",
+        "filename": "GX010042.MP4",
+        "file_extension": "mp4",
+        "file_size": 3_221_225_472,
+        "type": "Video",
+        "captured_at": "2024-07-14T09:30:00Z",
+        "created_at": "2024-07-15T10:00:00Z",
+        "ready_to_view": "ready",
+    }
+    base.update(overrides)
+    return base
+
+
+def page(media: list, current: int = 1, total: int | None = 3) -> dict[str, Any]:
+    pages = {"current_page": current, "per_page": 100, "total_items": 250, "total_pages": total}
+    return {"_pages": pages, "_embedded": {"errors": [], "media": media}}
+
+
+def link(url: str, **extra: Any) -> dict[str, Any]:
+    return {"url": url, "head": url + "&head", **extra}
+
+
+def test_medium_is_parsed_with_types_and_times() -> None:
+    item = parse_medium(medium())
+    assert item.media_id == "62NzWRrpPXm7o"
+    assert item.media_type is MediaType.VIDEO
+    assert item.size == 3_221_225_472
+    assert item.captured_at is not None
+    assert item.captured_at.year == 2024
+    assert item.ready
+
+
+def test_leniency_where_the_api_varies() -> None:
+    item = parse_medium(medium(filename="", file_size=None, type="TIMELAPSEVIDEO", ready_to_view="transcoding"))
+    assert item.filename == "62NzWRrpPXm7o.mp4"
+    assert item.size is None
+    assert item.media_type is MediaType.TIMELAPSE_VIDEO
+    assert not item.ready
+    assert parse_medium(medium(type="Hologram")).media_type is MediaType.UNKNOWN
+    assert media_type_of("burst") is MediaType.BURST
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"filename": "x"},  # no id
+        medium(id=None),
+        medium(id=["a"]),
+        medium(file_size="big"),
+        medium(file_size=True),
+        medium(filename=42),
+        medium(captured_at="yesterday"),
+        "not an object",
+    ],
+)
+def test_malformed_media_raise_a_typed_error(bad: Any) -> None:
+    with pytest.raises(ProviderResponseError):
+        parse_medium(bad)
+
+
+def test_search_page() -> None:
+    listing = parse_search_page(page([medium(), medium(id="aaaaaaaaaaaaaaaaaaaaaaaa")]), requested_page=1)
+    assert listing.total_pages == 3
+    assert [i.media_id for i in listing.items] == ["62NzWRrpPXm7o", "aaaaaaaaaaaaaaaaaaaaaaaa"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "<html>502 Bad Gateway</html>",
+        [],
+        {"_pages": {}},
+        {"_embedded": {"media": "nope"}},
+        {"_embedded": {"media": [], "errors": [{"reason": "x", "code": 1}]}},
+        {"_pages": "x", "_embedded": {"media": []}},
+        {"_pages": {"total_pages": "many"}, "_embedded": {"media": []}},
+    ],
+)
+def test_malformed_pages_raise_a_typed_error(payload: Any) -> None:
+    with pytest.raises(ProviderResponseError):
+        parse_search_page(payload, requested_page=1)
+
+
+def test_an_empty_page_in_the_middle_is_an_error_but_at_the_end_it_is_the_end() -> None:
+    with pytest.raises(ProviderResponseError, match="page 2 of 3 is empty"):
+        parse_search_page(page([], current=2, total=3), requested_page=2)
+    assert parse_search_page(page([], current=4, total=3), requested_page=4).items == ()
+    assert parse_search_page(page([], total=None), requested_page=9).items == ()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+        ),
+        max_leaves=25,
+    )
+)
+def test_any_json_either_parses_or_raises_provider_response_error(payload: Any) -> None:
+    for parse in (
+        lambda: parse_search_page(payload, requested_page=1),
+        lambda: parse_download(payload, media_id="abcdefabcdef", media_type=MediaType.VIDEO),
+        lambda: parse_search_page({"_embedded": {"media": [payload]}}, requested_page=1),
+    ):
+        with contextlib.suppress(ProviderResponseError):
+            parse()
+
+
+VIDEO = {
+    "filename": "GX010042.MP4",
+    "_embedded": {
+        "files": [link("https://cdn.example/proxy.mp4?sig=1", item_number=1, width=1280)],
+        "variations": [
+            link("https://cdn.example/hi.mp4?s", label="high_res_proxy_mp4"),
+            link("https://cdn.example/src.mp4?s", label="source", type="mp4", width=3840),
+        ],
+        "sprites": [],
+        "sidecar_files": [link("https://cdn.example/g.zip", label="gpmf", type="zip")],
+    },
+}
+
+
+def test_a_video_archives_the_source_variation_never_the_proxy() -> None:
+    plan = parse_download(VIDEO, media_id="62NzWRrpPXm7o", media_type=MediaType.VIDEO)
+    (only,) = plan.files
+    assert only.url == "https://cdn.example/src.mp4?s"
+    assert only.head_url == "https://cdn.example/src.mp4?s&head"
+    assert only.filename == "GX010042.MP4"
+    assert only.content_type == "video/mp4"
+    assert "proxy" not in only.url
+
+
+def test_a_chaptered_video_keeps_each_source_item_and_skips_concat() -> None:
+    payload = {
+        "filename": "GX010042.MP4",
+        "_embedded": {
+            "files": [],
+            "variations": [
+                link("https://c/concat", label="concat"),
+                link("https://c/s2", label="source", item_number=2),
+                link("https://c/s1", label="source", item_number=1),
+                link("https://c/s3", label="source", item_number=3),
+            ],
+        },
+    }
+    plan = parse_download(payload, media_id="62NzWRrpPXm7o", media_type=MediaType.VIDEO)
+    assert [f.url for f in plan.files] == ["https://c/s1", "https://c/s2", "https://c/s3"]
+    assert [f.filename for f in plan.files] == ["GX010042_01.MP4", "GX010042_02.MP4", "GX010042_03.MP4"]
+    assert len({f.filename for f in plan.files}) == 3
+
+
+def test_a_burst_archives_every_photo_not_the_cover() -> None:
+    payload = {
+        "filename": "G0010001.JPG",
+        "_embedded": {
+            "files": [link(f"https://c/p{i}", item_number=i) for i in (1, 2, 3)],
+            "variations": [link("https://c/cover", label="source")],
+        },
+    }
+    plan = parse_download(payload, media_id="62NzWRrpPXm7o", media_type=MediaType.BURST)
+    assert [f.url for f in plan.files] == ["https://c/p1", "https://c/p2", "https://c/p3"]
+    assert plan.files[0].content_type == "image/jpeg"
+
+
+def test_an_edit_uses_baked_source_and_no_original_is_an_error() -> None:
+    edit = {"filename": "edit.mp4", "_embedded": {"variations": [link("https://c/b", label="baked_source")]}}
+    assert parse_download(edit, media_id="abcdefabcdef", media_type=MediaType.VIDEO).files[0].url == "https://c/b"
+    proxies_only = {
+        "_embedded": {"files": [link("https://c/p")], "variations": [link("https://c/m", label="mp4_low")]}
+    }
+    with pytest.raises(ProviderResponseError, match="no original"):
+        parse_download(proxies_only, media_id="abcdefabcdef", media_type=MediaType.VIDEO)
+
+
+def test_download_links_must_be_http_urls() -> None:
+    bad = {"_embedded": {"variations": [{"label": "source", "url": "file:///etc/passwd"}]}}
+    with pytest.raises(ProviderResponseError, match="url"):
+        parse_download(bad, media_id="abcdefabcdef", media_type=MediaType.VIDEO)
+
+
+def test_token_answer_errors_never_echo_the_body() -> None:
+    with pytest.raises(ProviderResponseError) as caught:
+        parse_token_answer({"refresh_token": "rt-should-not-leak"}, 200)
+    assert "rt-should-not-leak" not in str(caught.value)
+    assert parse_token_answer({"access_token": "a", "expires_in": 3600, "resource_owner_id": 7}, 200) == (
+        "a",
+        3600.0,
+        None,
+        "7",
+    )
+
+
+@pytest.mark.parametrize(
+    "bad_id", ["", "../etc", "abc/def123", "id with space", "x" * 65, "ab", "é" * 10, "a%2e%2e"]
+)
+def test_media_ids_outside_the_alphabet_are_refused(bad_id: str) -> None:
+    from pipeline.providers.gopro.provider import GoProProvider
+
+    provider = GoProProvider.__new__(GoProProvider)
+    with pytest.raises(InvalidMediaId):
+        provider.validate_media_id(bad_id)
+    assert provider.validate_media_id("62NzWRrpPXm7o") == "62NzWRrpPXm7o"
+    assert provider.validate_media_id("0123456789abcdef01234567") == "0123456789abcdef01234567"
+
+
+def test_fixtures_are_json_serialisable() -> None:
+    json.dumps(VIDEO)
