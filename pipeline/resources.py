@@ -48,6 +48,17 @@ LOCK_KEY_PREFIX = "lock"
 
 # --- Metrics ---------------------------------------------------------------------------------------------------
 METRICS_NAMESPACE = "GoProSync"
+# Every EMF metric carries exactly these two dimensions (values: the environment and the provider name); the
+# stack's alarms and dashboard select metrics by this dimension set, so a metric emitted with another set is
+# invisible to them.
+METRIC_DIMENSION_ENVIRONMENT = "Environment"
+METRIC_DIMENSION_PROVIDER = "Provider"
+DEFAULT_PROVIDER = "gopro"
+
+# --- Archive bucket layout -------------------------------------------------------------------------------------
+# Media objects live under this prefix: the bucket's lifecycle rule (Glacier Instant Retrieval after 7 days, Deep
+# Archive after 14) applies to it only, so reports or manifests written elsewhere stay in S3 Standard.
+MEDIA_KEY_PREFIX = "media/"
 
 
 def media_key(provider: str, media_id: str) -> str:
