@@ -55,11 +55,6 @@ METRIC_DIMENSION_ENVIRONMENT = "Environment"
 METRIC_DIMENSION_PROVIDER = "Provider"
 DEFAULT_PROVIDER = "gopro"
 
-# --- Archive bucket layout -------------------------------------------------------------------------------------
-# Media objects live under this prefix: the bucket's lifecycle rule (Glacier Instant Retrieval after 7 days, Deep
-# Archive after 14) applies to it only, so reports or manifests written elsewhere stay in S3 Standard.
-MEDIA_KEY_PREFIX = "media/"
-
 
 def media_key(provider: str, media_id: str) -> str:
     """The table's partition key for one medium of one provider."""
