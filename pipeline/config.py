@@ -80,7 +80,7 @@ class ProviderCredentialsOverride:
 @dataclass(frozen=True)
 class Settings:
     environment: str = resources.DEFAULT_ENVIRONMENT
-    provider: str = "gopro"
+    provider: str = resources.DEFAULT_PROVIDER
     aws_region: str = "eu-west-1"
     aws_endpoint_url: str | None = None
     table_name: str = ""

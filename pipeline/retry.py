@@ -49,7 +49,7 @@ class RetryPolicy:
             yield backoff.full_jitter(ceiling)
 
 
-class RetryGaveUp(Exception):  # noqa: N818 - reads as a sentence at the raise site
+class RetryGaveUp(Exception):
     """Not raised to callers: the last underlying exception is re-raised instead, with attempts noted."""
 
 
