@@ -1,0 +1,212 @@
+"""The run report: one SNS message per run that a person reads in ten seconds, with the JSON behind it.
+
+Exactly once: the report is claimed with a conditional write on the run record before publishing, so a drain
+alarm firing twice (or the lister and the alarm both asking) sends one message. A claim whose publisher died
+goes stale and a later trigger may take it over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pipeline.config import Settings
+from pipeline.observability.metrics import MetricsEmitter
+from pipeline.state.models import MediaStatus, RunRecord
+from pipeline.state.store import StateStore, parse_iso_utc, utc_now
+
+log = logging.getLogger(__name__)
+
+MAX_FAILURES_LISTED = 50
+SUBJECT_LIMIT = 100  # SNS refuses longer subjects
+
+
+class Outcome(StrEnum):
+    OK = "OK"
+    PARTIAL = "PARTIAL FAILURE"
+    CRITICAL = "CRITICAL FAILURE"
+
+
+@dataclass
+class FailedMedia:
+    media_id: str
+    error: str
+    attempts: int | None
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    environment: str
+    provider: str
+    outcome: Outcome
+    started_at: str
+    reported_at: str
+    listed: int
+    enqueued: int
+    already_archived: int
+    skipped: int
+    synced: int
+    source_deleted: int
+    failed: int
+    unfinished: int
+    bytes_transferred: int
+    duration_seconds: float
+    transfer_seconds: float
+    throughput_mbps: float | None
+    dlq_depth: int | None
+    lister_error: str | None
+    failures: list[FailedMedia] = field(default_factory=list)
+
+    def subject(self) -> str:
+        head = f"[gopro-sync {self.environment}] {self.outcome.value}: "
+        if self.outcome is Outcome.CRITICAL:
+            text = head + f"the listing failed ({(self.lister_error or '').split(':')[0]})"
+        else:
+            text = head + f"{self.synced} archived ({_size(self.bytes_transferred)})"
+            if self.failed:
+                text += f", {self.failed} failed"
+        return text[:SUBJECT_LIMIT]
+
+    def body(self) -> str:
+        lines = [self.subject(), ""]
+        if self.outcome is Outcome.CRITICAL:
+            lines += [
+                "The nightly listing failed, so nothing new was queued for archiving:",
+                f"  {self.lister_error}",
+                'See docs/runbook.md ("Lister failed" / "Authentication failure").',
+                "",
+            ]
+        lines += [
+            f"Run {self.run_id} ({self.provider}), started {self.started_at},"
+            f" took {_duration(self.duration_seconds)}.",
+            f"  in the cloud library:   {self.listed}",
+            f"  already archived:       {self.already_archived}",
+            f"  skipped (not videos, still processing): {self.skipped}",
+            f"  queued tonight:         {self.enqueued}",
+            f"  archived tonight:       {self.synced} ({_size(self.bytes_transferred)}"
+            + (f", {self.throughput_mbps:.1f} Mbit/s per download)" if self.throughput_mbps else ")"),
+            f"  deleted at the source:  {self.source_deleted}",
+            f"  failed:                 {self.failed}",
+        ]
+        if self.unfinished:
+            lines.append(f"  not finished yet:       {self.unfinished} (still queued or being retried)")
+        if self.dlq_depth:
+            lines.append(f"  dead-letter queue:      {self.dlq_depth} message(s) — see docs/runbook.md (DLQ)")
+        if self.failures:
+            lines += ["", "Failed media:"]
+            lines += [f"  {f.media_id}: {f.error}" for f in self.failures]
+        lines += ["", "--- JSON ---", json.dumps(self.as_json(), sort_keys=True)]
+        return "\n".join(lines)
+
+    def as_json(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["outcome"] = self.outcome.value
+        return document
+
+
+class SummaryService:
+    def __init__(
+        self, *, settings: Settings, state: StateStore, sns: Any, sqs: Any, metrics: MetricsEmitter
+    ) -> None:
+        self._settings = settings
+        self._state = state
+        self._sns = sns
+        self._sqs = sqs
+        self._metrics = metrics
+
+    def find_run(self, run_id: str | None) -> RunRecord | None:
+        if run_id:
+            return self._state.get_run(run_id)
+        runs = self._state.latest_runs(1, provider=self._settings.provider)
+        return runs[0] if runs else None
+
+    def report(self, run_id: str | None = None, *, now: datetime | None = None) -> RunReport | None:
+        """Publishes the report of `run_id` (default: the latest run) unless it is unfinished or already sent."""
+        run = self.find_run(run_id)
+        if run is None:
+            log.warning("no run to report on (%s)", run_id or "latest")
+            return None
+        if not run.listing_done and not run.lister_error:
+            log.info("run %s is still listing; its report waits for the next drain", run.run_id)
+            return None
+        if run.report_sent_at:
+            log.info("run %s was already reported at %s", run.run_id, run.report_sent_at)
+            return None
+        if not self._state.claim_report(run.run_id, now=now):
+            return None
+        report = self.build(run, now=now or utc_now())
+        self._sns.publish(TopicArn=self._settings.topic_arn, Subject=report.subject(), Message=report.body())
+        self._state.mark_report_sent(run.run_id, now=now)
+        log.info("published the report of run %s: %s", run.run_id, report.outcome.value)
+        return report
+
+    def build(self, run: RunRecord, *, now: datetime) -> RunReport:
+        failures = [
+            FailedMedia(r.media_id, r.last_error or "unknown error", r.attempts)
+            for r in self._state.list_by_status(MediaStatus.FAILED, MAX_FAILURES_LISTED, run_id=run.run_id)
+        ]
+        dlq_depth = self._dlq_depth()
+        finished = run.synced + run.failed + run.source_deleted
+        if run.lister_error and run.enqueued == 0:
+            outcome = Outcome.CRITICAL
+        elif run.failed or dlq_depth or run.lister_error:
+            outcome = Outcome.PARTIAL
+        else:
+            outcome = Outcome.OK
+        started = parse_iso_utc(run.started_at)
+        throughput = (run.bytes_transferred * 8 / 1e6 / run.transfer_seconds) if run.transfer_seconds else None
+        return RunReport(
+            run_id=run.run_id,
+            environment=self._settings.environment,
+            provider=run.provider,
+            outcome=outcome,
+            started_at=run.started_at,
+            reported_at=now.isoformat().replace("+00:00", "Z"),
+            listed=run.listed,
+            enqueued=run.enqueued,
+            already_archived=max(0, run.listed - run.enqueued - run.skipped),
+            skipped=run.skipped,
+            synced=run.synced,
+            source_deleted=run.source_deleted,
+            failed=run.failed,
+            unfinished=max(0, run.enqueued - finished),
+            bytes_transferred=run.bytes_transferred,
+            duration_seconds=max(0.0, (now - started).total_seconds()),
+            transfer_seconds=run.transfer_seconds,
+            throughput_mbps=round(throughput, 2) if throughput else None,
+            dlq_depth=dlq_depth,
+            lister_error=run.lister_error,
+            failures=failures,
+        )
+
+    def _dlq_depth(self) -> int | None:
+        if not self._settings.dlq_url:
+            return None
+        try:
+            answer = self._sqs.get_queue_attributes(
+                QueueUrl=self._settings.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )
+        except Exception as exc:  # the report matters more than one figure in it
+            log.warning("could not read the DLQ depth: %s", exc)
+            return None
+        return int(answer.get("Attributes", {}).get("ApproximateNumberOfMessages", 0))
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
