@@ -1,0 +1,415 @@
+"""Archives one medium per SQS record: claim it, stream its originals into S3, verify, record the outcome.
+
+Failure policy, record by record (one bad record never stalls the batch):
+- a poison message (unparseable, unknown schema, bad id, unknown provider) goes to the DLQ at once with its reason
+  and is acknowledged, instead of burning three receives;
+- a medium deleted at the source is COMPLETED with the note `source_deleted`;
+- a transient failure releases the medium (PENDING) and reports the record as failed so SQS redelivers it; on the
+  message's last receive the medium is recorded FAILED with the error before SQS moves the message to the DLQ;
+- a transfer that reaches the Lambda deadline while still making progress saves its multipart checkpoint and is
+  re-enqueued as a fresh message, so slow-but-progressing transfers never spend their three receives.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pipeline import resources
+from pipeline.config import Settings
+from pipeline.keys import encode_metadata_value, object_key
+from pipeline.messages import DownloadMessage, PoisonMessage, correlation_id_from_attributes, parse
+from pipeline.observability import correlation
+from pipeline.observability.metrics import Metric, MetricsEmitter, Unit
+from pipeline.observability.redaction import redact
+from pipeline.providers.base import CloudProvider, DownloadSource, MediaType
+from pipeline.providers.errors import AuthError, InvalidMediaId, MediaNotFound
+from pipeline.providers.registry import UnknownProvider
+from pipeline.queueing import send_to_dead_letter
+from pipeline.state.models import NOTE_SOURCE_DELETED, Checksum, ClaimOutcome
+from pipeline.state.store import StateStore
+
+log = logging.getLogger(__name__)
+
+CONTINUATION_ATTRIBUTE = "continuations"
+MAX_CONTINUATIONS = 24  # 24 x 15 min: a single file that needs six hours is not "progressing", it is stuck
+LEASE_MARGIN_SECONDS = 60
+DEADLINE_SAFETY_SECONDS = 30.0
+META_PROVIDER = "sync-provider"
+META_MEDIA_ID = "sync-media-id"
+META_RUN_ID = "sync-run-id"
+META_CAPTURED_AT = "sync-captured-at"
+META_ORIGINAL_FILENAME = "sync-original-filename"
+META_ITEM = "sync-item"
+META_SOURCE_SIZE = "sync-source-size"
+
+
+class Disposition(StrEnum):
+    """What became of one SQS record."""
+
+    SYNCED = "synced"
+    ALREADY_DONE = "already_done"
+    SOURCE_DELETED = "source_deleted"
+    LEASED_ELSEWHERE = "leased_elsewhere"
+    POISON = "poison"
+    CONTINUED = "continued"
+    RETRY = "retry"  # reported in batchItemFailures: SQS redelivers it
+    FAILED = "failed"  # last receive: recorded FAILED, SQS moves the message to the DLQ
+
+    @property
+    def acknowledged(self) -> bool:
+        return self not in (Disposition.RETRY, Disposition.FAILED)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    key: str
+    size: int
+    checksum: Checksum
+    duration_s: float
+    time_to_first_byte_s: float | None
+    skipped_existing: bool = False
+
+
+class DeadlineCheckpoint(Exception):
+    """The transfer stopped for the Lambda deadline; `checkpoint` lets a fresh invocation continue it."""
+
+    def __init__(self, checkpoint: Mapping[str, Any] | None, bytes_done: int) -> None:
+        super().__init__("deadline reached mid-transfer")
+        self.checkpoint = checkpoint
+        self.bytes_done = bytes_done
+
+
+class FileTransfer(Protocol):
+    """The seam to the transfer engine (see `pipeline.transfer`); raises DeadlineCheckpoint at the deadline."""
+
+    def existing(self, key: str, media_id: str) -> FileResult | None: ...
+
+    def __call__(
+        self,
+        source: DownloadSource,
+        *,
+        key: str,
+        metadata: dict[str, str],
+        deadline: float | None,
+        resume: Mapping[str, Any] | None,
+        on_checkpoint: Callable[[Mapping[str, Any]], None],
+        refresh_url: Callable[[], str],
+    ) -> FileResult: ...
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    message_id: str
+    disposition: Disposition
+    media_id: str | None = None
+    error: str | None = None
+
+
+class Downloader:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        provider_for: Callable[[str], CloudProvider],
+        state: StateStore,
+        sqs: Any,
+        transfer: FileTransfer,
+        metrics: MetricsEmitter,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._provider_for = provider_for
+        self._state = state
+        self._sqs = sqs
+        self._transfer = transfer
+        self._metrics = metrics
+        self._clock = clock
+        self._lease_seconds = resources.DOWNLOADER_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS
+
+    # --- one SQS record ----------------------------------------------------------------------------------------
+
+    def process(
+        self, record: Mapping[str, Any], *, remaining_seconds: Callable[[], float] | None = None
+    ) -> RecordOutcome:
+        message_id = str(record.get("messageId", "?"))
+        attributes = (
+            record.get("messageAttributes") if isinstance(record.get("messageAttributes"), Mapping) else {}
+        )
+        receive_count = _receive_count(record)
+        with correlation.bind(correlation_id=correlation_id_from_attributes(attributes)):
+            try:
+                message = parse(record.get("body"))
+                provider = self._provider_for(message.provider)
+                provider.validate_media_id(message.media_id)
+            except (PoisonMessage, InvalidMediaId, UnknownProvider) as exc:
+                return self._poison(record, message_id, receive_count, exc)
+            deadline = None
+            if remaining_seconds is not None:
+                deadline = self._clock() + remaining_seconds() - DEADLINE_SAFETY_SECONDS
+            with correlation.bind(
+                correlation_id=message.correlation_id,
+                run_id=message.run_id,
+                media_id=message.media_id,
+                provider=message.provider,
+            ):
+                return self._archive(message, provider, message_id, receive_count, attributes, deadline)
+
+    def _poison(
+        self, record: Mapping[str, Any], message_id: str, receive_count: int, exc: Exception
+    ) -> RecordOutcome:
+        reason = redact(str(exc))
+        log.error("poison message %s: %s", message_id, reason)
+        body = record.get("body")
+        send_to_dead_letter(
+            self._sqs,
+            self._settings.dlq_url,
+            body if isinstance(body, str) else repr(body),
+            reason=reason,
+            original_message_id=message_id,
+            receive_count=receive_count,
+        )
+        self._metrics.count(Metric.POISON_MESSAGES)
+        return RecordOutcome(message_id, Disposition.POISON, error=reason)
+
+    def _archive(
+        self,
+        message: DownloadMessage,
+        provider: CloudProvider,
+        message_id: str,
+        receive_count: int,
+        attributes: Mapping[str, Any],
+        deadline: float | None,
+    ) -> RecordOutcome:
+        owner = message_id  # a redelivery of the same message resumes its own lease at once
+        claim = self._state.claim(
+            message.provider,
+            message.media_id,
+            owner=owner,
+            run_id=message.run_id,
+            lease_seconds=self._lease_seconds,
+            filename=message.filename,
+            captured_at=message.captured_at,
+            size=message.size,
+        )
+        if claim.outcome is ClaimOutcome.ALREADY_COMPLETED:
+            log.info("already archived; acknowledging a duplicate message")
+            return RecordOutcome(message_id, Disposition.ALREADY_DONE, message.media_id)
+        if claim.outcome is ClaimOutcome.LEASED_ELSEWHERE:
+            log.info(
+                "another worker holds %s until %s; dropping this duplicate",
+                message.media_id,
+                claim.lease_expires_at,
+            )
+            return RecordOutcome(message_id, Disposition.LEASED_ELSEWHERE, message.media_id)
+        checkpoint = claim.record.checkpoint if claim.record else None
+        started = self._clock()
+        try:
+            results = self._transfer_all(message, provider, owner, checkpoint, deadline)
+        except MediaNotFound:
+            return self._source_deleted(message, owner, message_id)
+        except DeadlineCheckpoint as stop:
+            return self._continue_later(message, owner, message_id, attributes, stop)
+        except Exception as exc:  # every failure is reported per record; nothing escapes to fail the batch
+            return self._failed(message, owner, message_id, receive_count, exc)
+        return self._completed(message, owner, message_id, results, self._clock() - started)
+
+    def _transfer_all(
+        self,
+        message: DownloadMessage,
+        provider: CloudProvider,
+        owner: str,
+        checkpoint: Mapping[str, Any] | None,
+        deadline: float | None,
+    ) -> list[FileResult]:
+        media_type = _media_type(message)
+        plan = provider.resolve_download(message.media_id, media_type=media_type)  # type: ignore[call-arg]
+        captured = _parse_time(message.captured_at)
+        results: list[FileResult] = []
+        for index, source in enumerate(plan.files):
+            key = object_key(message.provider, message.media_id, captured, source.filename)
+            existing = self._transfer.existing(key, message.media_id)
+            if existing is not None:
+                log.info("%s is already in S3 with the right size; not downloading it again", key)
+                results.append(existing)
+                continue
+            resume = None
+            if checkpoint and checkpoint.get("key") == key:
+                resume = checkpoint.get("multipart")
+            metadata = {
+                META_PROVIDER: message.provider,
+                META_MEDIA_ID: message.media_id,
+                META_RUN_ID: message.run_id,
+                META_CAPTURED_AT: message.captured_at or "",
+                META_ORIGINAL_FILENAME: encode_metadata_value(source.filename),
+                META_ITEM: str(source.item_number),
+            }
+
+            def save(progress: Mapping[str, Any], key: str = key) -> None:
+                self._state.save_checkpoint(
+                    message.provider,
+                    message.media_id,
+                    owner=owner,
+                    checkpoint={"key": key, "multipart": dict(progress)},
+                    lease_seconds=self._lease_seconds,
+                )
+
+            def refresh(index: int = index) -> str:
+                fresh = provider.resolve_download(message.media_id, media_type=media_type)  # type: ignore[call-arg]
+                return fresh.files[index].url
+
+            results.append(
+                self._transfer(
+                    source,
+                    key=key,
+                    metadata=metadata,
+                    deadline=deadline,
+                    resume=resume,
+                    on_checkpoint=save,
+                    refresh_url=refresh,
+                )
+            )
+        return results
+
+    # --- outcomes ------------------------------------------------------------------------------------------------
+
+    def _completed(
+        self, message: DownloadMessage, owner: str, message_id: str, results: list[FileResult], duration: float
+    ) -> RecordOutcome:
+        size = sum(r.size for r in results)
+        if len(results) == 1:
+            s3_key, checksum = results[0].key, results[0].checksum
+        else:
+            s3_key = results[0].key.rsplit("/", 1)[0] + "/"
+            checksum = Checksum(results[0].checksum.algorithm, ",".join(r.checksum.value for r in results))
+        written = self._state.complete(
+            message.provider,
+            message.media_id,
+            owner=owner,
+            s3_key=s3_key,
+            size=size,
+            checksum=checksum,
+            duration_s=round(duration, 3),
+        )
+        if not written:
+            # Another worker took the lease over (ours had expired); it will record the outcome. The object in S3
+            # is complete and verified either way, so acknowledging is safe.
+            log.warning("lost the lease of %s before recording it (%s)", message.media_id, written.refusal)
+        transferred = [r for r in results if not r.skipped_existing]
+        moved = sum(r.size for r in transferred)
+        seconds = sum(r.duration_s for r in transferred)
+        self._state.update_run(
+            message.run_id, synced=1, bytes_transferred=moved, transfer_seconds=round(seconds, 3)
+        )
+        values: dict[Metric | str, tuple[float, Unit]] = {
+            Metric.VIDEOS_SYNCED: (1, Unit.COUNT),
+            Metric.BYTES_TRANSFERRED: (moved, Unit.BYTES),
+            Metric.TRANSFER_DURATION: (round(duration, 3), Unit.SECONDS),
+        }
+        if seconds > 0:
+            values[Metric.TRANSFER_THROUGHPUT] = (round(moved * 8 / 1e6 / seconds, 3), Unit.MEGABITS_PER_SECOND)
+        ttfb = [r.time_to_first_byte_s for r in transferred if r.time_to_first_byte_s is not None]
+        if ttfb:
+            values[Metric.TIME_TO_FIRST_BYTE] = (round(ttfb[0] * 1000, 1), Unit.MILLISECONDS)
+        self._metrics.emit(values, s3_key=s3_key)
+        log.info("archived %s (%d bytes in %d file(s)) as %s", message.media_id, size, len(results), s3_key)
+        return RecordOutcome(message_id, Disposition.SYNCED, message.media_id)
+
+    def _source_deleted(self, message: DownloadMessage, owner: str, message_id: str) -> RecordOutcome:
+        log.warning("%s was deleted at the source; recording it as such", message.media_id)
+        self._state.complete(
+            message.provider,
+            message.media_id,
+            owner=owner,
+            s3_key=None,
+            size=None,
+            checksum=None,
+            duration_s=None,
+            note=NOTE_SOURCE_DELETED,
+        )
+        self._state.update_run(message.run_id, source_deleted=1)
+        self._metrics.count(Metric.SOURCE_DELETED)
+        return RecordOutcome(message_id, Disposition.SOURCE_DELETED, message.media_id)
+
+    def _continue_later(
+        self,
+        message: DownloadMessage,
+        owner: str,
+        message_id: str,
+        attributes: Mapping[str, Any],
+        stop: DeadlineCheckpoint,
+    ) -> RecordOutcome:
+        continuations = _int_attribute(attributes, CONTINUATION_ATTRIBUTE)
+        if stop.checkpoint is None or continuations >= MAX_CONTINUATIONS:
+            error = f"deadline reached after {continuations} continuations without finishing"
+            return self._failed(message, owner, message_id, resources.MAX_RECEIVE_COUNT, RuntimeError(error))
+        # Progress is kept in the record; the lease is released so the new message can claim it at once.
+        self._state.release(message.provider, message.media_id, owner=owner)
+        self._sqs.send_message(
+            QueueUrl=self._settings.queue_url,
+            MessageBody=message.to_json(),
+            MessageAttributes={
+                **message.message_attributes(),
+                CONTINUATION_ATTRIBUTE: {"DataType": "Number", "StringValue": str(continuations + 1)},
+            },
+        )
+        log.info(
+            "deadline near after %d bytes; continuing in a fresh message (#%d)", stop.bytes_done, continuations + 1
+        )
+        return RecordOutcome(message_id, Disposition.CONTINUED, message.media_id)
+
+    def _failed(
+        self, message: DownloadMessage, owner: str, message_id: str, receive_count: int, exc: Exception
+    ) -> RecordOutcome:
+        error = redact(f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, AuthError):
+            self._metrics.count(Metric.AUTHENTICATION_FAILURES, reauth_required=int(exc.reauth_required))
+        if receive_count >= resources.MAX_RECEIVE_COUNT:
+            log.error("giving up on %s after %d receives: %s", message.media_id, receive_count, error)
+            self._state.fail(message.provider, message.media_id, owner=owner, error=error)
+            self._state.update_run(message.run_id, failed=1)
+            self._metrics.count(Metric.VIDEOS_FAILED)
+            return RecordOutcome(message_id, Disposition.FAILED, message.media_id, error)
+        log.warning("attempt %d of %s failed, SQS will retry: %s", receive_count, message.media_id, error)
+        self._state.release(message.provider, message.media_id, owner=owner, error=error)
+        return RecordOutcome(message_id, Disposition.RETRY, message.media_id, error)
+
+
+def _receive_count(record: Mapping[str, Any]) -> int:
+    attributes = record.get("attributes")
+    raw = attributes.get("ApproximateReceiveCount") if isinstance(attributes, Mapping) else None
+    try:
+        return max(1, int(raw))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _int_attribute(attributes: Mapping[str, Any], name: str) -> int:
+    value = attributes.get(name) if isinstance(attributes, Mapping) else None
+    if isinstance(value, Mapping):
+        raw = value.get("stringValue") or value.get("StringValue")
+        if isinstance(raw, str) and raw.isdigit():
+            return int(raw)
+    return 0
+
+
+def _media_type(message: DownloadMessage) -> MediaType:
+    raw = getattr(message, "media_type", None)
+    try:
+        return MediaType(raw) if raw else MediaType.VIDEO
+    except ValueError:
+        return MediaType.VIDEO
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
