@@ -64,7 +64,8 @@ def client_config(
 ) -> Config:
     """The botocore configuration every pipeline client uses (exposed so tests can build identical clients)."""
     return Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        # `total_max_attempts` counts the first call too; botocore's `max_attempts` key counts retries only.
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         max_pool_connections=max_pool_connections,

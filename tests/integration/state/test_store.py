@@ -1,0 +1,532 @@
+"""The state store against a real moto server: leases, terminal COMPLETED, the status index, runs and cursors."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from moto.dynamodb.models import DynamoDBBackend
+
+from pipeline import resources
+from pipeline.retry import RetryPolicy
+from pipeline.state import (
+    MAX_ERROR_CHARS,
+    Checksum,
+    ClaimOutcome,
+    MediaStatus,
+    StateStore,
+    TransitionRefusal,
+    UnprocessedKeysError,
+)
+from tests.fixtures.aws import MotoStack
+from tests.integration.state.conftest import TABLE
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2024, 5, 1, 2, 0, tzinfo=UTC)
+PROVIDER = "gopro"
+CHECKSUM = Checksum("SHA256", "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=")
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def claim(store: StateStore, media_id: str, owner: str, now: datetime, lease: float = 60) -> Any:
+    return store.claim(PROVIDER, media_id, owner=owner, run_id="run-1", lease_seconds=lease, now=now)
+
+
+def complete(store: StateStore, media_id: str, owner: str, now: datetime) -> Any:
+    return store.complete(
+        PROVIDER,
+        media_id,
+        owner=owner,
+        s3_key=f"gopro/2024/05/01/{media_id}/clip.mp4",
+        size=1234,
+        checksum=CHECKSUM,
+        duration_s=1.5,
+        now=now,
+    )
+
+
+@pytest.fixture
+def serialised_moto_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make moto evaluate a condition and apply the write as one step, as DynamoDB does per item.
+
+    moto checks the condition and then mutates the item without a lock, so two threads could in theory both pass
+    the check; real DynamoDB serialises writes to one item. With this lock the race tests exercise what they mean
+    to: that our condition expressions let exactly one writer win. (Without our conditions every thread wins.)
+    """
+    lock = threading.Lock()
+    original = DynamoDBBackend.update_item
+
+    def locked(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "update_item", locked)
+
+
+def run_concurrently(count: int, fn: Callable[[int], Any]) -> list[Any]:
+    """Run fn(0..count-1) in threads released together by a barrier; return results in index order."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def target(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = fn(index)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    return results
+
+
+# --- batch_get ---------------------------------------------------------------------------------------------------
+
+
+class UnprocessedInjector:
+    """An `after-call` hook on a real client: moves some returned items into UnprocessedKeys, as DynamoDB does
+    when it throttles part of a batch. `rounds` calls are degraded; later calls pass through."""
+
+    def __init__(self, client: Any, rounds: int, keep_fraction: float = 0.5) -> None:
+        self.rounds = rounds
+        self.keep_fraction = keep_fraction
+        self.calls = 0
+        self.request_sizes: list[int] = []
+        client.meta.events.register("provide-client-params.dynamodb.BatchGetItem", self._count)
+        client.meta.events.register("after-call.dynamodb.BatchGetItem", self._degrade)
+
+    def _count(self, params: dict[str, Any], **_: Any) -> None:
+        self.request_sizes.append(sum(len(table["Keys"]) for table in params["RequestItems"].values()))
+
+    def _degrade(self, parsed: dict[str, Any], **_: Any) -> None:
+        self.calls += 1
+        if self.calls > self.rounds:
+            return
+        for table, items in parsed.get("Responses", {}).items():
+            keep = int(len(items) * self.keep_fraction)
+            dropped = items[keep:]
+            del items[keep:]
+            if dropped:
+                keys = [{resources.TABLE_PARTITION_KEY: item[resources.TABLE_PARTITION_KEY]} for item in dropped]
+                parsed.setdefault("UnprocessedKeys", {}).setdefault(table, {"Keys": []})["Keys"].extend(keys)
+
+
+def seed(store: StateStore, media_ids: list[str]) -> None:
+    for media_id in media_ids:
+        assert store.mark_pending(PROVIDER, media_id, run_id="run-1", size=10, now=T0)
+
+
+def test_batch_get_over_100_keys_retries_unprocessed_keys(
+    store: StateStore, dynamodb: Any, slept: list[float]
+) -> None:
+    ids = [f"vid{i:04d}" for i in range(250)]
+    seed(store, ids[:230])  # 20 have no record yet
+    injector = UnprocessedInjector(dynamodb, rounds=4)
+
+    found = store.batch_get(PROVIDER, [*ids, *ids[:5]])  # duplicates are tolerated
+
+    assert set(found) == set(ids[:230])
+    assert all(record.status is MediaStatus.PENDING for record in found.values())
+    assert max(injector.request_sizes) == 100  # never more than DynamoDB's 100 keys per call
+    assert injector.request_sizes[:3] == [100, 50, 25]  # the unprocessed half is asked again, not dropped
+    assert len(slept) >= 3  # with a backoff between attempts
+
+
+def test_batch_get_gives_up_after_bounded_attempts(store: StateStore, dynamodb: Any, slept: list[float]) -> None:
+    seed(store, ["a", "b", "c", "d"])
+    store.unprocessed_retry = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02)
+    injector = UnprocessedInjector(dynamodb, rounds=1000, keep_fraction=0.0)
+
+    with pytest.raises(UnprocessedKeysError) as info:
+        store.batch_get(PROVIDER, ["a", "b", "c", "d"])
+
+    assert info.value.unprocessed == 4
+    assert injector.calls == 3
+    assert len(slept) == 2
+
+
+def test_batch_get_projects_what_the_lister_needs(store: StateStore) -> None:
+    assert claim(store, "x1", "w1", T0)
+    record = store.batch_get(PROVIDER, ["x1"])["x1"]
+    assert record.status is MediaStatus.IN_PROGRESS
+    assert record.attempts == 1
+    assert record.lease_expires_at == at(60)
+    assert record.lease_owner is None
+    assert record.run_id is None
+
+
+# --- claim and leases ------------------------------------------------------------------------------------------
+
+
+def test_concurrent_claims_have_exactly_one_winner(
+    aws: MotoStack, store: StateStore, serialised_moto_writes: None
+) -> None:
+    workers = 8
+    stores = [StateStore(aws.client("dynamodb"), TABLE) for _ in range(workers)]
+    for round_number in range(5):
+        media_id = f"race{round_number}"
+        results = run_concurrently(workers, lambda i, m=media_id: claim(stores[i], m, f"worker-{i}", T0))
+        winners = [i for i, result in enumerate(results) if result.outcome is ClaimOutcome.CLAIMED]
+        assert len(winners) == 1, results
+        losers = [result for result in results if not result.claimed]
+        assert all(result.outcome is ClaimOutcome.LEASED_ELSEWHERE for result in losers)
+        assert all(result.lease_owner == f"worker-{winners[0]}" for result in losers)
+        record = store.get(PROVIDER, media_id)
+        assert record is not None
+        assert record.lease_owner == f"worker-{winners[0]}"
+        assert record.attempts == 1
+
+
+def test_live_lease_refuses_and_expired_lease_is_taken_over(store: StateStore) -> None:
+    first = claim(store, "m1", "w1", T0)
+    assert first.claimed
+    assert first.record is not None
+    assert first.record.attempts == 1
+    assert store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"upload_id": "u-1", "parts_done": 3})
+
+    refused = claim(store, "m1", "w2", at(59))
+    assert refused.outcome is ClaimOutcome.LEASED_ELSEWHERE
+    assert refused.lease_owner == "w1"
+    assert refused.lease_expires_at == at(60)
+
+    taken = claim(store, "m1", "w2", at(61))  # w1 crashed: its lease ran out
+    assert taken.claimed
+    assert taken.record is not None
+    assert taken.record.lease_owner == "w2"
+    assert taken.record.attempts == 2
+    assert taken.record.checkpoint == {"upload_id": "u-1", "parts_done": 3}  # the successor can resume
+
+
+def test_renewed_lease_keeps_the_medium(store: StateStore) -> None:
+    assert claim(store, "m1", "w1", T0)
+    assert store.renew_lease(PROVIDER, "m1", owner="w1", lease_seconds=60, now=at(50))
+    assert claim(store, "m1", "w2", at(70)).outcome is ClaimOutcome.LEASED_ELSEWHERE
+    assert store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"p": 1}, lease_seconds=60, now=at(100))
+    assert claim(store, "m1", "w2", at(150)).outcome is ClaimOutcome.LEASED_ELSEWHERE
+    assert claim(store, "m1", "w2", at(161)).claimed
+
+
+def test_same_owner_may_reclaim_its_live_lease(store: StateStore) -> None:
+    assert claim(store, "m1", "msg-1", T0)
+    again = claim(store, "m1", "msg-1", at(10))
+    assert again.claimed
+    assert again.record is not None
+    assert again.record.attempts == 2
+
+
+def test_worker_that_lost_its_lease_cannot_write(store: StateStore) -> None:
+    assert claim(store, "m1", "w1", T0)
+    assert claim(store, "m1", "w2", at(61))
+
+    for write in (
+        lambda: complete(store, "m1", "w1", at(62)),
+        lambda: store.fail(PROVIDER, "m1", owner="w1", error="boom", now=at(62)),
+        lambda: store.release(PROVIDER, "m1", owner="w1", error="boom", now=at(62)),
+        lambda: store.renew_lease(PROVIDER, "m1", owner="w1", lease_seconds=60, now=at(62)),
+        lambda: store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"x": 1}, now=at(62)),
+    ):
+        result = write()
+        assert not result
+        assert result.refusal is TransitionRefusal.LEASE_LOST
+        assert result.current is not None
+        assert result.current.lease_owner == "w2"
+
+    record = store.get(PROVIDER, "m1")
+    assert record is not None
+    assert record.status is MediaStatus.IN_PROGRESS
+    assert record.lease_owner == "w2"
+    assert record.s3_key is None
+    assert record.checkpoint is None
+    assert complete(store, "m1", "w2", at(63))
+
+
+def test_completed_is_terminal(store: StateStore) -> None:
+    assert claim(store, "m1", "w1", T0)
+    assert complete(store, "m1", "w1", at(5))
+
+    record = store.get(PROVIDER, "m1")
+    assert record is not None
+    assert record.status is MediaStatus.COMPLETED
+    assert record.checksum == CHECKSUM
+    assert record.size == 1234
+    assert record.duration_s == 1.5
+    assert record.lease_owner is None
+    assert record.lease_expires_at is None
+    assert record.sync_timestamp == "2024-05-01T02:00:05.000Z"
+
+    later = claim(store, "m1", "w2", at(10_000))
+    assert later.outcome is ClaimOutcome.ALREADY_COMPLETED
+    assert later.record is not None
+    assert later.record.s3_key == record.s3_key
+    assert store.mark_pending(PROVIDER, "m1", run_id="run-2", now=at(10_000)).refusal is (
+        TransitionRefusal.ALREADY_COMPLETED
+    )
+    assert store.reset_to_pending(PROVIDER, "m1", now=at(10_000)).refusal is TransitionRefusal.ALREADY_COMPLETED
+    second = complete(store, "m1", "w1", at(10_001))  # a duplicate delivery finishing late
+    assert second.refusal is TransitionRefusal.ALREADY_COMPLETED
+    assert store.fail(PROVIDER, "m1", owner="w1", error="late", now=at(10_002)).refusal is (
+        TransitionRefusal.ALREADY_COMPLETED
+    )
+    final = store.get(PROVIDER, "m1")
+    assert final is not None
+    assert final.status is MediaStatus.COMPLETED
+    assert final.last_error is None
+
+
+def test_source_deleted_completes_with_a_note(store: StateStore) -> None:
+    assert claim(store, "gone", "w1", T0)
+    assert store.complete(
+        PROVIDER, "gone", owner="w1", s3_key=None, size=None, checksum=None, duration_s=0.2, note="source_deleted"
+    )
+    record = store.get(PROVIDER, "gone")
+    assert record is not None
+    assert record.status is MediaStatus.COMPLETED
+    assert record.note == "source_deleted"
+    assert record.s3_key is None
+
+
+def test_fail_records_a_truncated_error_and_can_be_retried(store: StateStore) -> None:
+    assert claim(store, "m1", "w1", T0)
+    assert store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"upload_id": "u"})
+    assert store.fail(PROVIDER, "m1", owner="w1", error="HTTP 503 " + "x" * 5000, now=at(5))
+
+    record = store.get(PROVIDER, "m1")
+    assert record is not None
+    assert record.status is MediaStatus.FAILED
+    assert record.last_error is not None
+    assert len(record.last_error) == MAX_ERROR_CHARS
+    assert record.last_error.startswith("HTTP 503")
+    assert record.checkpoint is None
+    assert record.lease_owner is None
+
+    retried = claim(store, "m1", "w2", at(6))  # a later run (or a redrive) may try again
+    assert retried.claimed
+    assert retried.record is not None
+    assert retried.record.attempts == 2
+
+
+def test_release_returns_to_pending_keeping_the_checkpoint(store: StateStore) -> None:
+    assert claim(store, "m1", "w1", T0)
+    assert store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"upload_id": "u", "parts_done": 2})
+    assert store.release(PROVIDER, "m1", owner="w1", error="timeout", now=at(5))
+    record = store.get(PROVIDER, "m1")
+    assert record is not None
+    assert record.status is MediaStatus.PENDING
+    assert record.last_error == "timeout"
+    assert record.checkpoint == {"upload_id": "u", "parts_done": 2}
+    assert record.lease_owner is None
+    assert claim(store, "m1", "w2", at(6)).claimed  # no need to wait for the old lease
+
+
+def test_reset_to_pending(store: StateStore) -> None:
+    assert store.reset_to_pending(PROVIDER, "nothing").refusal is TransitionRefusal.NOT_FOUND
+    assert claim(store, "m1", "w1", T0)
+    live = store.reset_to_pending(PROVIDER, "m1", now=at(30))
+    assert live.refusal is TransitionRefusal.LEASED_ELSEWHERE
+    assert store.fail(PROVIDER, "m1", owner="w1", error="boom", now=at(31))
+    assert store.reset_to_pending(PROVIDER, "m1", now=at(32))
+    record = store.get(PROVIDER, "m1")
+    assert record is not None
+    assert record.status is MediaStatus.PENDING
+    assert record.sync_timestamp == "2024-05-01T02:00:32.000Z"
+    # A worker that crashed: its IN_PROGRESS record is reopened once the lease has expired.
+    assert claim(store, "m2", "w1", T0)
+    assert store.reset_to_pending(PROVIDER, "m2", now=at(61))
+
+
+def test_mark_pending(store: StateStore) -> None:
+    created = store.mark_pending(
+        PROVIDER,
+        "m1",
+        run_id="run-1",
+        filename="GX010001.MP4",
+        captured_at="2024-04-30T10:00:00Z",
+        size=42,
+        now=T0,
+    )
+    assert created
+    record = store.get(PROVIDER, "m1")
+    assert record is not None
+    assert (record.status, record.run_id, record.filename, record.size, record.attempts) == (
+        MediaStatus.PENDING,
+        "run-1",
+        "GX010001.MP4",
+        42,
+        0,
+    )
+    assert claim(store, "m1", "w1", at(1))
+    held = store.mark_pending(PROVIDER, "m1", run_id="run-2", now=at(30))
+    assert held.refusal is TransitionRefusal.LEASED_ELSEWHERE
+    assert store.get(PROVIDER, "m1").status is MediaStatus.IN_PROGRESS  # type: ignore[union-attr]
+    assert store.mark_pending(PROVIDER, "m1", run_id="run-2", now=at(62))  # lease expired: reopened
+    record = store.get(PROVIDER, "m1")
+    assert record is not None
+    assert record.status is MediaStatus.PENDING
+    assert record.attempts == 1
+
+
+def test_checkpoint_must_be_small_json(store: StateStore) -> None:
+    assert claim(store, "m1", "w1", T0)
+    with pytest.raises(ValueError, match="bytes"):
+        store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"etags": ["x" * 40] * 5000})
+    with pytest.raises(ValueError, match="JSON"):
+        store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"when": T0})
+
+
+# --- status index ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def query_calls(dynamodb: Any) -> Iterator[list[dict[str, Any]]]:
+    """Every Query's parameters, with Limit forced to 2 so the store must follow LastEvaluatedKey."""
+    calls: list[dict[str, Any]] = []
+
+    def small_pages(params: dict[str, Any], **_: Any) -> None:
+        params["Limit"] = 2
+        calls.append(dict(params))
+
+    dynamodb.meta.events.register("provide-client-params.dynamodb.Query", small_pages)
+    return calls
+
+
+def populate_statuses(store: StateStore) -> None:
+    for i in range(5):
+        assert store.mark_pending(PROVIDER, f"p{i}", run_id="run-1", now=at(i))
+    for i in range(3):
+        assert claim(store, f"c{i}", "w", at(i))
+        assert complete(store, f"c{i}", "w", at(10 + i))
+    assert claim(store, "f0", "w", T0)
+    assert store.fail(PROVIDER, "f0", owner="w", error="gone wrong", now=at(20))
+    assert claim(store, "i0", "w", T0)
+    assert store.mark_pending("other-provider", "p0", run_id="run-9", now=T0)
+    assert store.create_run("run-1", correlation_id="corr-1", started_at=T0, provider=PROVIDER)
+    store.put_cursor(PROVIDER, {"page": 3})
+
+
+def test_count_by_status_uses_the_index_and_follows_pages(
+    store: StateStore, query_calls: list[dict[str, Any]]
+) -> None:
+    populate_statuses(store)
+
+    counts = store.count_by_status()
+
+    assert counts == {
+        MediaStatus.PENDING: 6,
+        MediaStatus.IN_PROGRESS: 1,
+        MediaStatus.COMPLETED: 3,
+        MediaStatus.FAILED: 1,
+    }  # runs and cursors have no status: never counted
+    assert all(call["IndexName"] == resources.STATUS_INDEX_NAME for call in query_calls)
+    assert all(call["Select"] == "COUNT" for call in query_calls)
+    assert len(query_calls) > len(MediaStatus)  # PENDING needed several pages
+    assert store.count_by_status(provider="other-provider")[MediaStatus.PENDING] == 1
+    assert store.count_by_status(run_id="run-9") == {
+        MediaStatus.PENDING: 1,
+        MediaStatus.IN_PROGRESS: 0,
+        MediaStatus.COMPLETED: 0,
+        MediaStatus.FAILED: 0,
+    }
+
+
+def test_list_by_status(store: StateStore, query_calls: list[dict[str, Any]]) -> None:
+    populate_statuses(store)
+
+    failed = store.list_by_status(MediaStatus.FAILED)
+    assert [(r.media_id, r.last_error) for r in failed] == [("f0", "gone wrong")]
+    pending = store.list_by_status(MediaStatus.PENDING, limit=4, provider=PROVIDER)
+    assert [r.media_id for r in pending] == ["p0", "p1", "p2", "p3"]  # oldest first, across pages
+    newest = store.list_by_status(MediaStatus.COMPLETED, limit=2, oldest_first=False)
+    assert [r.media_id for r in newest] == ["c2", "c1"]
+    assert store.list_by_status(MediaStatus.PENDING, limit=10, provider="other-provider")[0].provider == (
+        "other-provider"
+    )
+
+
+# --- run records -----------------------------------------------------------------------------------------------
+
+
+def test_run_record_counters_are_atomic(aws: MotoStack, store: StateStore, serialised_moto_writes: None) -> None:
+    assert store.create_run("run-1", correlation_id="corr-1", started_at=T0, provider=PROVIDER)
+    assert not store.create_run("run-1", correlation_id="corr-2", started_at=at(5), provider=PROVIDER)
+    stores = [StateStore(aws.client("dynamodb"), TABLE) for _ in range(6)]
+
+    def add(index: int) -> None:
+        for _ in range(5):
+            assert stores[index].update_run("run-1", synced=1, bytes_transferred=1000, transfer_seconds=0.5)
+
+    run_concurrently(6, add)
+    assert store.update_run("run-1", listed=40, enqueued=30, skipped=10, listing_done=True, now=at(9))
+    assert store.update_run("run-1", enqueued=2, lister_error="token refresh failed: 401")
+
+    run = store.get_run("run-1")
+    assert run is not None
+    assert run.correlation_id == "corr-1"
+    assert run.started_at == "2024-05-01T02:00:00.000Z"
+    assert (run.listed, run.enqueued, run.skipped) == (40, 32, 10)
+    assert (run.synced, run.bytes_transferred, run.transfer_seconds) == (30, 30_000, 15.0)
+    assert run.listing_done
+    assert run.listing_done_at == "2024-05-01T02:00:09.000Z"
+    assert run.lister_error == "token refresh failed: 401"
+    assert not store.update_run("no-such-run", synced=1)
+    assert store.get_run("no-such-run") is None
+
+
+def test_latest_runs(store: StateStore) -> None:
+    for day in (3, 1, 2):
+        started = datetime(2024, 5, day, 2, 0, tzinfo=UTC)
+        assert store.create_run(f"run-{day}", correlation_id=f"c{day}", started_at=started, provider=PROVIDER)
+    assert store.create_run("run-x", correlation_id="cx", started_at=at(0), provider="other")
+    seed(store, ["m1", "m2"])
+
+    assert [run.run_id for run in store.latest_runs(2)] == ["run-3", "run-2"]
+    assert [run.run_id for run in store.latest_runs(10, provider=PROVIDER)] == ["run-3", "run-2", "run-1"]
+
+
+def test_claim_report_exactly_once(aws: MotoStack, store: StateStore, serialised_moto_writes: None) -> None:
+    assert not store.claim_report("unknown-run")
+    assert store.create_run("run-1", correlation_id="c", started_at=T0, provider=PROVIDER)
+    stores = [StateStore(aws.client("dynamodb"), TABLE) for _ in range(6)]
+
+    results = run_concurrently(6, lambda i: stores[i].claim_report("run-1", now=at(100)))
+
+    assert results.count(True) == 1
+    assert not store.claim_report("run-1", now=at(200))
+    store.mark_report_sent("run-1", now=at(101))
+    assert not store.claim_report("run-1", now=at(100_000))  # sent: never again, however late
+    run = store.get_run("run-1")
+    assert run is not None
+    assert run.report_sent_at == "2024-05-01T02:01:41.000Z"
+
+
+def test_stale_report_claim_is_taken_over(store: StateStore) -> None:
+    assert store.create_run("run-1", correlation_id="c", started_at=T0, provider=PROVIDER)
+    assert store.claim_report("run-1", now=T0)  # this summary died before publishing
+    assert not store.claim_report("run-1", now=at(60), stale_after_seconds=900)
+    assert store.claim_report("run-1", now=at(901), stale_after_seconds=900)
+
+
+# --- cursors ---------------------------------------------------------------------------------------------------
+
+
+def test_cursor_round_trip(store: StateStore) -> None:
+    assert store.get_cursor(PROVIDER) is None
+    cursor = {"page": 7, "high_water_mark": "2024-05-01T00:00:00Z", "last_full_reconcile_at": None}
+    store.put_cursor(PROVIDER, cursor)
+    store.put_cursor("other", {"page": 1})
+    assert store.get_cursor(PROVIDER) == cursor
+    store.delete_cursor(PROVIDER)
+    assert store.get_cursor(PROVIDER) is None
+    assert store.get_cursor("other") == {"page": 1}
+    assert store.count_by_status()[MediaStatus.PENDING] == 0
