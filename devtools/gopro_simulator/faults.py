@@ -1,0 +1,215 @@
+"""Fault rules and the thread-safe runtime switchboard that injects them into simulator responses.
+
+Why rules as small dataclasses: the same objects describe faults at construction (`SimulatorConfig.faults`) and at
+runtime (`sim.faults.add(...)` or the convenience methods), and a test reads like the failure it provokes:
+`sim.faults.rate_limit(count=2, retry_after=3)`. A rule with a `count` is consumed by the requests it hits; a
+`count` of None keeps it active until `clear()`.
+
+Endpoints are named `token`, `search`, `download` (the API) and `content` (the pre-signed file links). A rule whose
+`endpoint` is None hits any *API* endpoint; content faults are always asked for explicitly.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from devtools.gopro_simulator.server import GoProSimulator
+
+
+class Endpoint(StrEnum):
+    TOKEN = "token"
+    SEARCH = "search"
+    DOWNLOAD = "download"
+    CONTENT = "content"
+
+
+API_ENDPOINTS = frozenset({Endpoint.TOKEN, Endpoint.SEARCH, Endpoint.DOWNLOAD})
+
+
+class ListingFault(StrEnum):
+    """Ways a listing page can come back broken."""
+
+    HTML_502 = "html_502"  # a load balancer's HTML error page with status 502
+    TRUNCATED_JSON = "truncated_json"  # status 200, body cut in the middle of the JSON
+    MISSING_FIELDS = "missing_fields"  # 1st medium without `id`, 2nd without `type`, `_pages.total_items` gone
+    WRONG_TYPES = "wrong_types"  # `file_size`/`item_count` as strings, `captured_at` as a number, `filename` null
+    EMPTY_PAGE = "empty_page"  # `media: []` although `_pages` says more pages follow
+    EMBEDDED_ERRORS = "embedded_errors"  # status 200 with `_embedded.errors` set and no media
+
+
+@dataclass
+class RateLimit:
+    """429 with `Retry-After` (seconds) for the next `count` matching calls."""
+
+    count: int | None = 1
+    retry_after: int = 1
+    endpoint: str | None = None
+
+
+@dataclass
+class ServerError:
+    """A 5xx (HTML body, as a load balancer sends) for the next `count` matching calls."""
+
+    count: int | None = 1
+    status: int = 503
+    endpoint: str | None = None
+
+
+@dataclass
+class CutConnection:
+    """Close the connection after `after_bytes` bytes of a content body (FIN; `reset=True` sends a TCP RST)."""
+
+    after_bytes: int
+    count: int | None = 1
+    media_id: str | None = None
+    reset: bool = False
+
+
+@dataclass
+class SlowFirstByte:
+    """Wait `delay` seconds before the status line (endpoint None: any endpoint, content included)."""
+
+    delay: float
+    count: int | None = 1
+    endpoint: str | None = None
+    media_id: str | None = None
+
+
+@dataclass
+class MalformedListing:
+    """Break the next `count` listing answers (only for page `page` when given)."""
+
+    kind: ListingFault | str
+    count: int | None = 1
+    page: int | None = None
+
+
+@dataclass
+class IgnoreRange:
+    """Answer a ranged content request with 200 and the whole body, which clients must handle."""
+
+    count: int | None = 1
+    media_id: str | None = None
+
+
+FaultRule = RateLimit | ServerError | CutConnection | SlowFirstByte | MalformedListing | IgnoreRange
+RuleT = TypeVar("RuleT", RateLimit, ServerError, CutConnection, SlowFirstByte, MalformedListing, IgnoreRange)
+
+
+class Faults:
+    """Runtime fault controls of one simulator (`sim.faults`); every method is safe to call from any thread.
+
+    Besides the rules, it carries the settings a test flips while the server runs: bandwidth cap, pre-signed URL
+    lifetime, the repeated-item paging quirk, and shortcuts for token and library faults.
+    """
+
+    def __init__(self, sim: GoProSimulator, rules: tuple[FaultRule, ...] = ()) -> None:
+        self._sim = sim
+        self._lock = threading.Lock()
+        self._rules: list[FaultRule] = []
+        self.bandwidth: int | None = sim.config.bandwidth
+        self.url_ttl: int = sim.config.url_ttl
+        self.repeat_last_item: bool = sim.config.repeat_last_item
+        for rule in rules:
+            self.add(rule)
+
+    # -- rules ---------------------------------------------------------------------------------------------------
+
+    def add(self, rule: FaultRule) -> FaultRule:
+        """Activate a rule (a copy is kept, so the caller's object is never mutated)."""
+        if isinstance(rule, MalformedListing):
+            rule = replace(rule, kind=ListingFault(rule.kind))
+        with self._lock:
+            self._rules.append(replace(rule))
+        return rule
+
+    def clear(self) -> None:
+        """Remove every rule and restore the configured bandwidth, URL lifetime and paging quirk."""
+        with self._lock:
+            self._rules.clear()
+            self.bandwidth = self._sim.config.bandwidth
+            self.url_ttl = self._sim.config.url_ttl
+            self.repeat_last_item = self._sim.config.repeat_last_item
+
+    @property
+    def active(self) -> list[FaultRule]:
+        """Copies of the rules still active."""
+        with self._lock:
+            return [replace(rule) for rule in self._rules]
+
+    def take(self, kind: type[RuleT], matches: Callable[[RuleT], bool]) -> RuleT | None:
+        """Consume one use of the first active rule of `kind` that `matches` (used by the request handler)."""
+        with self._lock:
+            for rule in self._rules:
+                if isinstance(rule, kind) and matches(rule):
+                    if rule.count is not None:
+                        rule.count -= 1
+                        if rule.count <= 0:
+                            self._rules.remove(rule)
+                    return replace(rule)
+        return None
+
+    # -- convenience wrappers ------------------------------------------------------------------------------------
+
+    def rate_limit(self, count: int | None = 1, retry_after: int = 1, endpoint: str | None = None) -> None:
+        self.add(RateLimit(count=count, retry_after=retry_after, endpoint=endpoint))
+
+    def server_errors(self, count: int | None = 1, status: int = 503, endpoint: str | None = None) -> None:
+        self.add(ServerError(count=count, status=status, endpoint=endpoint))
+
+    def cut_connection(
+        self, after_bytes: int, count: int | None = 1, media_id: str | None = None, reset: bool = False
+    ) -> None:
+        self.add(CutConnection(after_bytes=after_bytes, count=count, media_id=media_id, reset=reset))
+
+    def slow_first_byte(
+        self, delay: float, count: int | None = 1, endpoint: str | None = None, media_id: str | None = None
+    ) -> None:
+        self.add(SlowFirstByte(delay=delay, count=count, endpoint=endpoint, media_id=media_id))
+
+    def malformed_listing(self, kind: ListingFault | str, count: int | None = 1, page: int | None = None) -> None:
+        self.add(MalformedListing(kind=kind, count=count, page=page))
+
+    def ignore_range(self, count: int | None = 1, media_id: str | None = None) -> None:
+        self.add(IgnoreRange(count=count, media_id=media_id))
+
+    # -- settings ------------------------------------------------------------------------------------------------
+
+    def set_bandwidth(self, bytes_per_second: int | None) -> None:
+        """Cap every content response (token bucket per response); None removes the cap. Applies mid-transfer."""
+        if bytes_per_second is not None and bytes_per_second <= 0:
+            raise ValueError("bandwidth must be positive or None")
+        self.bandwidth = bytes_per_second
+
+    def set_url_ttl(self, seconds: int) -> None:
+        """Lifetime of pre-signed links issued from now on (0: already expired when issued)."""
+        if seconds < 0:
+            raise ValueError("url ttl must be >= 0")
+        self.url_ttl = int(seconds)
+
+    def set_repeat_last_item(self, enabled: bool) -> None:
+        """Pages after the first start with the previous page's last medium, as the real API sometimes does."""
+        self.repeat_last_item = enabled
+
+    # -- shortcuts into the token store and the library ----------------------------------------------------------
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far answers 401 from now on; a refresh issues a working one."""
+        self._sim.tokens.expire_all()
+
+    def blacklist_refresh_token(self, token: str | None = None) -> None:
+        """Refreshing with `token` (default: the current one) answers `token_blacklisted`."""
+        self._sim.tokens.blacklist(token)
+
+    def delete_media(self, media_id: str) -> None:
+        """The medium leaves the listing; its descriptor and its content links answer 404."""
+        self._sim.delete_media(media_id)
+
+    def set_ready_state(self, media_id: str, state: str) -> None:
+        """E.g. `transcoding`: still processing, listed with that `ready_to_view` and with an empty descriptor."""
+        self._sim.set_ready_state(media_id, state)
