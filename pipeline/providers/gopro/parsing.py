@@ -19,7 +19,8 @@ from pipeline.providers.errors import ProviderResponseError
 from pipeline.providers.gopro import api
 
 
-def _fail(message: str, body: Any, status: int | None = None) -> ProviderResponseError:
+def _fail(message: str, body: Any, status: int | None = 200) -> ProviderResponseError:
+    """Parsing only ever sees answers that came with a 2xx status (others were refused before), hence 200."""
     text = body if isinstance(body, str | bytes) else json.dumps(body, default=str)[:400]
     return ProviderResponseError(message, status=status, body=text)
 
