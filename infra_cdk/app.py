@@ -1,0 +1,67 @@
+"""CDK entry point: `npx aws-cdk@2 deploy -c env=prod` runs `python -m infra_cdk.app` (see cdk.json).
+
+`build_app` is also what the offline synthesis (`python -m infra_cdk.synth`, `make synth`) and the assertion
+tests call, so all three produce the same templates. cdk-nag's AWS Solutions pack is registered on every app:
+an unacknowledged finding fails synthesis.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App
+
+from infra_cdk import compliance
+from infra_cdk.settings import settings_for
+from infra_cdk.stack import GoProSyncStack
+from pipeline import resources
+
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+# CDK's own switch for skipping asset bundling (an empty list bundles no stack); see `build_app(bundle=False)`.
+BUNDLING_STACKS_CONTEXT = "aws:cdk:bundling-stacks"
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The context (feature flags) of cdk.json, which the CDK CLI passes but a plain `App()` does not read."""
+    return dict(json.loads(CDK_JSON.read_text()).get("context", {}))
+
+
+def build_app(
+    environment: str | None = None,
+    *,
+    outdir: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    bundle: bool = True,
+) -> tuple[App, GoProSyncStack]:
+    """An app with the stack of one environment.
+
+    `environment` falls back to the `env` context value, then to `resources.DEFAULT_ENVIRONMENT`. With
+    `bundle=False` the Lambda assets are not built (fast iteration on the stack; never for `make synth`).
+    """
+    merged: dict[str, Any] = {**cdk_json_context(), **(context or {})}
+    if not bundle:
+        merged[BUNDLING_STACKS_CONTEXT] = []
+    app = App(outdir=outdir, context=merged) if outdir else App(context=merged)
+    chosen = environment or app.node.try_get_context("env") or resources.DEFAULT_ENVIRONMENT
+    settings = settings_for(chosen, _overrides(app))
+    stack = GoProSyncStack(app, settings=settings)
+    compliance.add_nag_checks(app)
+    return app, stack
+
+
+def _overrides(app: App) -> dict[str, Any]:
+    return {name: app.node.try_get_context(name) for name in ("alert_email", "vpc", "schedule")}
+
+
+def main() -> None:
+    # Under the CDK CLI, `-c` values and cdk.json's context arrive through CDK_CONTEXT_JSON, which App() reads
+    # and which takes precedence over the context `build_app` passes in.
+    app, _ = build_app()
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

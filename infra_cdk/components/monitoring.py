@@ -1,0 +1,352 @@
+"""Alarms, the dashboard and saved Logs Insights queries.
+
+Application metrics are the pipeline's EMF metrics (`pipeline.observability.metrics.Metric`), selected by the
+dimension set every emitter uses ({Environment, Provider}, `pipeline.resources`). Thresholds are the seed
+plan's ("> N in 5 minutes") and live in infra_cdk/settings.py; docs/infrastructure.md explains each one. Every
+alarm notifies the alerts topic; the only alarm without an action is the drain detector, which is a trigger for
+the summary, not an alert (see pipeline.py).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra_cdk.components.function import PipelineFunction
+from infra_cdk.components.pipeline import Pipeline
+from infra_cdk.settings import (
+    ALARM_PERIOD_MINUTES,
+    AUTH_FAILURES_THRESHOLD,
+    FAILED_VIDEOS_THRESHOLD,
+    LAMBDA_ERRORS_THRESHOLD,
+    LAMBDA_THROTTLES_THRESHOLD,
+    LOW_THROUGHPUT_MBPS,
+    LOW_THROUGHPUT_MINUTES,
+    EnvironmentSettings,
+)
+from pipeline import resources
+from pipeline.observability.metrics import Metric
+
+PERIOD = Duration.minutes(ALARM_PERIOD_MINUTES)
+GT = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+GTE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+LT = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
+NOT_BREACHING = cloudwatch.TreatMissingData.NOT_BREACHING
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EnvironmentSettings,
+        pipeline: Pipeline,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._settings = settings
+        self._pipeline = pipeline
+        self._action = actions.SnsAction(topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+
+        self._application_alarms()
+        for fn in pipeline.functions:
+            self._function_alarms(fn)
+        self._queue_alarm("dlq-not-empty", pipeline.dead_letter_queue, "Media failed 3 receives: see the DLQ")
+        self._queue_alarm(
+            "failed-invocations", pipeline.failed_invocations, "An asynchronous invocation failed all its retries"
+        )
+        self.dashboard = self._dashboard()
+        self._queries()
+
+    # --- helpers -----------------------------------------------------------------------------------------------
+
+    def metric(
+        self, name: Metric, statistic: str, period: Duration = PERIOD, label: str | None = None
+    ) -> cloudwatch.Metric:
+        """One of the pipeline's EMF metrics for this environment."""
+        return cloudwatch.Metric(
+            namespace=self._settings.names.metrics_namespace,
+            metric_name=str(name),
+            dimensions_map={
+                resources.METRIC_DIMENSION_ENVIRONMENT: self._settings.environment,
+                resources.METRIC_DIMENSION_PROVIDER: self._settings.provider,
+            },
+            statistic=statistic,
+            period=period,
+            label=label,
+        )
+
+    def _alarm(
+        self,
+        purpose: str,
+        metric: cloudwatch.IMetric,
+        *,
+        threshold: float,
+        comparison: cloudwatch.ComparisonOperator,
+        description: str,
+        evaluation_periods: int = 1,
+    ) -> cloudwatch.Alarm:
+        alarm = metric.create_alarm(
+            self,
+            "".join(part.capitalize() for part in purpose.split("-")) + "Alarm",
+            alarm_name=self._settings.resource_name(purpose),
+            alarm_description=description,
+            threshold=threshold,
+            comparison_operator=comparison,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=evaluation_periods,
+            treat_missing_data=NOT_BREACHING,
+            actions_enabled=True,
+        )
+        alarm.add_alarm_action(self._action)
+        self.alarms.append(alarm)
+        return alarm
+
+    # --- alarms ------------------------------------------------------------------------------------------------
+
+    def _application_alarms(self) -> None:
+        pipeline = self._pipeline
+        self._alarm(
+            "failed-videos",
+            self.metric(Metric.VIDEOS_FAILED, "Sum"),
+            threshold=FAILED_VIDEOS_THRESHOLD,
+            comparison=GT,
+            description=f"More than {FAILED_VIDEOS_THRESHOLD} media failed within {ALARM_PERIOD_MINUTES} minutes",
+        )
+        self._alarm(
+            "authentication-failures",
+            self.metric(Metric.AUTHENTICATION_FAILURES, "Sum"),
+            threshold=AUTH_FAILURES_THRESHOLD,
+            comparison=GT,
+            description=(
+                f"More than {AUTH_FAILURES_THRESHOLD} GoPro authentication failure within {ALARM_PERIOD_MINUTES} "
+                "minutes: the refresh token may be revoked; re-run scripts/bootstrap_credentials.py"
+            ),
+        )
+        self._alarm(
+            "low-throughput",
+            self.metric(Metric.TRANSFER_THROUGHPUT, "Average"),
+            threshold=LOW_THROUGHPUT_MBPS,
+            comparison=LT,
+            evaluation_periods=LOW_THROUGHPUT_MINUTES // ALARM_PERIOD_MINUTES,
+            description=(
+                f"Average transfer throughput under {LOW_THROUGHPUT_MBPS} Mbps for {LOW_THROUGHPUT_MINUTES} min"
+            ),
+        )
+        self._alarm(
+            "lister-failed",
+            cloudwatch.MathExpression(
+                expression="FILL(errors, 0) + FILL(failures, 0)",
+                using_metrics={
+                    "errors": pipeline.lister.function.metric_errors(period=PERIOD, statistic="Sum"),
+                    "failures": self.metric(Metric.LISTER_FAILURES, "Sum"),
+                },
+                period=PERIOD,
+                label="Lister errors and reported failures",
+            ),
+            threshold=1,
+            comparison=GTE,
+            description="The nightly listing failed: tonight's new media were not enqueued",
+        )
+        self._alarm(
+            "rotation-failed",
+            cloudwatch.MathExpression(
+                expression="FILL(errors, 0) + FILL(failures, 0)",
+                using_metrics={
+                    "errors": pipeline.rotation.function.metric_errors(period=PERIOD, statistic="Sum"),
+                    "failures": self.metric(Metric.ROTATION_FAILURE, "Sum"),
+                },
+                period=PERIOD,
+                label="Rotation errors and reported failures",
+            ),
+            threshold=1,
+            comparison=GTE,
+            description="The credentials rotation failed: the secret still holds the previous tokens",
+        )
+
+    def _function_alarms(self, fn: PipelineFunction) -> None:
+        self._alarm(
+            f"{fn.purpose}-errors",
+            fn.function.metric_errors(period=PERIOD, statistic="Sum"),
+            threshold=LAMBDA_ERRORS_THRESHOLD,
+            comparison=GT,
+            description=(
+                f"More than {LAMBDA_ERRORS_THRESHOLD} {fn.purpose} errors within {ALARM_PERIOD_MINUTES} minutes"
+            ),
+        )
+        self._alarm(
+            f"{fn.purpose}-throttles",
+            fn.function.metric_throttles(period=PERIOD, statistic="Sum"),
+            threshold=LAMBDA_THROTTLES_THRESHOLD,
+            comparison=GT,
+            description=(
+                f"More than {LAMBDA_THROTTLES_THRESHOLD} {fn.purpose} throttle within {ALARM_PERIOD_MINUTES} "
+                "minutes: the account's concurrency is exhausted"
+            ),
+        )
+
+    def _queue_alarm(self, purpose: str, queue: sqs.IQueue, description: str) -> None:
+        self._alarm(
+            purpose,
+            queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+            threshold=0,
+            comparison=GT,
+            description=description,
+        )
+
+    # --- dashboard and queries ---------------------------------------------------------------------------------
+
+    def _dashboard(self) -> cloudwatch.Dashboard:
+        pipeline = self._pipeline
+        hour = Duration.hours(1)
+        synced = self.metric(Metric.VIDEOS_SYNCED, "Sum", hour, "Synced")
+        failed = self.metric(Metric.VIDEOS_FAILED, "Sum", hour, "Failed")
+        success_rate = cloudwatch.MathExpression(
+            expression="IF(synced + failed > 0, 100 * synced / (synced + failed))",
+            using_metrics={"synced": synced, "failed": failed},
+            period=hour,
+            label="Success rate (%)",
+        )
+        functions = pipeline.functions
+        dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=self._settings.resource_name("dashboard"),
+            default_interval=Duration.days(1),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Success rate",
+                left=[success_rate],
+                left_y_axis=cloudwatch.YAxisProps(min=0, max=100),
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Volume",
+                left=[synced, failed, self.metric(Metric.SOURCE_DELETED, "Sum", hour, "Source deleted")],
+                right=[self.metric(Metric.BYTES_TRANSFERRED, "Sum", hour, "Bytes transferred")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Throughput (Mbps)",
+                left=[
+                    self.metric(Metric.TRANSFER_THROUGHPUT, "Average", label="Average"),
+                    self.metric(Metric.TRANSFER_THROUGHPUT, "p10", label="p10 (slowest 10%)"),
+                ],
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=LOW_THROUGHPUT_MBPS, label="Alarm")],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Errors",
+                left=[
+                    fn.function.metric_errors(period=PERIOD, statistic="Sum", label=fn.purpose) for fn in functions
+                ],
+                right=[
+                    self.metric(Metric.VIDEOS_FAILED, "Sum", label="Media failed"),
+                    self.metric(Metric.AUTHENTICATION_FAILURES, "Sum", label="Auth failures"),
+                    self.metric(Metric.POISON_MESSAGES, "Sum", label="Poison messages"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Download queue",
+                left=[
+                    pipeline.queue.metric_approximate_number_of_messages_visible(
+                        label="Waiting", period=Duration.minutes(1)
+                    ),
+                    pipeline.queue.metric_approximate_number_of_messages_not_visible(
+                        label="In flight", period=Duration.minutes(1)
+                    ),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Dead letters",
+                left=[
+                    pipeline.dead_letter_queue.metric_approximate_number_of_messages_visible(label="Download DLQ"),
+                    pipeline.failed_invocations.metric_approximate_number_of_messages_visible(
+                        label="Failed invocations"
+                    ),
+                ],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Function duration (ms, max)",
+                left=[
+                    fn.function.metric_duration(period=PERIOD, statistic="Maximum", label=fn.purpose)
+                    for fn in functions
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Transfer duration (s) and time to first byte (ms)",
+                left=[
+                    self.metric(Metric.TRANSFER_DURATION, "p50", label="Transfer p50"),
+                    self.metric(Metric.TRANSFER_DURATION, "p90", label="Transfer p90"),
+                ],
+                right=[self.metric(Metric.TIME_TO_FIRST_BYTE, "p50", label="TTFB p50")],
+                width=8,
+            ),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=8),
+        )
+        return dashboard
+
+    def _queries(self) -> None:
+        settings = self._settings
+        downloader_logs = [self._pipeline.downloader.log_group]
+        throughput = str(Metric.TRANSFER_THROUGHPUT)
+        logs.QueryDefinition(
+            self,
+            "FailedDownloadsQuery",
+            query_definition_name=f"{settings.resource_name('queries')}/Failed Downloads",
+            log_groups=downloader_logs,
+            query_string=logs.QueryString(
+                fields=["@timestamp", "run_id", "media_id", "level", "message"],
+                filter_statements=[f'level = "ERROR" or ispresent({Metric.VIDEOS_FAILED})'],
+                sort="@timestamp desc",
+                limit=200,
+            ),
+        )
+        logs.QueryDefinition(
+            self,
+            "AverageThroughputQuery",
+            query_definition_name=f"{settings.resource_name('queries')}/Average Throughput",
+            log_groups=downloader_logs,
+            query_string=logs.QueryString(
+                filter_statements=[f"ispresent({throughput})"],
+                stats_statements=[
+                    f"avg({throughput}) as avg_mbps, pct({throughput}, 10) as p10_mbps, "
+                    "count(*) as transfers by bin(1h)"
+                ],
+            ),
+        )
+        logs.QueryDefinition(
+            self,
+            "SlowTransfersQuery",
+            query_definition_name=f"{settings.resource_name('queries')}/Slow Transfers",
+            log_groups=downloader_logs,
+            query_string=logs.QueryString(
+                fields=[
+                    "@timestamp",
+                    "run_id",
+                    "media_id",
+                    throughput,
+                    str(Metric.TRANSFER_DURATION),
+                    str(Metric.BYTES_TRANSFERRED),
+                ],
+                filter_statements=[f"ispresent({throughput})", f"{throughput} < {LOW_THROUGHPUT_MBPS}"],
+                sort=f"{throughput} asc",
+                limit=100,
+            ),
+        )

@@ -1,0 +1,198 @@
+"""State table, archive bucket and its access-log bucket.
+
+Why these settings:
+- The table's key design comes from `pipeline.resources` (the local stack creates the very same table);
+  on-demand billing fits a nightly burst followed by nothing; point-in-time recovery because the table is the
+  only record of what was archived and with which checksum.
+- The archive bucket holds the only copy the user controls of their media: versioned (an overwrite or delete is
+  recoverable until noncurrent versions expire), encrypted under the environment's key with an S3 bucket key (one
+  KMS call per object instead of per part), TLS only, public access blocked, ACLs disabled, and writes/deletes
+  refused to every principal but the downloader (`restrict_writes_to`). Media (under `<provider>/`, see
+  pipeline/keys.py) move to Glacier Instant Retrieval after 7 days and Deep Archive after 14.
+- Server access logs go to a separate bucket (SSE-S3: S3 log delivery cannot write SSE-KMS objects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra_cdk import compliance
+from infra_cdk.settings import (
+    ABORT_INCOMPLETE_UPLOAD_DAYS,
+    DEEP_ARCHIVE_AFTER_DAYS,
+    GLACIER_IR_AFTER_DAYS,
+    LIFECYCLE_MIN_OBJECT_BYTES,
+    EnvironmentSettings,
+)
+from pipeline import resources
+
+# Object writes and deletions only the downloader may perform on the archive.
+ARCHIVE_WRITE_ACTIONS = (
+    "s3:PutObject",
+    "s3:PutObjectTagging",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:DeleteObjectTagging",
+    "s3:AbortMultipartUpload",
+)
+
+
+class Storage(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: EnvironmentSettings, key: kms.IKey
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._settings = settings
+
+        self.table = dynamodb.Table(
+            self,
+            "StateTable",
+            table_name=settings.names.table,
+            partition_key=dynamodb.Attribute(
+                name=resources.TABLE_PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=key,
+            deletion_protection=settings.table_deletion_protection,
+            removal_policy=RemovalPolicy.RETAIN if settings.retain_state else RemovalPolicy.DESTROY,
+        )
+        self.table.add_global_secondary_index(
+            index_name=resources.STATUS_INDEX_NAME,
+            partition_key=dynamodb.Attribute(
+                name=resources.STATUS_INDEX_PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(name=resources.STATUS_INDEX_SORT_KEY, type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogsBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-access-logs",
+                    expiration=Duration.days(settings.access_log_retention_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        compliance.acknowledge(
+            self.access_logs_bucket,
+            "S1",
+            "This is the server access log bucket of the archive; logging it into itself would loop and a "
+            "third bucket would only move the problem.",
+        )
+        compliance.skip_checkov(
+            self.access_logs_bucket,
+            "CKV_AWS_18",
+            "This is the access-log target bucket itself; S3 cannot log a bucket into itself without looping.",
+        )
+        compliance.skip_checkov(
+            self.access_logs_bucket,
+            "CKV_AWS_145",
+            "S3 server access log delivery only supports SSE-S3 on the target bucket, not SSE-KMS.",
+        )
+
+        self.archive_bucket = s3.Bucket(
+            self,
+            "ArchiveBucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="archive/",
+            lifecycle_rules=self._archive_lifecycle(),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # The CloudFormation schema types ObjectSizeGreaterThan as a string; the L2 renders a number.
+        archive = self.archive_bucket.node.default_child
+        assert isinstance(archive, s3.CfnBucket)
+        archive.add_property_override(
+            "LifecycleConfiguration.Rules.0.ObjectSizeGreaterThan", str(LIFECYCLE_MIN_OBJECT_BYTES)
+        )
+
+        for bucket in (self.access_logs_bucket, self.archive_bucket):
+            compliance.skip_checkov(
+                bucket,
+                "CKV_AWS_144",
+                "Cross-region replication would double the storage bill of a personal archive; Deep Archive "
+                "already stores objects redundantly across at least three availability zones.",
+            )
+            compliance.skip_checkov(
+                bucket,
+                "CKV2_AWS_62",
+                "Nothing consumes object-created events: the state table records every upload.",
+            )
+
+    def _archive_lifecycle(self) -> list[s3.LifecycleRule]:
+        settings = self._settings
+        return [
+            s3.LifecycleRule(
+                id="media-to-glacier-ir-then-deep-archive",
+                prefix=f"{settings.provider}/",
+                object_size_greater_than=LIFECYCLE_MIN_OBJECT_BYTES,
+                transitions=[
+                    s3.Transition(
+                        storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                        transition_after=Duration.days(GLACIER_IR_AFTER_DAYS),
+                    ),
+                    s3.Transition(
+                        storage_class=s3.StorageClass.DEEP_ARCHIVE,
+                        transition_after=Duration.days(DEEP_ARCHIVE_AFTER_DAYS),
+                    ),
+                ],
+            ),
+            s3.LifecycleRule(
+                id="abort-incomplete-multipart-uploads",
+                abort_incomplete_multipart_upload_after=Duration.days(ABORT_INCOMPLETE_UPLOAD_DAYS),
+            ),
+            s3.LifecycleRule(
+                id="expire-noncurrent-versions",
+                noncurrent_version_expiration=Duration.days(settings.noncurrent_version_expiry_days),
+                expired_object_delete_marker=True,
+            ),
+        ]
+
+    def restrict_writes_to(self, writers: Sequence[iam.IRole]) -> None:
+        """Denies object writes and deletions to every principal that is not one of `writers`.
+
+        Why a deny in the bucket policy rather than only scoped IAM grants: other roles in the account (admin
+        tools, other apps with `s3:*`) would otherwise be able to overwrite or delete the archive. An
+        administrator who really must delete objects edits this statement first, deliberately.
+        """
+        self.archive_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyThePipelineWritesTheArchive",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(ARCHIVE_WRITE_ACTIONS),
+                resources=[self.archive_bucket.arn_for_objects("*")],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": [role.role_arn for role in writers]}},
+            )
+        )

@@ -1,0 +1,99 @@
+"""Alarms (all wired to the alerts topic), the topic itself, the dashboard and the saved queries."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline import resources
+from pipeline.observability.metrics import Metric
+from tests.infra.conftest import Synthesized
+
+pytestmark = pytest.mark.infra
+
+DRAIN = "queue-drained"  # the summary trigger, not an alert (see infra_cdk/components/pipeline.py)
+
+
+def _alarms(env: Synthesized) -> dict[str, dict]:
+    """Alarms by their name without the `gopro-sync-` prefix and `-<env>` suffix."""
+    found = {}
+    for alarm in env.resources_of("AWS::CloudWatch::Alarm").values():
+        name = alarm["Properties"]["AlarmName"]
+        found[name.removeprefix("gopro-sync-").removesuffix(f"-{env.environment}")] = alarm["Properties"]
+    return found
+
+
+def test_every_alarm_notifies_the_alerts_topic(env: Synthesized) -> None:
+    topic_id, _ = env.one("AWS::SNS::Topic", TopicName=f"gopro-sync-alerts-{env.environment}")
+    alarms = _alarms(env)
+    assert len(alarms) > 10
+    for name, props in alarms.items():
+        if name == DRAIN:
+            continue
+        assert props["ActionsEnabled"] is True, name
+        assert {"Ref": topic_id} in props["AlarmActions"], name
+
+
+def _metric_alarm(props: dict) -> tuple[str, dict]:
+    dims = {d["Name"]: d["Value"] for d in props.get("Dimensions", [])}
+    return props["MetricName"], dims
+
+
+def test_the_seed_alarms_with_their_thresholds(env: Synthesized) -> None:
+    alarms = _alarms(env)
+    app_dims = {
+        resources.METRIC_DIMENSION_ENVIRONMENT: env.environment,
+        resources.METRIC_DIMENSION_PROVIDER: "gopro",
+    }
+
+    def check(name: str, metric: Metric, statistic: str, op: str, threshold: float, periods: int = 1) -> None:
+        props = alarms[name]
+        assert _metric_alarm(props) == (str(metric), app_dims), name
+        assert props["Namespace"] == "GoProSync", name
+        assert (props["Statistic"], props["Period"]) == (statistic, 300), name
+        assert (props["ComparisonOperator"], props["Threshold"], props["EvaluationPeriods"]) == (
+            op,
+            threshold,
+            periods,
+        ), name
+
+    check("failed-videos", Metric.VIDEOS_FAILED, "Sum", "GreaterThanThreshold", 3)
+    check("authentication-failures", Metric.AUTHENTICATION_FAILURES, "Sum", "GreaterThanThreshold", 1)
+    check("low-throughput", Metric.TRANSFER_THROUGHPUT, "Average", "LessThanThreshold", 20, periods=3)
+    for purpose in ("lister", "downloader", "summary", "rotation"):
+        errors, throttles = alarms[f"{purpose}-errors"], alarms[f"{purpose}-throttles"]
+        assert (errors["MetricName"], errors["Threshold"], errors["Period"]) == ("Errors", 5, 300)
+        assert (throttles["MetricName"], throttles["Threshold"], throttles["Period"]) == ("Throttles", 1, 300)
+        assert errors["ComparisonOperator"] == throttles["ComparisonOperator"] == "GreaterThanThreshold"
+    for name in ("dlq-not-empty", "failed-invocations"):
+        props = alarms[name]
+        assert props["MetricName"] == "ApproximateNumberOfMessagesVisible", name
+        assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0), name
+
+
+def test_lister_failed_alarm_watches_errors_and_reported_failures(env: Synthesized) -> None:
+    props = _alarms(env)["lister-failed"]
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in props["Metrics"] if "MetricStat" in m}
+    assert names == {"Errors", str(Metric.LISTER_FAILURES)}
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+
+
+def test_alerts_topic_has_the_email_subscription_from_settings(env: Synthesized) -> None:
+    from infra_cdk.settings import settings_for
+
+    topic_id, _ = env.one("AWS::SNS::Topic")
+    env.assertions.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {
+            "Protocol": "email",
+            "Endpoint": settings_for(env.environment).alert_email,
+            "TopicArn": {"Ref": topic_id},
+        },
+    )
+
+
+def test_dashboard_and_saved_queries(env: Synthesized) -> None:
+    env.one("AWS::CloudWatch::Dashboard", DashboardName=f"gopro-sync-dashboard-{env.environment}")
+    queries = {
+        q["Properties"]["Name"].split("/")[-1] for q in env.resources_of("AWS::Logs::QueryDefinition").values()
+    }
+    assert queries == {"Failed Downloads", "Average Throughput", "Slow Transfers"}

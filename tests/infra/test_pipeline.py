@@ -1,0 +1,178 @@
+"""The pipeline's wiring: event source, queues, functions, schedule, drain detection, failure destinations.
+
+Literal values (5, 3, 14 days, 02:00 Europe/Paris, 1024 MB / 15 min) are the requirements of issue 4, written out
+on purpose: the stack takes them from `pipeline.resources`, and a change there must fail here until reviewed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match
+
+from pipeline.config import EnvVar
+from tests.infra.conftest import Synthesized, arn_of, ref
+
+pytestmark = pytest.mark.infra
+
+DAY = 24 * 3600
+
+
+def test_downloader_consumes_the_queue_five_at_a_time_reporting_item_failures(env: Synthesized) -> None:
+    queue_id, _ = env.queue(f"gopro-sync-downloads-{env.environment}")
+    downloader_id, _ = env.function("downloader")
+    env.assertions.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": arn_of(queue_id),
+            "FunctionName": ref(downloader_id),
+            "BatchSize": 1,
+            "ScalingConfig": {"MaximumConcurrency": 5},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+    )
+
+
+def test_the_queue_moves_a_message_to_the_dlq_after_three_receives(env: Synthesized) -> None:
+    dlq_id, dlq = env.queue(f"gopro-sync-downloads-dlq-{env.environment}")
+    env.assertions.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "QueueName": f"gopro-sync-downloads-{env.environment}",
+            "RedrivePolicy": {"deadLetterTargetArn": arn_of(dlq_id), "maxReceiveCount": 3},
+        },
+    )
+    assert dlq["Properties"]["MessageRetentionPeriod"] == 14 * DAY
+
+
+def test_visibility_timeout_is_at_least_six_times_the_downloader_timeout(env: Synthesized) -> None:
+    _, queue = env.queue(f"gopro-sync-downloads-{env.environment}")
+    _, downloader = env.function("downloader")
+    timeout = downloader["Properties"]["Timeout"]
+    assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_function_sizing_runtime_and_tracing(env: Synthesized) -> None:
+    expected = {
+        "lister": (512, 300),
+        "downloader": (1024, 900),
+        "summary": (256, 60),
+        "rotation": (256, 60),
+    }
+    for purpose, (memory, timeout) in expected.items():
+        _, fn = env.function(purpose)
+        props = fn["Properties"]
+        assert (props["MemorySize"], props["Timeout"]) == (memory, timeout), purpose
+        assert props["Runtime"] == "python3.12", purpose
+        assert props["Architectures"] == ["arm64"], purpose
+        assert props["Handler"] == f"pipeline.handlers.{purpose}.handler", purpose
+        assert props["TracingConfig"] == {"Mode": "Active"}, purpose
+        assert len(props["Layers"]) == 1, purpose
+
+
+def test_functions_get_their_settings_from_the_environment(env: Synthesized) -> None:
+    table_id, _ = env.one("AWS::DynamoDB::Table")
+    topic_id, _ = env.one("AWS::SNS::Topic")
+    queue_id, _ = env.queue(f"gopro-sync-downloads-{env.environment}")
+    dlq_id, _ = env.queue(f"gopro-sync-downloads-dlq-{env.environment}")
+    bucket_id = next(lid for lid in env.resources_of("AWS::S3::Bucket") if "Archive" in lid)
+    for purpose in ("lister", "downloader", "summary", "rotation"):
+        _, fn = env.function(purpose)
+        variables = fn["Properties"]["Environment"]["Variables"]
+        assert variables[EnvVar.ENVIRONMENT] == env.environment
+        assert variables[EnvVar.TABLE_NAME] == ref(table_id)
+        assert variables[EnvVar.BUCKET_NAME] == ref(bucket_id)
+        assert variables[EnvVar.QUEUE_URL] == ref(queue_id)
+        assert variables[EnvVar.DLQ_URL] == ref(dlq_id)
+        assert variables[EnvVar.TOPIC_ARN] == ref(topic_id)
+        assert variables[EnvVar.CREDENTIALS_SECRET_ID] == f"gopro/credentials/{env.environment}"
+        assert variables[EnvVar.METRICS_NAMESPACE] == "GoProSync"
+        assert variables[EnvVar.TRACING_ENABLED] == "true"
+
+
+def test_function_logs_are_kept_thirty_days(env: Synthesized) -> None:
+    for purpose in ("lister", "downloader", "summary", "rotation"):
+        env.assertions.has_resource_properties(
+            "AWS::Logs::LogGroup",
+            {"LogGroupName": f"/aws/lambda/gopro-sync-{purpose}-{env.environment}", "RetentionInDays": 30},
+        )
+
+
+def test_scheduler_starts_the_lister_at_two_in_paris_time(env: Synthesized) -> None:
+    lister_id, _ = env.function("lister")
+    _, schedule = env.one("AWS::Scheduler::Schedule")
+    props = schedule["Properties"]
+    assert props["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    assert props["ScheduleExpressionTimezone"] == "Europe/Paris"
+    assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert props["Target"]["Arn"] == arn_of(lister_id)
+    assert props["State"] == ("DISABLED" if env.environment == "dev" else "ENABLED")
+
+
+def test_asynchronously_invoked_functions_have_a_failure_destination(env: Synthesized) -> None:
+    failed_id, _ = env.queue(f"gopro-sync-failed-invocations-{env.environment}")
+    for purpose in ("lister", "summary", "rotation"):
+        _, fn = env.function(purpose)
+        assert fn["Properties"]["DeadLetterConfig"] == {"TargetArn": arn_of(failed_id)}, purpose
+    _, schedule = env.one("AWS::Scheduler::Schedule")
+    assert schedule["Properties"]["Target"]["DeadLetterConfig"] == {"Arn": arn_of(failed_id)}
+    _, rule = env.one("AWS::Events::Rule")
+    assert rule["Properties"]["Targets"][0]["DeadLetterConfig"] == {"Arn": arn_of(failed_id)}
+
+
+def test_summary_starts_when_the_queue_has_drained_after_a_run(env: Synthesized) -> None:
+    alarm_id, alarm = env.one("AWS::CloudWatch::Alarm", AlarmName=f"gopro-sync-queue-drained-{env.environment}")
+    props = alarm["Properties"]
+    expression = next(m for m in props["Metrics"] if "Expression" in m)
+    assert expression["ReturnData"] is True
+    used = {m["Id"]: m["MetricStat"]["Metric"]["MetricName"] for m in props["Metrics"] if "MetricStat" in m}
+    assert set(used.values()) == {
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateNumberOfMessagesNotVisible",
+        "NumberOfMessagesSent",
+    }
+    for metric_id in used:
+        assert metric_id in expression["Expression"]
+    assert props["ComparisonOperator"] == "LessThanOrEqualToThreshold"
+    assert props["Threshold"] == 0
+
+    summary_id, _ = env.function("summary")
+    env.assertions.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.cloudwatch"],
+                "detail-type": ["CloudWatch Alarm State Change"],
+                "resources": [arn_of(alarm_id)],
+                "detail": {"state": {"value": ["ALARM"]}, "previousState": {"value": ["OK"]}},
+            },
+            "Targets": Match.array_with([Match.object_like({"Arn": arn_of(summary_id)})]),
+        },
+    )
+    env.assertions.has_resource_properties(
+        "AWS::Lambda::Permission",
+        {
+            "FunctionName": arn_of(summary_id),
+            "Principal": "events.amazonaws.com",
+            "Action": "lambda:InvokeFunction",
+        },
+    )
+
+
+def test_the_credentials_secret_is_rotated_every_thirty_days_by_the_rotation_function(env: Synthesized) -> None:
+    secret_id, _ = env.one("AWS::SecretsManager::Secret", Name=f"gopro/credentials/{env.environment}")
+    rotation_id, _ = env.function("rotation")
+    env.assertions.has_resource_properties(
+        "AWS::SecretsManager::RotationSchedule",
+        {
+            "SecretId": ref(secret_id),
+            "RotationLambdaARN": arn_of(rotation_id),
+            "RotationRules": {"ScheduleExpression": "rate(30 days)"},
+        },
+    )
+
+
+def test_scheduler_input_names_the_provider(env: Synthesized) -> None:
+    _, schedule = env.one("AWS::Scheduler::Schedule")
+    assert json.loads(schedule["Properties"]["Target"]["Input"])["provider"] == "gopro"

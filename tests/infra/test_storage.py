@@ -1,0 +1,130 @@
+"""State table and archive bucket: key design, protection, encryption, lifecycle, access."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match
+
+from tests.infra.conftest import Synthesized, arn_of
+
+pytestmark = pytest.mark.infra
+
+DAY = 24 * 3600
+
+
+def _archive(env: Synthesized) -> tuple[str, dict]:
+    [(lid, bucket)] = [(lid, r) for lid, r in env.resources_of("AWS::S3::Bucket").items() if "Archive" in lid]
+    return lid, bucket
+
+
+def _access_logs(env: Synthesized) -> tuple[str, dict]:
+    [(lid, bucket)] = [(lid, r) for lid, r in env.resources_of("AWS::S3::Bucket").items() if "AccessLogs" in lid]
+    return lid, bucket
+
+
+def test_table_key_design_and_status_index(env: Synthesized) -> None:
+    env.assertions.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "TableName": f"gopro-sync-tracker-{env.environment}",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "status-sync_timestamp-index",
+                    "KeySchema": [
+                        {"AttributeName": "status", "KeyType": "HASH"},
+                        {"AttributeName": "sync_timestamp", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            "AttributeDefinitions": Match.array_with(
+                [
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "status", "AttributeType": "S"},
+                    {"AttributeName": "sync_timestamp", "AttributeType": "S"},
+                ]
+            ),
+        },
+    )
+
+
+def test_table_is_deletion_protected_in_prod_only(env: Synthesized) -> None:
+    _, table = env.one("AWS::DynamoDB::Table")
+    protected = table["Properties"].get("DeletionProtectionEnabled", False)
+    assert protected is (env.environment == "prod")
+    if env.environment != "dev":
+        assert table["DeletionPolicy"] == "Retain"
+
+
+def test_archive_bucket_is_versioned_private_and_logged(env: Synthesized) -> None:
+    _, bucket = _archive(env)
+    logs_id, _ = _access_logs(env)
+    props = bucket["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": logs_id}
+    assert bucket["DeletionPolicy"] == "Retain"
+
+
+def test_archive_bucket_uses_the_customer_key_with_a_bucket_key(env: Synthesized) -> None:
+    _, bucket = _archive(env)
+    key_id, _ = env.one("AWS::KMS::Key")
+    [rule] = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": arn_of(key_id)}
+    assert rule["BucketKeyEnabled"] is True
+
+
+def test_media_lifecycle_glacier_ir_at_7_days_then_deep_archive_at_14(env: Synthesized) -> None:
+    _, bucket = _archive(env)
+    rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    media = rules["media-to-glacier-ir-then-deep-archive"]
+    assert media["Status"] == "Enabled"
+    assert media["Prefix"] == "gopro/"  # pipeline/keys.py: {provider}/{yyyy}/{mm}/{dd}/{media_id}/{filename}
+    assert media["Transitions"] == [
+        {"StorageClass": "GLACIER_IR", "TransitionInDays": 7},
+        {"StorageClass": "DEEP_ARCHIVE", "TransitionInDays": 14},
+    ]
+    assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] > 0
+    assert rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
+
+
+def test_only_the_downloader_may_write_or_delete_archive_objects(env: Synthesized) -> None:
+    bucket_id, _ = _archive(env)
+    downloader_role = next(
+        lid for lid in env.resources_of("AWS::IAM::Role") if lid.startswith("PipelineDownloaderRole")
+    )
+    env.assertions.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "Bucket": {"Ref": bucket_id},
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Principal": {"AWS": "*"},
+                                "Action": Match.array_with(["s3:DeleteObject", "s3:PutObject"]),
+                                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [arn_of(downloader_role)]}},
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_access_log_bucket_expires_logs(env: Synthesized) -> None:
+    _, bucket = _access_logs(env)
+    [rule] = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] > 0
+    assert bucket["Properties"]["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
