@@ -28,8 +28,10 @@ SUPPORTED_SCHEMA_VERSIONS: frozenset[int] = frozenset({SCHEMA_VERSION})
 CORRELATION_ID_ATTRIBUTE = "correlation_id"
 SCHEMA_VERSION_ATTRIBUTE = "schema_version"
 
-# Caps. A valid message is well under 2 KiB; the body cap keeps a hostile body from costing parse time or memory.
-MAX_BODY_CHARS = 32 * 1024
+# Caps. A typical message is under 1 KiB; the largest valid one (a 4,096-character filename of characters outside
+# the BMP, each escaped as a 12-byte surrogate pair) is about 50 KiB. The body cap sits above that and keeps a
+# hostile body from costing parse time or memory.
+MAX_BODY_CHARS = 64 * 1024
 MAX_ID_CHARS = 128
 MAX_MEDIA_ID_CHARS = 128
 MAX_PROVIDER_CHARS = 32

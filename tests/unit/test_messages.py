@@ -247,3 +247,22 @@ def test_filename_with_control_characters_and_a_lone_surrogate_round_trips() -> 
     message = DownloadMessage(**{**VALID, "filename": "a/../b\x00\x1b[31m\ud800\u202e.mp4"})
     assert message.to_json().isascii()
     assert parse(message.to_json()) == message
+
+
+def test_the_largest_valid_message_still_parses() -> None:
+    quote_heavy = '"\\' * 42 + "x"  # printable ASCII that JSON must escape
+    worst = DownloadMessage(
+        **{
+            **VALID,
+            "run_id": quote_heavy,
+            "correlation_id": quote_heavy,
+            "media_id": "m" * 128,
+            "provider": "p" * 32,
+            "filename": "\U0001f3c4" * MAX_FILENAME_CHARS,
+            "size": MAX_SIZE_BYTES,
+            "captured_at": "2024-04-30T10:15:00.123456+14:00",
+            "media_type": "t" * 32,
+        }
+    )
+    assert len(worst.to_json()) <= MAX_BODY_CHARS
+    assert parse(worst.to_json()) == worst
