@@ -78,6 +78,14 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Handlers first: whoever reads the printed URL may signal us right away.
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     sim = GoProSimulator(config_from_args(args)).start()
     creds = sim.credentials
     summary = {
@@ -99,13 +107,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             if name.isupper():
                 print(f"export {name}={value}")
         sys.stdout.flush()
-    stopping = threading.Event()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     try:
         while not stopping.wait(0.5):
             pass
