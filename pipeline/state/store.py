@@ -57,9 +57,11 @@ log = logging.getLogger(__name__)
 BATCH_GET_MAX_KEYS = 100  # DynamoDB's limit per BatchGetItem call
 MAX_ERROR_CHARS = 1000  # last_error / lister_error: enough for a message and a status code, not a traceback
 TRUNCATION_MARK = "...[truncated]"
-# A checkpoint is an upload id and progress counters, not the list of part ETags (10,000 parts would not fit in
-# a 400 KB item); the downloader recovers the parts with ListParts. The cap catches a caller that forgets that.
-MAX_CHECKPOINT_BYTES = 64 * 1024
+# A checkpoint is saved at a Lambda deadline (upload id plus the parts done, ~70 bytes a part). DynamoDB items stop
+# at 400 KB, so this leaves room for the rest of the record: about 4,000 parts fit. A transfer with more parts done
+# must checkpoint less (the upload id alone: S3's ListParts recovers the parts); the cap makes that a clear
+# ValueError here instead of a ValidationException from DynamoDB.
+MAX_CHECKPOINT_BYTES = 300 * 1024
 MAX_CURSOR_BYTES = 64 * 1024
 # A summary that claimed a run's report but died before marking it sent can be taken over after this long.
 DEFAULT_REPORT_CLAIM_STALE_SECONDS = 900

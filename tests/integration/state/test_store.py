@@ -380,7 +380,13 @@ def test_mark_pending(store: StateStore) -> None:
 def test_checkpoint_must_be_small_json(store: StateStore) -> None:
     assert claim(store, "m1", "w1", T0)
     with pytest.raises(ValueError, match="bytes"):
-        store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"etags": ["x" * 40] * 5000})
+        store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"etags": ["x" * 40] * 10_000})
+    parts = [[n, '"' + "e" * 32 + '"', "AAAAAA==", 8 * 1024 * 1024] for n in range(1, 3001)]
+    assert store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"upload_id": "u" * 100, "parts": parts})
+    record = store.get(PROVIDER, "m1")
+    assert record is not None
+    assert record.checkpoint is not None
+    assert len(record.checkpoint["parts"]) == 3000
     with pytest.raises(ValueError, match="JSON"):
         store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"when": T0})
 
