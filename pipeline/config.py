@@ -51,6 +51,7 @@ class EnvVar:
     INCLUDE_PHOTOS = "INCLUDE_PHOTOS"
     MULTIPART_THRESHOLD = "MULTIPART_THRESHOLD_BYTES"
     PART_SIZE = "PART_SIZE_BYTES"
+    TRANSFER_WINDOW = "TRANSFER_WINDOW"
     ALLOWED_DOWNLOAD_HOSTS = "ALLOWED_DOWNLOAD_HOSTS"
     LOCAL_MODE = "SYNC_LOCAL_MODE"
 
@@ -103,8 +104,11 @@ class Settings:
     token_refresh_margin_seconds: int = 24 * 3600
     list_page_size: int = 100
     include_photos: bool = False
-    multipart_threshold_bytes: int = 100 * MIB
-    part_size_bytes: int = 100 * MIB
+    # 16 MiB parts, 4 in flight: measured by bench/transfer_bench.py (peak RSS ~150 MiB for 1 GiB, see
+    # docs/performance.md); the seed's 100 MB parts would need 400 MB of buffers for the same parallelism.
+    multipart_threshold_bytes: int = 16 * MIB
+    part_size_bytes: int = 16 * MIB
+    transfer_window: int = 4
     allowed_download_hosts: tuple[str, ...] = ()
     local_mode: bool = False
     credentials_override: ProviderCredentialsOverride = field(default_factory=ProviderCredentialsOverride)
@@ -148,6 +152,7 @@ class Settings:
                 env, EnvVar.MULTIPART_THRESHOLD, defaults.multipart_threshold_bytes, int
             ),
             part_size_bytes=_number(env, EnvVar.PART_SIZE, defaults.part_size_bytes, int),
+            transfer_window=_number(env, EnvVar.TRANSFER_WINDOW, defaults.transfer_window, int),
             allowed_download_hosts=_csv(env, EnvVar.ALLOWED_DOWNLOAD_HOSTS),
             local_mode=_bool(env, EnvVar.LOCAL_MODE, defaults.local_mode),
             credentials_override=ProviderCredentialsOverride(
@@ -172,6 +177,8 @@ class Settings:
         # S3 multipart: every part but the last must be at least 5 MiB.
         if self.part_size_bytes < 5 * MIB:
             raise ConfigError(f"{EnvVar.PART_SIZE} must be at least 5 MiB")
+        if not 1 <= self.transfer_window <= 16:
+            raise ConfigError(f"{EnvVar.TRANSFER_WINDOW} must be between 1 and 16")
         if self.multipart_threshold_bytes < 1:
             raise ConfigError(f"{EnvVar.MULTIPART_THRESHOLD} must be positive")
 

@@ -88,7 +88,7 @@ class DeadlineCheckpoint(Exception):
 class FileTransfer(Protocol):
     """The seam to the transfer engine (see `pipeline.transfer`); raises DeadlineCheckpoint at the deadline."""
 
-    def existing(self, key: str, media_id: str) -> FileResult | None: ...
+    def existing(self, key: str, media_id: str, source: DownloadSource) -> FileResult | None: ...
 
     def __call__(
         self,
@@ -233,7 +233,7 @@ class Downloader:
         results: list[FileResult] = []
         for index, source in enumerate(plan.files):
             key = object_key(message.provider, message.media_id, captured, source.filename)
-            existing = self._transfer.existing(key, message.media_id)
+            existing = self._transfer.existing(key, message.media_id, source)
             if existing is not None:
                 log.info("%s is already in S3 with the right size; not downloading it again", key)
                 results.append(existing)
