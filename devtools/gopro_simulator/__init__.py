@@ -29,7 +29,7 @@ https://api.gopro.com and content on pre-signed S3/CloudFront links):
 
 Python API::
 
-    from devtools.gopro_simulator import GoProSimulator, SimulatorConfig, SimMedia, MediaType
+    from devtools.gopro_simulator import MB, GoProSimulator, MediaType, SimMedia, SimulatorConfig
 
     with GoProSimulator(SimulatorConfig(videos=3, photos=2, video_size=5 * MB, seed=7)) as sim:
         sim.base_url                      # "http://127.0.0.1:<port>" (API and auth)
@@ -43,6 +43,8 @@ Python API::
         sim.content_size(media_id, "proxy", item=1) / content_bytes(...) / content_sha256(...)
         sim.add_media(SimMedia(...)); sim.delete_media(media_id); sim.set_ready_state(media_id, "ready")
         sim.issue_access_token()          # a fresh valid access token (pasted-cookie mode)
+        sim.descriptor(sim.media(media_id))   # the download JSON with fresh links, without HTTP
+        sim.signed_url(path, method="GET")    # sign a content path yourself
         sim.advance_clock(3600)           # token and link expiry without sleeping
         sim.requests / sim.requests_to("content") / sim.clear_requests()   # list[RequestRecord]
         sim.faults.rate_limit(count=2, retry_after=1, endpoint=None)        # see Faults

@@ -21,7 +21,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -817,7 +817,7 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         return False
 
-    def _api(self, endpoint: Endpoint, answer: Any) -> None:
+    def _api(self, endpoint: Endpoint, answer: Callable[[], None]) -> None:
         body = self._read_body() if self.command == "POST" else b""
         self._post_body = body
         if self._faults_before(endpoint, self._record.media_id):
