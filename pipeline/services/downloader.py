@@ -297,9 +297,10 @@ class Downloader:
             duration_s=round(duration, 3),
         )
         if not written:
-            # Another worker took the lease over (ours had expired); it will record the outcome. The object in S3
-            # is complete and verified either way, so acknowledging is safe.
+            # Another worker took the lease over (ours had expired); it records the outcome and counts it. The
+            # object in S3 is complete and verified either way, so acknowledging is safe.
             log.warning("lost the lease of %s before recording it (%s)", message.media_id, written.refusal)
+            return RecordOutcome(message_id, Disposition.ALREADY_DONE, message.media_id)
         transferred = [r for r in results if not r.skipped_existing]
         moved = sum(r.size for r in transferred)
         seconds = sum(r.duration_s for r in transferred)
