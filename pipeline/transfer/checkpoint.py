@@ -5,7 +5,7 @@ Why per-part CRCs and no running checksum: the whole-object CRC32C is folded fro
 sequential, the parts list is the complete checksum state.
 
 Size: about 60 bytes per part in JSON. A DynamoDB item holds 400 KB, so up to ~6,000 parts fit comfortably; with
-the default 16 MiB parts a 4 GB video has 239 parts. Numbers may come back from DynamoDB as `Decimal`;
+the default 8 MiB parts a 4 GB video has 477 parts. Numbers may come back from DynamoDB as `Decimal`;
 `from_dict` accepts that.
 """
 

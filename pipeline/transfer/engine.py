@@ -26,6 +26,7 @@ How it works, and why:
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
@@ -69,16 +70,18 @@ _TRANSIENT_S3_ERRORS = {"SlowDown", "InternalError", "ServiceUnavailable", "Requ
 
 @dataclass(frozen=True)
 class TransferConfig:
-    """Tuning of the engine. Defaults measured with `bench/transfer_bench.py` (see bench/README.md).
+    """Tuning of the engine. Defaults measured with `bench/transfer_bench.py` (numbers in bench/README.md).
 
-    16 MiB x 4 in flight: a 1 GiB transfer peaks near 150 MiB RSS (64 MiB of part buffers on a ~80 MiB
-    interpreter with boto3), well inside the 256 MiB budget and a 1024 MB Lambda, while four connections keep a
-    per-connection-capped CDN busy. Larger parts did not raise loopback throughput; smaller ones cost more
-    requests (S3 bills per request, and each part costs a round trip).
+    8 MiB parts x 8 in flight: peak RSS is the interpreter (~63 MiB with boto3) plus window x part size
+    (64 MiB), 129 MiB for 1 GiB, well inside the 256 MiB budget and a 1024 MB Lambda. Uncapped on loopback every
+    part-size/window pair from 8 to 32 MiB and 2 to 8 was within noise of each other; with a 10 MB/s
+    per-connection cap (how CDNs throttle one download) throughput grows with the window: 16 MiB x 4 reached
+    31 MiB/s, 8 MiB x 8 64 MiB/s for the same 64 MiB of buffers. The price is twice the requests per GiB (128
+    UploadParts, about $0.0006 per GiB at S3's PUT price), which the shorter Lambda time outweighs.
     """
 
-    part_size: int = 16 * MIB
-    window: int = 4
+    part_size: int = 8 * MIB
+    window: int = 8
     multipart_threshold: int = 16 * MIB
     # Hard cap on part buffers: a huge object whose parts must grow beyond part_size gets a smaller window.
     max_buffer_bytes: int = 128 * MIB
@@ -195,25 +198,70 @@ class TransferResult:
         }
 
 
+class _PartBody(io.RawIOBase):
+    """A seekable read-only view of the first `length` bytes of a part buffer: the UploadPart/PutObject body.
+
+    Why not the bytearray itself: botocore's CRT signer wraps a non-seekable body in `BytesIO(body)`, which
+    copies it (measured: a second copy of every part in flight). A file-like body is streamed from this view as
+    is; botocore seeks it back to 0 for its own retries.
+    """
+
+    def __init__(self, buf: bytearray, length: int) -> None:
+        super().__init__()
+        self._view = memoryview(buf)[:length]
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, min(len(self._view), base + offset))
+        return self._pos
+
+    def readinto(self, target: Any) -> int:
+        count = min(len(target), len(self._view) - self._pos)
+        target[:count] = self._view[self._pos : self._pos + count]
+        self._pos += count
+        return count
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
+        data = self._view[self._pos : end].tobytes()
+        self._pos = end
+        return data
+
+    def close(self) -> None:
+        self._view.release()
+        super().close()
+
+
 class _BufferPool:
-    """At most one buffer per part in flight; full-size buffers are reused so pages are not faulted in again."""
+    """One part-size buffer per part in flight, reused so their pages are faulted in once, not once per part."""
 
     def __init__(self, part_size: int) -> None:
         self._part_size = part_size
         self._free: list[bytearray] = []
         self._lock = threading.Lock()
 
-    def take(self, length: int) -> bytearray:
-        if length == self._part_size:
-            with self._lock:
-                if self._free:
-                    return self._free.pop()
-        return bytearray(length)
+    def take(self) -> bytearray:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return bytearray(self._part_size)
 
     def give(self, buf: bytearray) -> None:
-        if len(buf) == self._part_size:
-            with self._lock:
-                self._free.append(buf)
+        with self._lock:
+            self._free.append(buf)
 
 
 def _supports_full_object(s3: Any) -> bool:
@@ -532,25 +580,27 @@ class _Transfer:
             )
         return self.upload_id
 
-    def _upload_part(self, number: int, body: bytearray | bytes, crc: int) -> CompletedPart:
+    def _upload_part(self, number: int, buf: bytearray, length: int, crc: int) -> CompletedPart:
         upload_id = self.upload_id
         if upload_id is None:
             raise SinkError("no multipart upload to add a part to")
         try:
-            resp = self.s3.upload_part(
-                Bucket=self.req.bucket,
-                Key=self.req.key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=body,
-                ChecksumAlgorithm=ALGORITHM,
-                ChecksumCRC32C=to_base64(crc),
-            )
+            with _PartBody(buf, length) as body:
+                resp = self.s3.upload_part(
+                    Bucket=self.req.bucket,
+                    Key=self.req.key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=body,
+                    ContentLength=length,
+                    ChecksumAlgorithm=ALGORITHM,
+                    ChecksumCRC32C=to_base64(crc),
+                )
         except (ClientError, BotoCoreError) as exc:
             raise _sink_error(f"UploadPart {number}", exc) from None
         with self.lock:
-            self.bytes_uploaded += len(body)
-        return CompletedPart(number=number, etag=str(resp["ETag"]), crc32c=crc, size=len(body))
+            self.bytes_uploaded += length
+        return CompletedPart(number=number, etag=str(resp["ETag"]), crc32c=crc, size=length)
 
     def _abort(self, reason: str) -> None:
         upload_id, self.upload_id = self.upload_id, None
@@ -563,22 +613,24 @@ class _Transfer:
             # The bucket's AbortIncompleteMultipartUpload lifecycle rule is the backstop for this.
             log.error("could not abort multipart upload %s: %s", upload_id, describe_exception(exc))
 
-    def _put(self, body: bytearray | bytes, crc: int) -> TransferResult:
+    def _put(self, buf: bytearray, length: int, crc: int) -> TransferResult:
         value = to_base64(crc)
         try:
-            resp = self.s3.put_object(
-                Bucket=self.req.bucket,
-                Key=self.req.key,
-                Body=body,
-                ContentType=self.req.content_type,
-                Metadata={**self.req.metadata, CHECKSUM_METADATA_KEY: value},
-                ChecksumCRC32C=value,
-                **self._tagging(),
-            )
+            with _PartBody(buf, length) as body:
+                resp = self.s3.put_object(
+                    Bucket=self.req.bucket,
+                    Key=self.req.key,
+                    Body=body,
+                    ContentLength=length,
+                    ContentType=self.req.content_type,
+                    Metadata={**self.req.metadata, CHECKSUM_METADATA_KEY: value},
+                    ChecksumCRC32C=value,
+                    **self._tagging(),
+                )
         except (ClientError, BotoCoreError) as exc:
             raise _sink_error("PutObject", exc) from None
-        self.bytes_uploaded += len(body)
-        return self._result(len(body), crc, resp, parts=1, multipart=False, s3_type=FULL_OBJECT)
+        self.bytes_uploaded += length
+        return self._result(length, crc, resp, parts=1, multipart=False, s3_type=FULL_OBJECT)
 
     def _complete(self) -> TransferResult:
         parts = [self.done[n] for n in sorted(self.done)]
@@ -648,7 +700,7 @@ class _Transfer:
         self.mode = "single"
         buf = bytearray(size)
         crc = self._retry(lambda: self.source.read_range(0, size, buf), "GET")
-        return self._put(buf, crc)
+        return self._put(buf, size, crc)
 
     # --- deadline ------------------------------------------------------------------------------------------
 
@@ -681,10 +733,10 @@ class _Transfer:
         assert self.size is not None
         rng = part_range(number, self.part_size, self.size)
         began = self.clock()
-        buf = self.buffers.take(rng.length)
+        buf = self.buffers.take()
         try:
             crc = self._retry(lambda: self.source.read_range(rng.start, rng.length, buf), f"GET part {number}")
-            part = self._upload_part(number, buf, crc)
+            part = self._upload_part(number, buf, rng.length, crc)
         finally:
             self.buffers.give(buf)
         self.durations.append(self.clock() - began)
@@ -779,7 +831,7 @@ class _Transfer:
                     stop_deadline = True
                     break
                 began = self.clock()
-                buf = self.buffers.take(self.part_size)
+                buf = self.buffers.take()
                 try:
                     length, crc = self._retry(lambda n=number, b=buf: reader.read_part(n, b), f"GET part {number}")
                 except BaseException as exc:
@@ -799,17 +851,11 @@ class _Transfer:
                 elif number == 1 and last and self.upload_id is None:
                     reader.finish()
                     self._check_size(length, "the source")
-                    body = bytes(memoryview(buf)[:length])
-                    self.buffers.give(buf)
-                    return self._put(body, crc)
+                    return self._put(buf, length, crc)
                 else:
                     self.crcs[number] = crc
-                    body: bytearray | bytes = buf
-                    if length < len(buf):  # the last part: S3 wants a body of exactly its length
-                        body = bytes(memoryview(buf)[:length])
-                        self.buffers.give(buf)
                     self._ensure_upload()
-                    inflight[pool.submit(self._upload_and_release, number, body, crc, buf)] = (number, began)
+                    inflight[pool.submit(self._upload_and_release, number, buf, length, crc)] = (number, began)
                 if last:
                     break
                 number += 1
@@ -829,12 +875,11 @@ class _Transfer:
             self._learn_size(sum(p.size for p in self.done.values()))
         return None
 
-    def _upload_and_release(self, number: int, body: bytearray | bytes, crc: int, buf: bytearray) -> CompletedPart:
+    def _upload_and_release(self, number: int, buf: bytearray, length: int, crc: int) -> CompletedPart:
         try:
-            return self._upload_part(number, body, crc)
+            return self._upload_part(number, buf, length, crc)
         finally:
-            if body is buf:
-                self.buffers.give(buf)
+            self.buffers.give(buf)
 
 
 class _SequentialReader:

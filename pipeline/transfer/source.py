@@ -15,6 +15,7 @@ Why it is strict about what it accepts (each rule is one way wrong bytes could o
 
 from __future__ import annotations
 
+import http.client
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -120,15 +121,50 @@ def _read_error(exc: BaseException, got: int, want: int | None) -> TransferError
     )
 
 
-_READ_ERRORS = (urllib3.exceptions.HTTPError, requests.RequestException, OSError)
+_READ_ERRORS = (urllib3.exceptions.HTTPError, requests.RequestException, http.client.HTTPException, OSError)
+
+
+def _readinto(resp: requests.Response, view: memoryview) -> int:
+    """Read up to len(view) body bytes straight into `view`; 0 at the end of the body (or a premature close).
+
+    Why http.client's `readinto` under urllib3 (`raw._fp`): urllib3's `read(n)` returns a new bytes object per
+    call that would then be copied into the part buffer: an extra allocation and memcpy per byte, and with
+    several threads glibc's per-thread arenas kept the freed chunks (about +90 MiB peak RSS measured over
+    256 MiB). Bodies are identity-encoded (checked), so raw bytes are the content. If urllib3 ever stops
+    exposing `_fp`, this falls back to `read`.
+    """
+    fp = getattr(resp.raw, "_fp", None)
+    readinto = getattr(fp, "readinto", None)
+    if readinto is None:  # pragma: no cover - depends on urllib3 internals
+        data = resp.raw.read(len(view), decode_content=False)
+        view[: len(data)] = data
+        return len(data)
+    return int(readinto(view))
+
+
+def _release(resp: requests.Response) -> None:
+    """Hand a fully read connection back to the pool (urllib3 does this itself only for its own reads)."""
+    fp = getattr(resp.raw, "_fp", None)
+    isclosed = getattr(fp, "isclosed", None)
+    if isclosed is not None and isclosed():
+        resp.raw.release_conn()
 
 
 def _at_end(resp: requests.Response, got: int, want: int | None) -> bool:
+    """True if the body has no byte left (tries to read one, which is free at the end)."""
     try:
-        extra = resp.raw.read(1, decode_content=False)
+        extra = _readinto(resp, memoryview(bytearray(1)))
     except _READ_ERRORS as exc:
         raise _read_error(exc, got, want) from None
-    return not extra
+    if extra == 0:
+        _release(resp)
+    return extra == 0
+
+
+def _check_encoding(resp: requests.Response) -> None:
+    encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise SourceError(f"source sent a {encoding!r}-encoded body despite Accept-Encoding: identity")
 
 
 class SourceStream:
@@ -151,20 +187,19 @@ class SourceStream:
         filled = 0
         crc = 0
         want = len(view)
-        raw = self._resp.raw
         while filled < want:
             if cancel.is_set():
                 raise Cancelled("cancelled")
+            window = view[filled : min(want, filled + chunk)]
             try:
-                data = raw.read(min(chunk, want - filled), decode_content=False)
+                count = _readinto(self._resp, window)
             except _READ_ERRORS as exc:
                 raise _read_error(exc, self.position, self.total) from None
-            if not data:
+            if not count:
                 break
-            view[filled : filled + len(data)] = data
-            crc = crc32c(data, crc)
-            filled += len(data)
-            self.position += len(data)
+            crc = crc32c(window[:count], crc)
+            filled += count
+            self.position += count
             on_bytes()
         return filled, crc
 
@@ -386,9 +421,13 @@ class HttpSource:
                     actual=announced,
                 )
             self._check_etag(resp)
+            _check_encoding(resp)
             crc = self._read_exact(resp, memoryview(into)[:length], start)
-            if announced is None and not _at_end(resp, length, length):
-                raise SizeMismatch(f"range of {length} bytes answered with more bytes", expected=length)
+            if announced is None:
+                if not _at_end(resp, length, length):
+                    raise SizeMismatch(f"range of {length} bytes answered with more bytes", expected=length)
+            else:
+                _release(resp)
             return crc
         finally:
             resp.close()
@@ -397,24 +436,23 @@ class HttpSource:
         want = len(view)
         filled = 0
         crc = 0
-        raw = resp.raw
         while filled < want:
             if self._cancel.is_set():
                 raise Cancelled("cancelled")
+            window = view[filled : min(want, filled + self._chunk)]
             try:
-                data = raw.read(min(self._chunk, want - filled), decode_content=False)
+                count = _readinto(resp, window)
             except _READ_ERRORS as exc:
                 raise _read_error(exc, filled, want) from None
-            if not data:
+            if not count:
                 raise SizeMismatch(
                     f"body of bytes {start}-{start + want - 1} ended after {filled} of {want} bytes",
                     expected=want,
                     actual=filled,
                     transient=True,
                 )
-            view[filled : filled + len(data)] = data
-            crc = crc32c(data, crc)
-            filled += len(data)
+            crc = crc32c(window[:count], crc)
+            filled += count
             self._bytes_arrived()
         return crc
 
@@ -438,6 +476,7 @@ class HttpSource:
                     f"source size changed: announced {self.size}, now {total}", expected=self.size, actual=total
                 )
             self._check_etag(resp)
+            _check_encoding(resp)
             framed = (
                 _content_length(resp) is not None or "chunked" in resp.headers.get("Transfer-Encoding", "").lower()
             )

@@ -48,6 +48,7 @@ class Counters:
     ranges: list[str] = field(default_factory=list)
     cut: int = 0
     refused: int = 0
+    connections: int = 0
 
 
 class ContentServer:
@@ -82,6 +83,11 @@ class ContentServer:
 def _handler_for(state: ContentServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            with state.lock:
+                state.counters.connections += 1
 
         def log_message(self, format: str, *args: object) -> None:
             return

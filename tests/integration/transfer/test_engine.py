@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import Counter
 from typing import Any
 
@@ -106,6 +107,15 @@ def assert_stored_equals(s3: Any, content: bytes) -> None:
     assert hashlib.sha256(stored(s3)).hexdigest() == hashlib.sha256(content).hexdigest()
 
 
+def assert_no_secrets_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """Pre-signed query strings are bearer secrets: no engine log line may carry one."""
+    engine_lines = [r.getMessage() for r in caplog.records if r.name.startswith("pipeline")]
+    assert engine_lines
+    for line in engine_lines:
+        assert "X-Amz-Signature" not in line
+        assert "token=" not in line
+
+
 def assert_nothing_left(s3: Any) -> None:
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
@@ -146,6 +156,7 @@ def test_multipart_file_arrives_byte_for_byte_with_parallel_ranges(
     assert (result.multipart, result.mode, result.parts, result.size) == (True, "ranged", 9, len(content))
     assert sorted(calls.part_numbers) == list(range(1, 10))
     assert len(content_server.counters.ranges) == 9  # one ranged GET per part, no whole-body GET
+    assert content_server.counters.connections <= 5  # HEAD + a window of 4: connections are reused
     assert s3.head_object(Bucket=BUCKET, Key=KEY)["ContentType"] == "video/mp4"
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     assert sleeps == []
@@ -162,7 +173,10 @@ def test_probe_without_head_url_uses_a_one_byte_range(s3: Any, content_server: C
     assert result.mode == "ranged"
 
 
-def test_connection_cut_mid_part_is_retried(s3: Any, content_server: ContentServer, sleeps: Sleeps):
+def test_connection_cut_mid_part_is_retried(
+    s3: Any, content_server: ContentServer, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.DEBUG, logger="pipeline")
     content = content_server.serve(20 * MIB)
     content_server.faults.cut_after = 2 * MIB + 5
     content_server.faults.cuts = 2
@@ -173,6 +187,8 @@ def test_connection_cut_mid_part_is_retried(s3: Any, content_server: ContentServ
     assert result.checksum == Checksum.crc32c(reference_crc32c(content))
     assert content_server.counters.cut == 2
     assert len(sleeps) == 2  # each cut part was retried once, after a backoff that did not really sleep
+    assert any("retry" in r.getMessage() for r in caplog.records)
+    assert_no_secrets_logged(caplog)
 
 
 def test_persistent_5xx_gives_up_and_aborts_the_upload(s3: Any, content_server: ContentServer, sleeps: Sleeps):
@@ -228,8 +244,9 @@ def test_expected_size_differing_from_served_size_is_refused(
 
 
 def test_expired_url_is_refreshed_once_and_the_transfer_succeeds(
-    s3: Any, content_server: ContentServer, sleeps: Sleeps
+    s3: Any, content_server: ContentServer, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
 ):
+    caplog.set_level(logging.DEBUG, logger="pipeline")
     content = content_server.serve(30 * MIB)
     content_server.faults.expired_tokens = {"old"}
     refreshes: list[int] = []
@@ -243,6 +260,8 @@ def test_expired_url_is_refreshed_once_and_the_transfer_succeeds(
     assert_stored_equals(s3, content)
     assert refreshes == [1]  # four parts saw 403 together; one refresh served them all
     assert result.url_refreshes == 1
+    assert any("refreshed" in r.getMessage() for r in caplog.records)
+    assert_no_secrets_logged(caplog)
 
 
 def test_expired_url_without_refresh_fails_with_403(s3: Any, content_server: ContentServer, sleeps: Sleeps):
