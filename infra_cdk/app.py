@@ -39,7 +39,9 @@ def build_app(
     """An app with the stack of one environment.
 
     `environment` falls back to the `env` context value, then to `resources.DEFAULT_ENVIRONMENT`. With
-    `bundle=False` the Lambda assets are not built (fast iteration on the stack; never for `make synth`).
+    `bundle=False` (`python -m infra_cdk.synth --no-bundle`) the Lambda assets are not built, so synthesis
+    needs no PyPI access even the first time; the templates are the same but the assets point at the source
+    tree and must never be deployed. `make synth` and the CDK CLI always bundle.
     """
     merged: dict[str, Any] = {**cdk_json_context(), **(context or {})}
     if not bundle:

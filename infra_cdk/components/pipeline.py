@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Aws, Duration, Stack
+from aws_cdk import ArnFormat, Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -256,6 +256,27 @@ class Pipeline(Construct):
         self.lister.role.add_to_policy(
             iam.PolicyStatement(
                 sid="EnqueueDownloads", actions=["sqs:SendMessage"], resources=[self.queue.queue_arn]
+            )
+        )
+        # A listing that runs out of time continues in a new asynchronous invocation of itself. The ARN is built
+        # from the name: a reference to the function would make its role policy depend on the function, which
+        # already depends on the policy.
+        own_arn = Stack.of(self).format_arn(
+            service="lambda",
+            resource="function",
+            resource_name=self.lister.function_name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.lister.role.add_to_policy(
+            iam.PolicyStatement(sid="ContinueListing", actions=["lambda:InvokeFunction"], resources=[own_arn])
+        )
+        # The downloader re-enqueues a transfer that needs more than one invocation (a continuation message) and
+        # moves an unparseable message straight to the dead-letter queue instead of failing it three times.
+        self.downloader.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ContinueOrDeadLetter",
+                actions=["sqs:SendMessage"],
+                resources=[self.queue.queue_arn, self.dead_letter_queue.queue_arn],
             )
         )
 

@@ -176,3 +176,39 @@ def test_the_credentials_secret_is_rotated_every_thirty_days_by_the_rotation_fun
 def test_scheduler_input_names_the_provider(env: Synthesized) -> None:
     _, schedule = env.one("AWS::Scheduler::Schedule")
     assert json.loads(schedule["Properties"]["Target"]["Input"])["provider"] == "gopro"
+
+
+def _role_actions(env: Synthesized, purpose: str) -> dict[str, set[str]]:
+    """Actions of the function's role policy, by statement Sid."""
+    _, fn = env.function(purpose)
+    role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+    [policy] = [
+        p for p in env.resources_of("AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    by_sid: dict[str, set[str]] = {}
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        by_sid.setdefault(statement.get("Sid", ""), set()).update(actions)
+    return by_sid
+
+
+def test_each_role_has_what_its_function_calls(env: Synthesized) -> None:
+    lister = _role_actions(env, "lister")
+    assert lister["EnqueueDownloads"] == {"sqs:SendMessage"}
+    assert lister["ContinueListing"] == {"lambda:InvokeFunction"}  # continuation of a long listing
+    assert {"dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} <= lister["StateTable"]
+    assert lister["CredentialsSecret"] == {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}
+
+    downloader = _role_actions(env, "downloader")
+    assert downloader["ContinueOrDeadLetter"] == {"sqs:SendMessage"}
+    assert {"s3:PutObject", "s3:GetObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"} <= downloader[
+        "WriteArchiveObjects"
+    ]
+    assert downloader["CredentialsSecret"] == {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}
+    assert {"dynamodb:PutItem", "dynamodb:DeleteItem"} <= downloader["StateTable"]  # the token refresh lock
+
+    summary = _role_actions(env, "summary")
+    assert summary["Notify"] == {"sns:Publish"}
+    assert summary["QueueDepths"] == {"sqs:GetQueueAttributes"}
+    assert {"dynamodb:Scan", "dynamodb:Query", "dynamodb:UpdateItem"} <= summary["StateTable"]
+    assert "CredentialsSecret" not in summary
