@@ -400,9 +400,15 @@ class _Transfer:
         )
 
     def _part_estimate(self) -> float:
-        if self.durations:
-            return max(self.durations)
+        """The slowest of the last few parts (fetch + upload), or a guess before any has finished."""
+        with self.lock:
+            if self.durations:
+                return max(self.durations)
         return self.part_size / self.cfg.assumed_throughput_bytes_per_s
+
+    def _part_took(self, seconds: float) -> None:
+        with self.lock:
+            self.durations.append(seconds)
 
     def _deadline_near(self) -> bool:
         if self.deadline is None:
@@ -739,7 +745,7 @@ class _Transfer:
             part = self._upload_part(number, buf, rng.length, crc)
         finally:
             self.buffers.give(buf)
-        self.durations.append(self.clock() - began)
+        self._part_took(self.clock() - began)
         return part
 
     def _run_ranged(self, pool: ThreadPoolExecutor) -> bool:
@@ -814,7 +820,7 @@ class _Transfer:
                             failure = exc
                     else:
                         self.done[number] = part
-                        self.durations.append(self.clock() - began)
+                        self._part_took(self.clock() - began)
 
         number = min(n for n in range(1, MAX_PARTS + 2) if n not in self.done)
         try:

@@ -381,8 +381,10 @@ class HttpSource:
     # --- reading -------------------------------------------------------------------------------------------
 
     def _check_etag(self, resp: requests.Response) -> None:
+        """Every response must come from the object the probe saw (strong ETags only: weak ones may vary)."""
         etag = resp.headers.get("ETag")
-        if self.etag and etag and etag != self.etag:
+        strong = self.etag and etag and not self.etag.startswith("W/") and not etag.startswith("W/")
+        if strong and etag != self.etag:
             raise ChecksumMismatch(f"source ETag changed during the transfer ({self.etag} -> {etag})")
 
     def read_range(self, start: int, length: int, into: bytearray) -> int:

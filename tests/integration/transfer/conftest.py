@@ -39,6 +39,8 @@ class Faults:
     served_size: int | None = None  # bytes really sent; headers still announce the full size
     no_length: bool = False  # HEAD without Content-Length, GET bodies chunked
     redirect_to: str | None = None
+    head_length: int | None = None  # a wrong Content-Length announced by HEAD
+    etag_after_gets: int | None = None  # the object "changes" (new ETag) after this many GETs
 
 
 @dataclass
@@ -128,7 +130,8 @@ def _handler_for(state: ContentServer) -> type[BaseHTTPRequestHandler]:
                 no_length = state.faults.no_length
             self.send_response(200)
             if not no_length:
-                self.send_header("Content-Length", str(len(state.content)))
+                length = state.faults.head_length
+                self.send_header("Content-Length", str(len(state.content) if length is None else length))
             self.send_header("Accept-Ranges", "bytes")
             self.send_header("ETag", state.etag)
             self.end_headers()
@@ -151,6 +154,8 @@ def _handler_for(state: ContentServer) -> type[BaseHTTPRequestHandler]:
                 served = size if faults.served_size is None else faults.served_size
                 ignore_range = faults.ignore_range
                 chunked = faults.no_length
+                changed = faults.etag_after_gets is not None and state.counters.gets > faults.etag_after_gets
+                etag = '"changed"' if changed else state.etag
             start, end, status = 0, size - 1, 200
             if range_header and not ignore_range and range_header.startswith("bytes="):
                 first, _, last = range_header[6:].partition("-")
@@ -164,7 +169,7 @@ def _handler_for(state: ContentServer) -> type[BaseHTTPRequestHandler]:
             if cut is not None:
                 body = body[:cut]
             self.send_response(status)
-            self.send_header("ETag", state.etag)
+            self.send_header("ETag", etag)
             self.send_header("Accept-Ranges", "bytes")
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{end}/{size}")

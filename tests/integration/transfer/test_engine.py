@@ -19,6 +19,8 @@ from pipeline.retry import RetryPolicy
 from pipeline.transfer import (
     CHECKSUM_METADATA_KEY,
     Checksum,
+    ChecksumMismatch,
+    CompletedPart,
     DeadlineReached,
     MultipartCheckpoint,
     S3StreamTransfer,
@@ -217,6 +219,28 @@ def test_fewer_bytes_than_announced_is_a_size_mismatch(s3: Any, content_server: 
     assert_nothing_left(s3)
 
 
+def test_head_announcing_a_wrong_length_is_a_size_mismatch(s3: Any, content_server: ContentServer, sleeps: Sleeps):
+    content_server.serve(12 * MIB)
+    content_server.faults.head_length = 12 * MIB + 1
+
+    with pytest.raises(SizeMismatch):
+        engine(s3, sleeps).transfer(request(content_server, expected_size=None))
+
+    assert_nothing_left(s3)
+
+
+def test_source_changing_mid_transfer_is_a_checksum_mismatch(
+    s3: Any, content_server: ContentServer, sleeps: Sleeps
+):
+    content_server.serve(40 * MIB)
+    content_server.faults.etag_after_gets = 2
+
+    with pytest.raises(ChecksumMismatch, match="ETag changed"):
+        engine(s3, sleeps).transfer(request(content_server))
+
+    assert_nothing_left(s3)
+
+
 def test_single_put_source_short_is_a_size_mismatch(s3: Any, content_server: ContentServer, sleeps: Sleeps):
     content_server.serve(2 * MIB)
     content_server.faults.served_size = MIB
@@ -400,6 +424,32 @@ def test_resume_refetches_a_part_s3_does_not_have(s3: Any, content_server: Conte
     assert sorted(calls.part_numbers) == [2, 3, 4]
     assert result.reused_parts == 1
     assert_stored_equals(s3, content)
+
+
+def test_resume_after_the_source_changed_starts_again(s3: Any, content_server: ContentServer, sleeps: Sleeps):
+    old = content_server.serve(20 * MIB, seed=1)
+    upload = s3.create_multipart_upload(Bucket=BUCKET, Key=KEY, ChecksumAlgorithm="CRC32C")
+    part1 = s3.upload_part(Bucket=BUCKET, Key=KEY, UploadId=upload["UploadId"], PartNumber=1, Body=old[: 5 * MIB])
+    checkpoint = MultipartCheckpoint(
+        bucket=BUCKET,
+        key=KEY,
+        upload_id=upload["UploadId"],
+        part_size=5 * MIB,
+        size=len(old),
+        parts=(CompletedPart(1, part1["ETag"], reference_crc32c(old[: 5 * MIB]), 5 * MIB),),
+        checksum_type="COMPOSITE",
+        source_etag=content_server.etag,
+    )
+    new = content_server.serve(20 * MIB, seed=2)  # same size, other bytes, other ETag
+    calls = Calls(s3)
+
+    result = engine(s3, sleeps).transfer(request(content_server), resume=checkpoint)
+
+    assert calls.ops["AbortMultipartUpload"] == 1
+    assert calls.ops["CreateMultipartUpload"] == 1
+    assert result.reused_parts == 0
+    assert_stored_equals(s3, new)
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 
 
 def test_redirects_are_refused(s3: Any, content_server: ContentServer, sleeps: Sleeps):
