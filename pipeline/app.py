@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import Any
+from typing import IO, Any
 
 from pipeline import resources
 from pipeline.aws_clients import make_client
@@ -23,8 +23,9 @@ from pipeline.state.store import StateStore
 
 
 class App:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, metrics_stream: IO[str] | None = None) -> None:
         self.settings = settings
+        self._metrics_stream = metrics_stream  # None: stdout, where Lambda's log agent reads EMF
         self._lock = threading.Lock()
 
     @classmethod
@@ -41,6 +42,7 @@ class App:
                 resources.METRIC_DIMENSION_ENVIRONMENT: self.settings.environment,
                 resources.METRIC_DIMENSION_PROVIDER: self.settings.provider,
             },
+            stream=self._metrics_stream,
         )
 
     @cached_property

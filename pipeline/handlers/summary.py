@@ -40,7 +40,7 @@ def summarise(app: App, event: Any) -> dict[str, Any]:
         report = service.report(run_id)
     if report is None:
         return {"published": False}
-    return {"published": True, "report": report.as_json()}
+    return {"published": True, "subject": report.subject(), "report": report.as_json(), "text": report.body()}
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:

@@ -63,7 +63,7 @@ def configure_logging(level: str = "INFO", stream: IO[str] | None = None) -> log
     root.addHandler(handler)
     root.setLevel(level)
     # Chatty libraries stay at WARNING: their DEBUG lines echo request headers.
-    for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "aws_xray_sdk", "backoff"):
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "aws_xray_sdk", "backoff", "werkzeug"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     return handler
 

@@ -378,6 +378,7 @@ class Downloader:
             return RecordOutcome(message_id, Disposition.FAILED, message.media_id, error)
         log.warning("attempt %d of %s failed, SQS will retry: %s", receive_count, message.media_id, error)
         self._state.release(message.provider, message.media_id, owner=owner, error=error)
+        self._state.update_run(message.run_id, retried=1)
         return RecordOutcome(message_id, Disposition.RETRY, message.media_id, error)
 
 

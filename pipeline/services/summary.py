@@ -53,6 +53,7 @@ class RunReport:
     synced: int
     source_deleted: int
     failed: int
+    retried: int
     unfinished: int
     bytes_transferred: int
     duration_seconds: float
@@ -93,6 +94,8 @@ class RunReport:
             f"  deleted at the source:  {self.source_deleted}",
             f"  failed:                 {self.failed}",
         ]
+        if self.retried:
+            lines.append(f"  retried after a failure: {self.retried} (SQS redelivered them)")
         if self.unfinished:
             lines.append(f"  not finished yet:       {self.unfinished} (still queued or being retried)")
         if self.dlq_depth:
@@ -174,6 +177,7 @@ class SummaryService:
             synced=run.synced,
             source_deleted=run.source_deleted,
             failed=run.failed,
+            retried=run.retried,
             unfinished=max(0, run.enqueued - finished),
             bytes_transferred=run.bytes_transferred,
             duration_seconds=max(0.0, (now - started).total_seconds()),

@@ -178,6 +178,7 @@ class RunRecord:
     synced: int = 0
     failed: int = 0
     source_deleted: int = 0
+    retried: int = 0  # deliveries that failed and were handed back to SQS for another try
     bytes_transferred: int = 0
     transfer_seconds: float = 0.0
     lister_error: str | None = None
@@ -195,6 +196,7 @@ RUN_COUNTERS: tuple[str, ...] = (
     "synced",
     "failed",
     "source_deleted",
+    "retried",
     "bytes_transferred",
     "transfer_seconds",
 )

@@ -249,6 +249,9 @@ def record_from_item(item: Mapping[str, Any]) -> MediaRecord:
     )
 
 
+_FLOAT_COUNTERS: dict[str, type] = {"transfer_seconds": float}
+
+
 def run_from_item(item: Mapping[str, Any]) -> RunRecord:
     data = _deserialize(item)
     return RunRecord(
@@ -256,14 +259,7 @@ def run_from_item(item: Mapping[str, Any]) -> RunRecord:
         provider=str(data.get(Attr.PROVIDER, "")),
         correlation_id=str(data.get(Attr.CORRELATION_ID, "")),
         started_at=str(data.get(Attr.STARTED_AT, "")),
-        listed=int(data.get("listed", 0)),
-        enqueued=int(data.get("enqueued", 0)),
-        skipped=int(data.get("skipped", 0)),
-        synced=int(data.get("synced", 0)),
-        failed=int(data.get("failed", 0)),
-        source_deleted=int(data.get("source_deleted", 0)),
-        bytes_transferred=int(data.get("bytes_transferred", 0)),
-        transfer_seconds=float(data.get("transfer_seconds", 0)),
+        **{name: _FLOAT_COUNTERS.get(name, int)(data.get(name, 0)) for name in RUN_COUNTERS},
         lister_error=data.get(Attr.LISTER_ERROR),
         listing_done=bool(data.get(Attr.LISTING_DONE, False)),
         listing_done_at=data.get(Attr.LISTING_DONE_AT),
@@ -764,6 +760,7 @@ class StateStore:
         synced: int = 0,
         failed: int = 0,
         source_deleted: int = 0,
+        retried: int = 0,
         bytes_transferred: int = 0,
         transfer_seconds: float = 0.0,
         lister_error: str | None = None,
@@ -781,6 +778,7 @@ class StateStore:
             "synced": synced,
             "failed": failed,
             "source_deleted": source_deleted,
+            "retried": retried,
             "bytes_transferred": bytes_transferred,
             "transfer_seconds": transfer_seconds,
         }

@@ -1,0 +1,59 @@
+"""The `make demo` library: a dozen videos of a few MB, one deleted at the source, one failing transiently.
+
+The scenario is applied after the listing (the way it happens for real: a video deleted between the nightly
+listing and its download; a connection that keeps dropping for one video until SQS retries it).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from devtools.gopro_simulator import MB, MediaType, SimMedia, SimulatorConfig
+
+if TYPE_CHECKING:
+    from devtools.local_runtime.pipeline import LocalPipeline
+
+log = logging.getLogger(__name__)
+
+DELETED_ID = "5f0c1a2b3c4d5e6f70819202"
+FLAKY_ID = "5f0c1a2b3c4d5e6f70819203"
+
+
+def demo_library(videos: int = 12, video_size: int = 4 * MB) -> SimulatorConfig:
+    start = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
+    media = []
+    for index in range(videos):
+        media_id = f"5f0c1a2b3c4d5e6f708192{index:02x}"
+        size = video_size // 2 + (index * video_size) // max(1, videos - 1)
+        chaptered = index == videos - 1  # one long recording the camera split in two files
+        media.append(
+            SimMedia(
+                id=media_id,
+                type=MediaType.VIDEO,
+                size=size,
+                items=2 if chaptered else 1,
+                captured_at=start + timedelta(days=index * 11),
+                created_at=start + timedelta(days=index * 11, hours=3),
+            )
+        )
+    media.append(SimMedia(id="5f0c1a2b3c4d5e6f70819f01", type=MediaType.PHOTO, size=MB // 2))
+    media.append(SimMedia(id="5f0c1a2b3c4d5e6f70819f02", type=MediaType.BURST, items=3, size=MB // 4))
+    return SimulatorConfig(media=media, seed=42)
+
+
+def apply_scenario(pipeline: LocalPipeline) -> None:
+    sim = pipeline.simulator
+    if sim is None or pipeline.settings is None:
+        return
+    ids = {m.id for m in sim.library}
+    if DELETED_ID in ids:
+        sim.delete_media(DELETED_ID)
+        log.info("demo: %s deleted at the source after the listing", DELETED_ID)
+    if FLAKY_ID in ids:
+        # As many cuts as the transfer engine retries a part: its first delivery gives up, SQS redelivers it.
+        sim.faults.cut_connection(
+            after_bytes=256 * 1024, count=pipeline.settings.retry_max_attempts, media_id=FLAKY_ID
+        )
+        log.info("demo: downloads of %s will be cut %d times", FLAKY_ID, pipeline.settings.retry_max_attempts)

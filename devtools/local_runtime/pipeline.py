@@ -1,0 +1,440 @@
+"""Runs lister → queue → five downloaders → summary on this machine, as AWS would run them.
+
+What is real: the handlers' code paths, boto3 calls against a moto server (SQS with its redrive policy, DynamoDB,
+S3, SNS, Secrets Manager), HTTP to the GoPro simulator. What is emulated: the Lambda event source mapping
+(consumer threads that poll, build Lambda-shaped SQS events, call the handler and delete only the records that
+succeeded), and the "queue drained" alarm (the runtime watches the queue and calls the summary handler with an
+alarm state-change event). One deliberate difference: a failed record becomes visible again after
+`retry_delay` seconds instead of the queue's visibility timeout (90 minutes), so a demo does not wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from devtools.local_runtime.provision import Provisioned, provision
+from pipeline import resources
+from pipeline.app import App
+from pipeline.aws_clients import clear_client_cache, make_client
+from pipeline.config import ProviderCredentialsOverride, Settings
+from pipeline.credentials.model import ProviderCredentials
+from pipeline.handlers.downloader import process_event
+from pipeline.handlers.lister import run_listing
+from pipeline.handlers.summary import summarise
+from pipeline.state.models import MediaStatus
+
+log = logging.getLogger(__name__)
+
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+}
+LAMBDA_TIMEOUT_SECONDS = float(resources.DOWNLOADER_TIMEOUT_SECONDS)
+DRAIN_ALARM = "gopro-sync-queue-drained"
+
+
+@dataclass
+class ConsumerStats:
+    invocations: int = 0
+    records: int = 0
+    failed_records: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, records: int, failed: int) -> None:
+        with self.lock:
+            self.invocations += 1
+            self.records += records
+            self.failed_records += failed
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    listing: dict[str, Any]
+    report: dict[str, Any] | None
+    report_text: str | None
+    statuses: dict[str, int]
+    dlq_depth: int
+    drained: bool
+    consumer_stats: ConsumerStats
+
+    @property
+    def ok(self) -> bool:
+        """Every video enqueued in the run ended COMPLETED (deleted-at-source included), nothing in the DLQ."""
+        completed = self.statuses.get(MediaStatus.COMPLETED.value, 0)
+        unfinished = sum(v for k, v in self.statuses.items() if k != MediaStatus.COMPLETED.value)
+        return (
+            self.drained
+            and not self.listing.get("error")
+            and unfinished == 0
+            and self.dlq_depth == 0
+            and completed == self.listing.get("enqueued", 0)
+        )
+
+
+class LocalPipeline:
+    def __init__(
+        self,
+        *,
+        base_settings: Settings | None = None,
+        aws_endpoint_url: str | None = None,
+        api_url: str | None = None,
+        simulator: Any = None,
+        consumers: int = resources.DOWNLOADER_MAX_CONCURRENCY,
+        batch_size: int = resources.DOWNLOADER_BATCH_SIZE,
+        retry_delay: float = 1.0,
+        settings_overrides: dict[str, Any] | None = None,
+    ) -> None:
+        """`simulator`: a GoProSimulator (started here if needed) or None to start a default one, unless
+        `api_url` points at a GoPro-compatible API (then the GOPRO_* credentials of `base_settings` are used)."""
+        self._base = base_settings or Settings.from_env({})
+        self._endpoint = aws_endpoint_url
+        self._api_url = api_url
+        self._sim = simulator
+        self._consumers = consumers
+        self._batch_size = batch_size
+        self._retry_delay = retry_delay
+        self._overrides = settings_overrides or {}
+        self._moto: Any = None
+        self._own_sim = False
+        self._saved_env: dict[str, str | None] = {}
+        self.settings: Settings | None = None
+        self.app: App | None = None
+        self.resources: Provisioned | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------------------------
+
+    def start(self) -> LocalPipeline:
+        endpoint = self._endpoint or self._start_moto()
+        if self._api_url is None:
+            self._start_simulator()
+        self._set_env({"AWS_ENDPOINT_URL": endpoint, **({} if self._endpoint else FAKE_AWS)})
+        clear_client_cache()
+        api_url = self._api_url or self._sim.base_url
+        settings = self._base.with_overrides(
+            aws_endpoint_url=endpoint, gopro_api_url=api_url, gopro_auth_url=api_url
+        )
+        names = resources.names_for(settings.environment)
+        self.resources = provision(
+            lambda service: make_client(service, settings), names, settings.aws_region, self._credentials()
+        )
+        self.settings = settings.with_overrides(
+            table_name=self.resources.table,
+            bucket_name=self.resources.bucket,
+            queue_url=self.resources.queue_url,
+            dlq_url=self.resources.dlq_url,
+            topic_arn=self.resources.topic_arn,
+            credentials_secret_id=self.resources.secret_id,
+            # The credentials now live in the (local) secret: the pipeline reads them as it would in AWS.
+            credentials_override=ProviderCredentialsOverride(),
+            local_mode=True,
+            **self._overrides,
+        )
+        # Metric lines go with the logs (stderr) so the terminal keeps the progress line and the report.
+        self.app = App(self.settings, metrics_stream=sys.stderr)
+        return self
+
+    def stop(self) -> None:
+        if self._own_sim and self._sim is not None:
+            self._sim.stop()
+        if self._moto is not None:
+            self._moto.stop()
+        clear_client_cache()
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def __enter__(self) -> LocalPipeline:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def simulator(self) -> Any:
+        return self._sim
+
+    def client(self, service: str) -> Any:
+        assert self.settings is not None
+        return make_client(service, self.settings)
+
+    # --- the run -------------------------------------------------------------------------------------------------
+
+    def list(self, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The lister, invoked as the scheduler would, then again for each continuation it asks for."""
+        assert self.app is not None
+        payload: dict[str, Any] = event or _scheduled_event()
+        totals: dict[str, Any] = {}
+        try:
+            while True:
+                outcome = run_listing(self.app, payload)
+                for key in ("listed", "enqueued", "already_archived"):
+                    totals[key] = totals.get(key, 0) + outcome[key]
+                totals["run_id"] = outcome["run_id"]
+                if outcome["done"]:
+                    return totals
+                payload = {
+                    "continuation": {
+                        "run_id": outcome["run_id"],
+                        "correlation_id": self.app.state.get_run(outcome["run_id"]).correlation_id,  # type: ignore[union-attr]
+                        "page": outcome["next_page"],
+                    }
+                }
+        except Exception as exc:
+            log.error("the lister failed: %s", exc)
+            runs = self.app.state.latest_runs(1)
+            return {**totals, "run_id": runs[0].run_id if runs else "", "error": f"{type(exc).__name__}: {exc}"}
+
+    def drain(
+        self, *, timeout: float = 600.0, progress: Callable[[], None] | None = None, poll: float = 0.25
+    ) -> tuple[bool, ConsumerStats]:
+        """Runs the consumers until the queue is empty and nothing is in flight (what the drain alarm sees)."""
+        stats = ConsumerStats()
+        stop = threading.Event()
+        busy = [False] * self._consumers
+        threads = [
+            threading.Thread(target=self._consume, args=(i, stop, busy, stats), name=f"consumer-{i}", daemon=True)
+            for i in range(self._consumers)
+        ]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + timeout
+        quiet_checks = 0
+        drained = False
+        try:
+            while time.monotonic() < deadline:
+                time.sleep(poll)
+                if progress:
+                    progress()
+                visible, in_flight = self._queue_depth()
+                quiet_checks = quiet_checks + 1 if visible == 0 and in_flight == 0 and not any(busy) else 0
+                if quiet_checks >= 3:
+                    drained = True
+                    break
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(LAMBDA_TIMEOUT_SECONDS)
+        return drained, stats
+
+    def summarise(self) -> dict[str, Any]:
+        assert self.app is not None
+        return summarise(self.app, _alarm_event())
+
+    def run(
+        self,
+        *,
+        timeout: float = 600.0,
+        progress: Callable[[], None] | None = None,
+        after_listing: Callable[[LocalPipeline], None] | None = None,
+    ) -> RunResult:
+        listing = self.list()
+        if after_listing:
+            after_listing(self)
+        drained, stats = (
+            self.drain(timeout=timeout, progress=progress) if not listing.get("error") else (True, ConsumerStats())
+        )
+        summary = self.summarise() if drained else {"published": False}
+        return self.result(listing, summary, drained, stats)
+
+    def result(
+        self, listing: dict[str, Any], summary: dict[str, Any], drained: bool, stats: ConsumerStats
+    ) -> RunResult:
+        assert self.app is not None
+        run_id = listing.get("run_id", "")
+        counts = self.app.state.count_by_status(run_id=run_id) if run_id else {}
+        return RunResult(
+            run_id=run_id,
+            listing=listing,
+            report=summary.get("report"),
+            report_text=summary.get("text"),
+            statuses={status.value: n for status, n in counts.items()},
+            dlq_depth=self.dlq_depth(),
+            drained=drained,
+            consumer_stats=stats,
+        )
+
+    def dlq_depth(self) -> int:
+        assert self.settings is not None
+        attrs = self.client("sqs").get_queue_attributes(
+            QueueUrl=self.settings.dlq_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+    # --- internals -----------------------------------------------------------------------------------------------
+
+    def _consume(self, index: int, stop: threading.Event, busy: list[bool], stats: ConsumerStats) -> None:
+        assert self.app is not None
+        assert self.settings is not None
+        sqs = self.client("sqs")
+        queue_url = self.settings.queue_url
+        while not stop.is_set():
+            try:
+                answer = sqs.receive_message(
+                    QueueUrl=queue_url,
+                    MaxNumberOfMessages=self._batch_size,
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
+            except Exception as exc:
+                log.warning("consumer %d could not poll: %s", index, exc)
+                time.sleep(0.5)
+                continue
+            messages = answer.get("Messages", [])
+            if not messages:
+                continue
+            busy[index] = True
+            try:
+                event = {"Records": [_lambda_record(m, self.settings.aws_region) for m in messages]}
+                response = process_event(self.app, event, remaining_seconds=_lambda_clock())
+                failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+                for message in messages:
+                    if message["MessageId"] in failed:
+                        # The event source mapping leaves a failed record to reappear after the visibility
+                        # timeout; locally it reappears after retry_delay.
+                        sqs.change_message_visibility(
+                            QueueUrl=queue_url,
+                            ReceiptHandle=message["ReceiptHandle"],
+                            VisibilityTimeout=int(self._retry_delay),
+                        )
+                    else:
+                        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                stats.add(len(messages), len(failed))
+            finally:
+                busy[index] = False
+
+    def _queue_depth(self) -> tuple[int, int]:
+        assert self.settings is not None
+        attrs = self.client("sqs").get_queue_attributes(
+            QueueUrl=self.settings.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+    def _start_moto(self) -> str:
+        from moto.server import ThreadedMotoServer
+
+        port = _free_port()
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto.start()
+        return f"http://127.0.0.1:{port}"
+
+    def _start_simulator(self) -> None:
+        if self._sim is None:
+            from devtools.gopro_simulator import GoProSimulator
+
+            self._sim = GoProSimulator()
+        if not _is_running(self._sim):
+            self._sim.start()
+            self._own_sim = True
+
+    def _credentials(self) -> ProviderCredentials:
+        if self._api_url is None:
+            creds = self._sim.credentials
+            return ProviderCredentials(
+                refresh_token=creds.refresh_token, client_id=creds.client_id, client_secret=creds.client_secret
+            )
+        override = self._base.credentials_override
+        if not override.present:
+            raise ValueError(
+                "--api-url needs GoPro credentials: set GOPRO_ACCESS_TOKEN, or GOPRO_CLIENT_ID, "
+                "GOPRO_CLIENT_SECRET and GOPRO_REFRESH_TOKEN"
+            )
+        return ProviderCredentials(
+            access_token=override.access_token,
+            refresh_token=override.refresh_token,
+            client_id=override.client_id,
+            client_secret=override.client_secret,
+        )
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+
+def _lambda_clock() -> Callable[[], float]:
+    """Remaining seconds of an emulated invocation that starts now (what `get_remaining_time_in_millis` gives)."""
+    started = time.monotonic()
+    return lambda: LAMBDA_TIMEOUT_SECONDS - (time.monotonic() - started)
+
+
+def _is_running(sim: Any) -> bool:
+    try:
+        return bool(sim.port)
+    except Exception:
+        return False
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _scheduled_event() -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": os.urandom(16).hex(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.scheduler",
+        "detail": {},
+    }
+
+
+def _alarm_event() -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": os.urandom(16).hex(),
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "detail": {"alarmName": DRAIN_ALARM, "state": {"value": "ALARM"}, "previousState": {"value": "OK"}},
+    }
+
+
+def _lambda_record(message: dict[str, Any], region: str) -> dict[str, Any]:
+    """An SQS message as the Lambda event source mapping delivers it (camelCase, lower-case attribute keys)."""
+    attributes = {}
+    for name, value in message.get("MessageAttributes", {}).items():
+        attributes[name] = {
+            "stringValue": value.get("StringValue"),
+            "binaryValue": value.get("BinaryValue"),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value.get("DataType"),
+        }
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": attributes,
+        "md5OfBody": message.get("MD5OfBody"),
+        "eventSource": "aws:sqs",
+        "awsRegion": region,
+    }
+
+
+@contextmanager
+def local_pipeline(**kwargs: Any) -> Iterator[LocalPipeline]:
+    pipeline = LocalPipeline(**kwargs)
+    pipeline.start()
+    try:
+        yield pipeline
+    finally:
+        pipeline.stop()
