@@ -16,6 +16,7 @@ from pipeline.observability import correlation
 from pipeline.observability.metrics import Metric
 from pipeline.providers.errors import AuthError
 from pipeline.services.lister import Lister, ListingOutcome
+from pipeline.services.summary import SummaryService
 from pipeline.state.store import iso_utc, utc_now
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,24 @@ def run_listing(app: App, event: Any, *, remaining_ms: Any = None, function_arn:
         else:
             app.state.update_run(run_id, listing_done=True)
             log.info("listing done: %s", json.dumps(outcome.as_json()))
+            run = app.state.get_run(run_id)
+            if run is not None and run.enqueued == 0:
+                # Nothing was queued, so the queue never "drains" and no alarm starts the summary: report now.
+                _report_now(app, run_id)
         return outcome.as_json()
+
+
+def _report_now(app: App, run_id: str) -> None:
+    try:
+        SummaryService(
+            settings=app.settings,
+            state=app.state,
+            sns=app.client("sns"),
+            sqs=app.client("sqs"),
+            metrics=app.metrics,
+        ).report(run_id)
+    except Exception:  # the report must never hide the listing's own outcome
+        log.exception("could not publish the report of run %s", run_id)
 
 
 def _record_failure(app: App, run_id: str, exc: Exception) -> None:

@@ -150,6 +150,7 @@ def test_a_full_run_archives_every_video_byte_for_byte(local) -> None:
 def test_a_second_run_enqueues_and_uploads_nothing(local) -> None:
     pipeline = local(videos(4))
     assert pipeline.run().ok
+    reports = capture_reports(pipeline)
     before = s3_objects(pipeline)
     pipeline.simulator.clear_requests()
     second = pipeline.run()
@@ -159,6 +160,25 @@ def test_a_second_run_enqueues_and_uploads_nothing(local) -> None:
     assert s3_objects(pipeline) == before
     assert pipeline.simulator.requests_to("content") == []
     assert pipeline.simulator.requests_to("download") == []
+    # Nothing was queued, so no drain alarm: the lister itself reported the quiet night, once.
+    (message,) = received(pipeline, reports)
+    assert json.loads(message["Body"])["Subject"].startswith("[gopro-sync dev] OK: 0 archived")
+    assert second.report["already_archived"] == 4
+
+
+def test_a_failed_listing_sends_a_critical_report(local) -> None:
+    pipeline = local(videos(2))
+    reports = capture_reports(pipeline)
+    pipeline.simulator.faults.blacklist_refresh_token()
+    pipeline.simulator.faults.expire_access_tokens()
+    result = pipeline.run()
+    assert not result.ok
+    assert "AuthError" in result.listing["error"]
+    (message,) = received(pipeline, reports)
+    notification = json.loads(message["Body"])
+    assert "CRITICAL FAILURE" in notification["Subject"]
+    assert "bootstrap_credentials" in notification["Message"]
+    assert result.report["outcome"] == "CRITICAL FAILURE"
 
 
 def test_a_duplicated_message_uploads_once(local) -> None:

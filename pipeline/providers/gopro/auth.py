@@ -11,6 +11,7 @@ from collections.abc import Callable
 import requests
 
 from pipeline.credentials.model import ProviderCredentials
+from pipeline.credentials.tokens import REAUTH_HINT
 from pipeline.providers.errors import AuthError, ProviderResponseError, ProviderUnavailable, RateLimited
 from pipeline.providers.gopro import api
 from pipeline.providers.gopro.http import classify, decode_json
@@ -72,7 +73,8 @@ class GoProAuth:
                 error = _error_code(response)
                 if error in REAUTH_ERRORS or response.status_code == 401:
                     raise AuthError(
-                        f"GoPro refused the {form['grant_type']} grant ({error or response.status_code})",
+                        f"GoPro refused the {form['grant_type']} grant ({error or response.status_code}); "
+                        f"{REAUTH_HINT}",
                         reauth_required=True,
                     )
             classify(response, "token endpoint")
