@@ -95,6 +95,7 @@ class LocalPipeline:
         batch_size: int = resources.DOWNLOADER_BATCH_SIZE,
         retry_delay: float = 1.0,
         settings_overrides: dict[str, Any] | None = None,
+        lambda_timeout: float = LAMBDA_TIMEOUT_SECONDS,
     ) -> None:
         """`simulator`: a GoProSimulator (started here if needed) or None to start a default one, unless
         `api_url` points at a GoPro-compatible API (then the GOPRO_* credentials of `base_settings` are used)."""
@@ -106,6 +107,7 @@ class LocalPipeline:
         self._batch_size = batch_size
         self._retry_delay = retry_delay
         self._overrides = settings_overrides or {}
+        self._lambda_timeout = lambda_timeout
         self._moto: Any = None
         self._own_sim = False
         self._saved_env: dict[str, str | None] = {}
@@ -313,7 +315,7 @@ class LocalPipeline:
             busy[index] = True
             try:
                 event = {"Records": [_lambda_record(m, self.settings.aws_region) for m in messages]}
-                response = process_event(self.app, event, remaining_seconds=_lambda_clock())
+                response = process_event(self.app, event, remaining_seconds=_lambda_clock(self._lambda_timeout))
                 failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
                 for message in messages:
                     if message["MessageId"] in failed:
@@ -380,10 +382,10 @@ class LocalPipeline:
             os.environ[name] = value
 
 
-def _lambda_clock() -> Callable[[], float]:
+def _lambda_clock(timeout: float) -> Callable[[], float]:
     """Remaining seconds of an emulated invocation that starts now (what `get_remaining_time_in_millis` gives)."""
     started = time.monotonic()
-    return lambda: LAMBDA_TIMEOUT_SECONDS - (time.monotonic() - started)
+    return lambda: timeout - (time.monotonic() - started)
 
 
 def _is_running(sim: Any) -> bool:

@@ -214,7 +214,7 @@ class Downloader:
         except MediaNotFound:
             return self._source_deleted(message, owner, message_id)
         except DeadlineCheckpoint as stop:
-            return self._continue_later(message, owner, message_id, attributes, stop)
+            return self._continue_later(message, owner, message_id, receive_count, attributes, stop)
         except Exception as exc:  # every failure is reported per record; nothing escapes to fail the batch
             return self._failed(message, owner, message_id, receive_count, exc)
         return self._completed(message, owner, message_id, results, self._clock() - started)
@@ -342,13 +342,18 @@ class Downloader:
         message: DownloadMessage,
         owner: str,
         message_id: str,
+        receive_count: int,
         attributes: Mapping[str, Any],
         stop: DeadlineCheckpoint,
     ) -> RecordOutcome:
         continuations = _int_attribute(attributes, CONTINUATION_ATTRIBUTE)
-        if stop.checkpoint is None or continuations >= MAX_CONTINUATIONS:
-            error = f"deadline reached after {continuations} continuations without finishing"
-            return self._failed(message, owner, message_id, resources.MAX_RECEIVE_COUNT, RuntimeError(error))
+        if stop.checkpoint is None:
+            # Too little time left to start anything: an ordinary failure, retried by SQS like any other.
+            error = RuntimeError("the invocation had too little time left to start the transfer")
+            return self._failed(message, owner, message_id, receive_count, error)
+        if continuations >= MAX_CONTINUATIONS:
+            error = RuntimeError(f"still unfinished after {continuations} continuations; giving up")
+            return self._failed(message, owner, message_id, resources.MAX_RECEIVE_COUNT, error)
         # Progress is kept in the record; the lease is released so the new message can claim it at once.
         self._state.release(message.provider, message.media_id, owner=owner)
         self._sqs.send_message(
