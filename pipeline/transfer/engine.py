@@ -73,10 +73,10 @@ class TransferConfig:
     """Tuning of the engine. Defaults measured with `bench/transfer_bench.py` (numbers in bench/README.md).
 
     8 MiB parts x 8 in flight: peak RSS is the interpreter (~63 MiB with boto3) plus window x part size
-    (64 MiB), 129 MiB for 1 GiB, well inside the 256 MiB budget and a 1024 MB Lambda. Uncapped on loopback every
+    (64 MiB): 130 MiB for 1 GiB, well inside the 256 MiB budget and a 1024 MB Lambda. Uncapped on loopback every
     part-size/window pair from 8 to 32 MiB and 2 to 8 was within noise of each other; with a 10 MB/s
     per-connection cap (how CDNs throttle one download) throughput grows with the window: 16 MiB x 4 reached
-    31 MiB/s, 8 MiB x 8 64 MiB/s for the same 64 MiB of buffers. The price is twice the requests per GiB (128
+    35 MiB/s, 8 MiB x 8 66 MiB/s for the same 64 MiB of buffers. The price is twice the requests per GiB (128
     UploadParts, about $0.0006 per GiB at S3's PUT price), which the shorter Lambda time outweighs.
     """
 
