@@ -302,14 +302,17 @@ class Pipeline(Construct):
             )
         )
 
-        self.summary.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="QueueDepths",
-                actions=["sqs:GetQueueAttributes"],
-                resources=[self.queue.queue_arn, self.dead_letter_queue.queue_arn],
+        # The summary reports the DLQ depth. The lister runs the same report itself on a night that enqueued
+        # nothing (no queue activity, so no drain alarm would ever start the summary).
+        for fn in (self.summary, self.lister):
+            fn.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="QueueDepths",
+                    actions=["sqs:GetQueueAttributes"],
+                    resources=[self.queue.queue_arn, self.dead_letter_queue.queue_arn],
+                )
             )
-        )
-        for fn in (self.summary, self.rotation):
+        for fn in (self.summary, self.lister, self.rotation):
             fn.role.add_to_policy(
                 iam.PolicyStatement(sid="Notify", actions=["sns:Publish"], resources=[topic.topic_arn])
             )
