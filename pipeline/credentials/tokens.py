@@ -85,11 +85,7 @@ class TokenManager:
         deadline = self._clock() + self._wait_timeout
         while True:
             stored = self._store.load().credentials
-            if (
-                stored.access_token
-                and stored.access_token != stale_token
-                and not stored.expires_within(0, self._clock())
-            ):
+            if self._replaces(stored, stale_token):
                 return self._adopt(stored)
             if not stored.refreshable:
                 raise AuthError(
@@ -100,11 +96,7 @@ class TokenManager:
                 try:
                     # Someone may have finished a refresh between our load and the lock: check again.
                     stored = self._store.load().credentials
-                    if (
-                        stored.access_token
-                        and stored.access_token != stale_token
-                        and not stored.expires_within(0, self._clock())
-                    ):
+                    if self._replaces(stored, stale_token):
                         return self._adopt(stored)
                     log.info("refreshing the provider access token")
                     fresh = self._refresher(stored)
@@ -117,6 +109,11 @@ class TokenManager:
             if self._clock() >= deadline:
                 raise ProviderUnavailable("timed out waiting for another worker to refresh the access token")
             self._sleep(self._poll)
+
+    def _replaces(self, stored: ProviderCredentials, stale_token: str | None) -> bool:
+        """True when the store already holds a different, unexpired token (another worker refreshed)."""
+        fresh = not stored.expires_within(0, self._clock())
+        return bool(stored.access_token) and stored.access_token != stale_token and fresh
 
     def _adopt(self, creds: ProviderCredentials) -> str:
         with self._local:

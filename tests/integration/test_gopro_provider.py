@@ -245,19 +245,25 @@ def test_five_downloaders_refresh_through_secrets_manager_exactly_once(gopro_sim
     clear_client_cache()
 
 
-def test_cli_list_media_json_prints_exactly_the_library(gopro_sim) -> None:
-    sim = gopro_sim(videos=7, photos=3, video_size=10 * KB, seed=9)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOPRO_", "AWS_"))}
-    env.update(sim.env())
-    done = subprocess.run(
+def list_media_cli(sim: GoProSimulator, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m pipeline list-media --json` in a clean environment pointed at the simulator."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("GOPRO_", "AWS_"))}
+    environ.update(sim.env())
+    environ.update(env)
+    return subprocess.run(
         [sys.executable, "-m", "pipeline", "list-media", "--json"],
         cwd=REPO,
-        env=env,
+        env=environ,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_cli_list_media_json_prints_exactly_the_library(gopro_sim) -> None:
+    sim = gopro_sim(videos=7, photos=3, video_size=10 * KB, seed=9)
+    done = list_media_cli(sim)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert sorted(r["media_id"] for r in rows) == library_ids(sim)
@@ -275,18 +281,7 @@ def test_cli_list_media_json_prints_exactly_the_library(gopro_sim) -> None:
 
 def test_cli_says_clearly_when_credentials_are_refused(gopro_sim) -> None:
     sim = gopro_sim(videos=1, photos=0, video_size=10 * KB)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOPRO_", "AWS_"))}
-    env.update(sim.env())
-    env["GOPRO_CLIENT_SECRET"] = "wrong-secret-value"
-    done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "list-media", "--json"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = list_media_cli(sim, GOPRO_CLIENT_SECRET="wrong-secret-value")
     assert done.returncode == 3
     assert "authentication failed" in done.stderr
     assert "wrong-secret-value" not in done.stderr
