@@ -21,11 +21,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.observability.correlation import CORRELATION_ATTRIBUTE
+
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS: frozenset[int] = frozenset({SCHEMA_VERSION})
 
 # SQS message attribute names.
-CORRELATION_ID_ATTRIBUTE = "correlation_id"
+CORRELATION_ID_ATTRIBUTE = CORRELATION_ATTRIBUTE  # one name, defined with the correlation context
 SCHEMA_VERSION_ATTRIBUTE = "schema_version"
 
 # Caps. A typical message is under 1 KiB; the largest valid one (a 4,096-character filename of characters outside

@@ -57,19 +57,15 @@ def bind(**fields: Any) -> Iterator[dict[str, str]]:
 
 
 def correlation_id_from_event(event: Any) -> str | None:
-    """Finds a correlation id an upstream step already chose: explicit field, SQS attribute, EventBridge id."""
+    """Finds a correlation id an upstream step already chose: an explicit field, else the EventBridge event id.
+
+    (SQS records carry theirs as a message attribute, read and validated by `pipeline.messages`.)
+    """
     if not isinstance(event, Mapping):
         return None
     explicit = event.get("correlation_id")
     if isinstance(explicit, str) and explicit:
         return explicit
-    attributes = event.get("messageAttributes")
-    if isinstance(attributes, Mapping):
-        attribute = attributes.get(CORRELATION_ATTRIBUTE)
-        if isinstance(attribute, Mapping):
-            value = attribute.get("stringValue") or attribute.get("StringValue")
-            if isinstance(value, str) and value:
-                return value
     if event.get("source") and isinstance(event.get("id"), str):
         return str(event["id"])
     return None

@@ -97,9 +97,7 @@ def test_bind_refuses_unknown_fields() -> None:
         pass
 
 
-def test_correlation_id_is_found_in_sqs_records_and_eventbridge_events() -> None:
-    record = {"messageAttributes": {"correlation_id": {"stringValue": "abc", "dataType": "String"}}}
-    assert correlation.correlation_id_from_event(record) == "abc"
+def test_correlation_id_is_found_in_direct_and_eventbridge_events() -> None:
     assert correlation.correlation_id_from_event({"source": "aws.scheduler", "id": "evt-1"}) == "evt-1"
     assert correlation.correlation_id_from_event({"correlation_id": "x"}) == "x"
     assert correlation.correlation_id_from_event("garbage") is None
