@@ -61,4 +61,4 @@ demo: setup
 	$(BIN)/python -m pipeline run-local
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache cdk.out
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .hypothesis cdk.out .cache
