@@ -286,3 +286,15 @@ def test_cli_says_clearly_when_credentials_are_refused(gopro_sim) -> None:
     assert "authentication failed" in done.stderr
     assert "wrong-secret-value" not in done.stderr
     assert done.stdout == ""
+
+
+def test_newer_than_lists_only_newer_media_and_stops_early(gopro_sim) -> None:
+    media = [video(f"dd{day:022x}", day) for day in range(1, 21)]  # created on 1..20 January
+    sim = gopro_sim(SimulatorConfig(media=media))
+    provider = provider_for(sim, **{EnvVar.LIST_PAGE_SIZE: "5"})
+    bound = datetime(2025, 1, 13, 12, 0, tzinfo=UTC)
+    newer = sorted(item.media_id for item in provider.list_media(newer_than=bound))
+    assert newer == sorted(f"dd{day:022x}" for day in range(14, 21))
+    # Newest first: page 1 holds days 20..16, page 2 days 15..11 (the bound falls inside), page 3 is all older.
+    assert len(sim.requests_to("search")) == 3
+    assert len(list(provider.list_media())) == 20  # no bound: everything, 4 pages
