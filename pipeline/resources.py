@@ -26,6 +26,9 @@ ROTATION_MEMORY_MB = 256
 # AWS asks for at least 6x the function timeout so a message is not redelivered while a retry is still running.
 QUEUE_VISIBILITY_TIMEOUT_SECONDS = 6 * DOWNLOADER_TIMEOUT_SECONDS
 MAX_RECEIVE_COUNT = 3
+# A failed delivery is made visible again after this long (by receive count 1, 2) instead of the 90-minute
+# visibility timeout, so a night with a transient failure finishes and reports within minutes, not hours.
+RETRY_VISIBILITY_SECONDS: tuple[int, ...] = (60, 300)
 QUEUE_RETENTION_DAYS = 4
 DLQ_RETENTION_DAYS = 14
 SECRET_ROTATION_DAYS = 30

@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 CONTINUATION_ATTRIBUTE = "continuations"
 MAX_CONTINUATIONS = 24  # 24 x 15 min: a single file that needs six hours is not "progressing", it is stuck
 LEASE_MARGIN_SECONDS = 60
-DEADLINE_SAFETY_SECONDS = 30.0
+# Time kept back from the Lambda deadline: a part that stalls may hold the transfer for a read timeout before
+# it can stop, then the checkpoint and the continuation message must still be written.
+DEADLINE_BOOKKEEPING_SECONDS = 15.0
 META_PROVIDER = "sync-provider"
 META_MEDIA_ID = "sync-media-id"
 META_RUN_ID = "sync-run-id"
@@ -104,6 +106,26 @@ class FileTransfer(Protocol):
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """What SQS says about one delivery of a message; `message_id` doubles as the lease owner, so a redelivery
+    of the same message resumes its own lease at once."""
+
+    message_id: str
+    receipt_handle: str | None
+    receive_count: int
+    attributes: Mapping[str, Any]
+    deadline: float | None
+
+    @property
+    def owner(self) -> str:
+        return self.message_id
+
+    @property
+    def last_try(self) -> bool:
+        return self.receive_count >= resources.MAX_RECEIVE_COUNT
+
+
+@dataclass(frozen=True)
 class RecordOutcome:
     message_id: str
     disposition: Disposition
@@ -137,56 +159,49 @@ class Downloader:
     def process(
         self, record: Mapping[str, Any], *, remaining_seconds: Callable[[], float] | None = None
     ) -> RecordOutcome:
-        message_id = str(record.get("messageId", "?"))
-        attributes = (
-            record.get("messageAttributes") if isinstance(record.get("messageAttributes"), Mapping) else {}
+        attributes = record.get("messageAttributes")
+        receipt = record.get("receiptHandle")
+        delivery = Delivery(
+            message_id=str(record.get("messageId", "?")),
+            receipt_handle=receipt if isinstance(receipt, str) else None,
+            receive_count=_receive_count(record),
+            attributes=attributes if isinstance(attributes, Mapping) else {},
+            deadline=None
+            if remaining_seconds is None
+            else self._clock() + remaining_seconds() - deadline_safety_seconds(self._settings),
         )
-        receive_count = _receive_count(record)
-        with correlation.bind(correlation_id=correlation_id_from_attributes(attributes)):
+        with correlation.bind(correlation_id=correlation_id_from_attributes(delivery.attributes)):
             try:
                 message = parse(record.get("body"))
                 provider = self._provider_for(message.provider)
                 provider.validate_media_id(message.media_id)
             except (PoisonMessage, InvalidMediaId, UnknownProvider) as exc:
-                return self._poison(record, message_id, receive_count, exc)
-            deadline = None
-            if remaining_seconds is not None:
-                deadline = self._clock() + remaining_seconds() - DEADLINE_SAFETY_SECONDS
+                return self._poison(record, delivery, exc)
             with correlation.bind(
                 correlation_id=message.correlation_id,
                 run_id=message.run_id,
                 media_id=message.media_id,
                 provider=message.provider,
             ):
-                return self._archive(message, provider, message_id, receive_count, attributes, deadline)
+                return self._archive(message, provider, delivery)
 
-    def _poison(
-        self, record: Mapping[str, Any], message_id: str, receive_count: int, exc: Exception
-    ) -> RecordOutcome:
+    def _poison(self, record: Mapping[str, Any], delivery: Delivery, exc: Exception) -> RecordOutcome:
         reason = redact(str(exc))
-        log.error("poison message %s: %s", message_id, reason)
+        log.error("poison message %s: %s", delivery.message_id, reason)
         body = record.get("body")
         send_to_dead_letter(
             self._sqs,
             self._settings.dlq_url,
             body if isinstance(body, str) else repr(body),
             reason=reason,
-            original_message_id=message_id,
-            receive_count=receive_count,
+            original_message_id=delivery.message_id,
+            receive_count=delivery.receive_count,
         )
         self._metrics.count(Metric.POISON_MESSAGES)
-        return RecordOutcome(message_id, Disposition.POISON, error=reason)
+        return RecordOutcome(delivery.message_id, Disposition.POISON, error=reason)
 
-    def _archive(
-        self,
-        message: DownloadMessage,
-        provider: CloudProvider,
-        message_id: str,
-        receive_count: int,
-        attributes: Mapping[str, Any],
-        deadline: float | None,
-    ) -> RecordOutcome:
-        owner = message_id  # a redelivery of the same message resumes its own lease at once
+    def _archive(self, message: DownloadMessage, provider: CloudProvider, delivery: Delivery) -> RecordOutcome:
+        owner, message_id = delivery.owner, delivery.message_id
         claim = self._state.claim(
             message.provider,
             message.media_id,
@@ -210,14 +225,14 @@ class Downloader:
         checkpoint = claim.record.checkpoint if claim.record else None
         started = self._clock()
         try:
-            results = self._transfer_all(message, provider, owner, checkpoint, deadline)
+            results = self._transfer_all(message, provider, owner, checkpoint, delivery.deadline)
         except MediaNotFound:
-            return self._source_deleted(message, owner, message_id)
+            return self._source_deleted(message, delivery)
         except DeadlineCheckpoint as stop:
-            return self._continue_later(message, owner, message_id, receive_count, attributes, stop)
+            return self._continue_later(message, delivery, stop)
         except Exception as exc:  # every failure is reported per record; nothing escapes to fail the batch
-            return self._failed(message, owner, message_id, receive_count, exc)
-        return self._completed(message, owner, message_id, results, self._clock() - started)
+            return self._failed(message, delivery, exc)
+        return self._completed(message, delivery, results, self._clock() - started)
 
     def _transfer_all(
         self,
@@ -279,8 +294,9 @@ class Downloader:
     # --- outcomes ------------------------------------------------------------------------------------------------
 
     def _completed(
-        self, message: DownloadMessage, owner: str, message_id: str, results: list[FileResult], duration: float
+        self, message: DownloadMessage, delivery: Delivery, results: list[FileResult], duration: float
     ) -> RecordOutcome:
+        owner, message_id = delivery.owner, delivery.message_id
         size = sum(r.size for r in results)
         if len(results) == 1:
             s3_key, checksum = results[0].key, results[0].checksum
@@ -321,7 +337,8 @@ class Downloader:
         log.info("archived %s (%d bytes in %d file(s)) as %s", message.media_id, size, len(results), s3_key)
         return RecordOutcome(message_id, Disposition.SYNCED, message.media_id)
 
-    def _source_deleted(self, message: DownloadMessage, owner: str, message_id: str) -> RecordOutcome:
+    def _source_deleted(self, message: DownloadMessage, delivery: Delivery) -> RecordOutcome:
+        owner, message_id = delivery.owner, delivery.message_id
         log.warning("%s was deleted at the source; recording it as such", message.media_id)
         self._state.complete(
             message.provider,
@@ -338,22 +355,17 @@ class Downloader:
         return RecordOutcome(message_id, Disposition.SOURCE_DELETED, message.media_id)
 
     def _continue_later(
-        self,
-        message: DownloadMessage,
-        owner: str,
-        message_id: str,
-        receive_count: int,
-        attributes: Mapping[str, Any],
-        stop: DeadlineCheckpoint,
+        self, message: DownloadMessage, delivery: Delivery, stop: DeadlineCheckpoint
     ) -> RecordOutcome:
-        continuations = _int_attribute(attributes, CONTINUATION_ATTRIBUTE)
+        owner, message_id = delivery.owner, delivery.message_id
+        continuations = _int_attribute(delivery.attributes, CONTINUATION_ATTRIBUTE)
         if stop.checkpoint is None:
             # Too little time left to start anything: an ordinary failure, retried by SQS like any other.
             error = RuntimeError("the invocation had too little time left to start the transfer")
-            return self._failed(message, owner, message_id, receive_count, error)
+            return self._failed(message, delivery, error)
         if continuations >= MAX_CONTINUATIONS:
             error = RuntimeError(f"still unfinished after {continuations} continuations; giving up")
-            return self._failed(message, owner, message_id, resources.MAX_RECEIVE_COUNT, error)
+            return self._failed(message, delivery, error, final=True)
         # Progress is kept in the record; the lease is released so the new message can claim it at once.
         self._state.release(message.provider, message.media_id, owner=owner)
         self._sqs.send_message(
@@ -370,12 +382,14 @@ class Downloader:
         return RecordOutcome(message_id, Disposition.CONTINUED, message.media_id)
 
     def _failed(
-        self, message: DownloadMessage, owner: str, message_id: str, receive_count: int, exc: Exception
+        self, message: DownloadMessage, delivery: Delivery, exc: Exception, *, final: bool = False
     ) -> RecordOutcome:
+        """FAILED on the last receive (or when `final`), else handed back to SQS for another try."""
+        owner, message_id, receive_count = delivery.owner, delivery.message_id, delivery.receive_count
         error = redact(f"{type(exc).__name__}: {exc}")
         if isinstance(exc, AuthError):
             self._metrics.count(Metric.AUTHENTICATION_FAILURES, reauth_required=int(exc.reauth_required))
-        if receive_count >= resources.MAX_RECEIVE_COUNT:
+        if final or delivery.last_try:
             log.error("giving up on %s after %d receives: %s", message.media_id, receive_count, error)
             self._state.fail(message.provider, message.media_id, owner=owner, error=error)
             self._state.update_run(message.run_id, failed=1)
@@ -384,7 +398,26 @@ class Downloader:
         log.warning("attempt %d of %s failed, SQS will retry: %s", receive_count, message.media_id, error)
         self._state.release(message.provider, message.media_id, owner=owner, error=error)
         self._state.update_run(message.run_id, retried=1)
+        self._retry_soon(delivery)
         return RecordOutcome(message_id, Disposition.RETRY, message.media_id, error)
+
+    def _retry_soon(self, delivery: Delivery) -> None:
+        """Shortens the wait before SQS redelivers a failed record (the queue's visibility timeout is 90 min)."""
+        if not delivery.receipt_handle:
+            return
+        delays = resources.RETRY_VISIBILITY_SECONDS
+        delay = delays[min(delivery.receive_count, len(delays)) - 1]
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=self._settings.queue_url, ReceiptHandle=delivery.receipt_handle, VisibilityTimeout=delay
+            )
+        except Exception as exc:  # the retry still happens, only later
+            log.warning("could not shorten the retry delay: %s", exc)
+
+
+def deadline_safety_seconds(settings: Settings) -> float:
+    """How long before the Lambda deadline a transfer must stop: a stalled read, then the bookkeeping."""
+    return settings.http_read_timeout + DEADLINE_BOOKKEEPING_SECONDS
 
 
 def _receive_count(record: Mapping[str, Any]) -> int:

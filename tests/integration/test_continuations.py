@@ -13,7 +13,7 @@ from devtools.local_runtime import LocalPipeline
 from pipeline.config import Settings
 from pipeline.handlers.lister import run_listing
 from pipeline.keys import object_key
-from pipeline.services.downloader import CONTINUATION_ATTRIBUTE, DEADLINE_SAFETY_SECONDS
+from pipeline.services.downloader import CONTINUATION_ATTRIBUTE, deadline_safety_seconds
 from pipeline.state.models import MediaStatus
 
 pytestmark = pytest.mark.integration
@@ -86,7 +86,7 @@ def test_a_slow_transfer_is_checkpointed_and_resumed_without_spending_receives(a
         aws,
         sim,
         # An invocation has ~6 s before its deadline: two parts at a time fit once, not twice.
-        lambda_timeout=DEADLINE_SAFETY_SECONDS + 6,
+        lambda_timeout=deadline_safety_seconds(Settings()) + 6,
         settings_overrides={
             "part_size_bytes": 5 * MIB,
             "multipart_threshold_bytes": 5 * MIB,

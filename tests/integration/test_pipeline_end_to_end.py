@@ -18,6 +18,7 @@ from botocore.config import Config
 from devtools.gopro_simulator import KB, MB, GoProSimulator, MediaType, SimMedia, SimulatorConfig
 from devtools.local_runtime import LocalPipeline
 from devtools.local_runtime.demo import DELETED_ID, FLAKY_ID, apply_scenario, demo_library
+from pipeline import resources
 from pipeline.config import Settings
 from pipeline.keys import object_key
 from pipeline.messages import DownloadMessage
@@ -208,8 +209,15 @@ def test_a_video_failing_three_times_lands_in_the_dlq_recorded_failed(local) -> 
     broken = pipeline.simulator.library[1].id
     pipeline.simulator.faults.cut_connection(after_bytes=64 * 1024, count=None, media_id=broken)
     reports = capture_reports(pipeline)
+    visibility: list[int] = []
+    pipeline.client("sqs").meta.events.register(
+        "provide-client-params.sqs.ChangeMessageVisibility",
+        lambda params, **_: visibility.append(params["VisibilityTimeout"]),
+    )
     result = pipeline.run(timeout=120)
     assert not result.ok
+    # The downloader shortened the 90-minute wait before each retry (the local consumer then sets 0).
+    assert [v for v in visibility if v] == list(resources.RETRY_VISIBILITY_SECONDS)
     record = pipeline.app.state.get("gopro", broken)
     assert record.status is MediaStatus.FAILED
     assert record.attempts == 3
