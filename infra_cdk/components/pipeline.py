@@ -159,7 +159,9 @@ class Pipeline(Construct):
             "lister",
             "Lists the GoPro library and enqueues every medium not yet archived",
             dead_letter_queue=self.failed_invocations,
-            retry_attempts=1,
+            # No Lambda-level retry: the provider already retries GoPro's transient errors, and a failed listing
+            # has recorded its run as failed and sent the CRITICAL report; a retry would start a second run.
+            retry_attempts=0,
         )
         self.downloader = make("downloader", "Streams one medium from GoPro into the archive bucket")
         self.summary = make(

@@ -121,6 +121,18 @@ def test_asynchronously_invoked_functions_have_a_failure_destination(env: Synthe
     assert rule["Properties"]["Targets"][0]["DeadLetterConfig"] == {"Arn": arn_of(failed_id)}
 
 
+def test_the_lister_is_not_retried_by_lambda(env: Synthesized) -> None:
+    """A failed listing records its run as failed and sends the CRITICAL report; a Lambda retry would start a
+    second run of the same night (the provider already retries GoPro's transient errors)."""
+    lister_id, _ = env.function("lister")
+    configs = [
+        c["Properties"]
+        for c in env.resources_of("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": lister_id}
+    ]
+    assert [c["MaximumRetryAttempts"] for c in configs] == [0]
+
+
 def test_summary_starts_when_the_queue_has_drained_after_a_run(env: Synthesized) -> None:
     alarm_id, alarm = env.one("AWS::CloudWatch::Alarm", AlarmName=f"gopro-sync-queue-drained-{env.environment}")
     props = alarm["Properties"]
