@@ -1,0 +1,178 @@
+"""Enqueue one medium for archiving by hand, in exactly the message schema the lister uses.
+
+The id is checked against the provider's alphabet, the medium is looked up at the provider (a medium the provider
+does not know is refused, nothing is sent), and one DownloadMessage goes to the environment's download queue.
+Filename, capture time and size come from the provider and, where it does not say (GoPro's single-medium lookup
+has no capture time), from the medium's state record, so the object lands under the same S3 key the nightly
+run would have used. Works against AWS and against a local stack (--endpoint-url).
+
+Example: python scripts/enqueue_media.py 62NzWRrpPXm7o --env prod
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if not __package__:  # `python scripts/enqueue_media.py`: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipeline.messages import DownloadMessage, PoisonMessage
+from pipeline.observability.correlation import new_correlation_id, new_run_id
+from pipeline.providers import registry
+from pipeline.providers.base import CloudProvider, MediaItem, MediaType
+from pipeline.providers.errors import InvalidMediaId, MediaNotFound
+from pipeline.queueing import send_download_messages
+from pipeline.state.models import MediaRecord, MediaStatus
+from pipeline.state.store import StateStore, iso_utc, utc_now
+from scripts._common import (
+    EXIT_OK,
+    Context,
+    MissingResource,
+    ScriptError,
+    UsageError,
+    aws_call,
+    load_context,
+    make_parser,
+    print_json,
+    queue_url,
+    run,
+    setup_logging,
+)
+
+NAME = "enqueue_media"
+# Manual runs are recognisable in logs and state (`run_id` of the record) and never collide with nightly ones.
+MANUAL_RUN_PREFIX = "manual"
+
+
+def build_parser() -> object:
+    parser = make_parser(NAME, __doc__ or "")
+    parser.add_argument("media_id", metavar="MEDIA_ID", help="the provider's id of the medium")
+    parser.add_argument("--provider", help="provider name (default: SYNC_PROVIDER or gopro)")
+    parser.add_argument("--run-id", help=f"run id to stamp on the message (default: {MANUAL_RUN_PREFIX}-<time>)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser
+
+
+@dataclass(frozen=True)
+class Described:
+    filename: str
+    captured_at: str | None
+    size: int | None
+    media_type: str
+
+
+def lookup(provider: CloudProvider, media_id: str) -> MediaItem:
+    """The medium as the provider describes it now; MediaNotFound when it does not exist.
+
+    Providers with a single-medium read expose `describe`; for the others, resolving the download proves that
+    the medium exists and gives its filename.
+    """
+    describe = getattr(provider, "describe", None)
+    if callable(describe):
+        return describe(media_id)  # type: ignore[no-any-return]
+    plan = provider.resolve_download(media_id)
+    sizes = [f.size_hint for f in plan.files]
+    return MediaItem(
+        provider=provider.name,
+        media_id=media_id,
+        filename=plan.filename,
+        media_type=MediaType.VIDEO,
+        size=sum(s for s in sizes if s is not None) if all(s is not None for s in sizes) else None,
+        captured_at=None,
+        created_at=None,
+        ready=True,
+    )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def merge(item: MediaItem, record: MediaRecord | None) -> Described:
+    """What the provider says, completed by what the lister recorded earlier (same key as a nightly run)."""
+    return Described(
+        filename=item.filename or (record.filename if record else None) or item.media_id,
+        captured_at=_iso(item.captured_at) or (record.captured_at if record else None),
+        size=item.size if item.size is not None else (record.size if record else None),
+        media_type=item.media_type.value,
+    )
+
+
+def enqueue(ctx: Context, provider_name: str, raw_id: str, run_id: str | None) -> dict[str, object]:
+    try:
+        provider = registry.create(provider_name, ctx.settings)
+    except registry.UnknownProvider as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
+    try:
+        media_id = provider.validate_media_id(raw_id)
+    except InvalidMediaId as exc:
+        raise UsageError(str(exc)) from None
+    url = queue_url(ctx, ctx.names.queue)
+    state = StateStore.from_settings(ctx.settings)
+    with aws_call(f"table {ctx.settings.table_name}", ctx):
+        record = state.get(provider_name, media_id)
+    try:
+        item = lookup(provider, media_id)
+    except MediaNotFound:
+        raise MissingResource(
+            f"media {media_id} not found at provider {provider_name}; nothing enqueued"
+        ) from None
+    described = merge(item, record)
+    try:
+        message = DownloadMessage.create(
+            run_id=run_id or f"{MANUAL_RUN_PREFIX}-{new_run_id(iso_utc(utc_now()))}",
+            correlation_id=new_correlation_id(),
+            provider=provider_name,
+            media_id=media_id,
+            filename=described.filename,
+            size=described.size,
+            captured_at=described.captured_at,
+            media_type=described.media_type,
+        )
+    except PoisonMessage as exc:
+        raise UsageError(f"cannot build the message: {exc}") from None
+    with aws_call(f"queue {ctx.names.queue}", ctx):
+        report = send_download_messages(ctx.client("sqs"), url, [message])
+    if not report.ok:
+        failure = report.failed[0]
+        raise ScriptError(f"SQS did not accept the message: {failure.code} {failure.message}".strip())
+    return {
+        "queue": ctx.names.queue,
+        "message_id": report.sent[0].message_id,
+        "provider": provider_name,
+        "media_id": media_id,
+        "filename": message.filename,
+        "captured_at": message.captured_at,
+        "size": message.size,
+        "run_id": message.run_id,
+        "correlation_id": message.correlation_id,
+        "state": record.status.value if record else None,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # type: ignore[attr-defined]
+    setup_logging(args)
+    ctx = load_context(args, provider=args.provider)
+    result = enqueue(ctx, ctx.settings.provider, args.media_id, args.run_id)
+    if args.json:
+        print_json(result)
+        return EXIT_OK
+    print(
+        f"enqueued {result['provider']}/{result['media_id']} ({result['filename']}) on {result['queue']}"
+        f" as message {result['message_id']} (run {result['run_id']})"
+    )
+    if result["state"] == MediaStatus.COMPLETED.value:
+        print("note: this medium is already archived (COMPLETED); the downloader will acknowledge it unchanged")
+    if result["captured_at"] is None:
+        print("note: capture date unknown; the object will be stored under an 'undated' S3 prefix")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(run(NAME, main))
