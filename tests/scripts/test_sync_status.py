@@ -1,0 +1,127 @@
+"""scripts/sync_status.py against a real moto server: counts, the last run, failures, work in progress."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pipeline.state.models import Checksum, MediaStatus
+from scripts import sync_status
+from tests.scripts.conftest import ENV, NAMES, LocalStack
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+PROVIDER = "gopro"
+RUN_ID = "20260102T020000Z-0123abcd"
+
+
+def seed(stack: LocalStack) -> None:
+    """2 COMPLETED, 1 FAILED, 1 PENDING, 2 IN_PROGRESS (one live lease, one crashed worker), one run, queues."""
+    stack.provision()
+    state = stack.state
+    now = datetime.now(UTC)
+    state.create_run(RUN_ID, correlation_id="c-1", started_at=now - timedelta(hours=1), provider=PROVIDER)
+    state.update_run(RUN_ID, listed=6, enqueued=4, synced=2, failed=1, bytes_transferred=3_000_000)
+    for media_id in ("DONE000001", "DONE000002"):
+        state.claim(PROVIDER, media_id, owner="w", run_id=RUN_ID, lease_seconds=60)
+        state.complete(
+            PROVIDER,
+            media_id,
+            owner="w",
+            s3_key=f"gopro/x/{media_id}",
+            size=1,
+            checksum=Checksum("CRC32C", "AA=="),
+            duration_s=1.0,
+        )
+    state.claim(PROVIDER, "FAIL000001", owner="w", run_id=RUN_ID, lease_seconds=60)
+    state.fail(PROVIDER, "FAIL000001", owner="w", error="ProviderUnavailable: HTTP 503 after 5 attempts")
+    state.mark_pending(PROVIDER, "WAIT000001", run_id=RUN_ID)
+    state.claim(
+        PROVIDER, "LIVE000001", owner="w1", run_id=RUN_ID, lease_seconds=900, now=now - timedelta(minutes=5)
+    )
+    state.claim(PROVIDER, "GONE000001", owner="w2", run_id=RUN_ID, lease_seconds=60, now=now - timedelta(hours=2))
+    sqs = stack.client("sqs")
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody="{}")
+    sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="{}")
+
+
+def test_json_status_reports_counts_run_failures_and_progress(stack: LocalStack, run_script) -> None:
+    seed(stack)
+    result = run_script(sync_status, stack.args("--json"))
+    assert result.code == 0, result.err
+    status = result.json()
+    assert status["counts"] == {"PENDING": 1, "IN_PROGRESS": 2, "COMPLETED": 2, "FAILED": 1}
+    assert status["total"] == 6
+    assert status["queues"] == {
+        "downloads": {"visible": 1, "in_flight": 0},
+        "dead_letter": {"visible": 1, "in_flight": 0},
+    }
+    last = status["last_run"]
+    assert (last["run_id"], last["synced"], last["failed"], last["bytes_transferred"]) == (RUN_ID, 2, 1, 3_000_000)
+    [failed] = status["failed"]
+    assert failed["media_id"] == "FAIL000001"
+    assert failed["error"] == "ProviderUnavailable: HTTP 503 after 5 attempts"
+    progress = {entry["media_id"]: entry for entry in status["in_progress"]}
+    assert progress["LIVE000001"]["lease_expired"] is False
+    assert 290 <= progress["LIVE000001"]["age_seconds"] <= 400
+    assert progress["GONE000001"]["lease_expired"] is True
+    assert progress["GONE000001"]["age_seconds"] >= 7200
+
+
+def test_text_status_is_readable(stack: LocalStack, run_script) -> None:
+    seed(stack)
+    result = run_script(sync_status, stack.args())
+    assert result.code == 0, result.err
+    assert "media: PENDING 1  IN_PROGRESS 2  COMPLETED 2  FAILED 1  (total 6)" in result.out
+    assert f"last run: {RUN_ID} (gopro)" in result.out
+    assert "synced 2 (3.0 MB)" in result.out
+    assert "gopro/FAIL000001  attempts 1" in result.out
+    assert "error: ProviderUnavailable: HTTP 503 after 5 attempts" in result.out
+    assert "gopro/GONE000001  for 2h00m  lease expired" in result.out
+
+
+def test_an_empty_archive_says_so(stack: LocalStack, run_script) -> None:
+    stack.provision()
+    result = run_script(sync_status, stack.args())
+    assert result.code == 0, result.err
+    assert "last run: none recorded" in result.out
+
+
+def test_a_missing_table_is_one_line_and_exit_3(stack: LocalStack, run_script) -> None:
+    stack.provision(table=False)
+    result = run_script(sync_status, stack.args())
+    assert result.code == 3
+    assert result.out == ""
+    assert result.err.count("\n") == 1
+    assert f"table {NAMES.table} not found" in result.err
+
+
+def test_runs_as_a_file_from_the_repository_root(stack: LocalStack) -> None:
+    seed(stack)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOPRO_")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "scripts/sync_status.py",
+            "--json",
+            "--env",
+            ENV,
+            "--endpoint-url",
+            stack.aws.endpoint_url,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert '"COMPLETED": 2' in done.stdout
+    assert MediaStatus.FAILED.value in done.stdout
