@@ -1,0 +1,240 @@
+"""First-time GoPro sign-in: writes the credentials secret the pipeline reads (gopro/credentials/<env>).
+
+Three ways in (see the GoPro API notes, authentication):
+- sign in (default): --username EMAIL; the password is asked for without echo (never a flag). Uses the password
+  grant with YOUR client id and secret (--client-id/--client-secret or GOPRO_CLIENT_ID/GOPRO_CLIENT_SECRET; GoPro
+  issues them, this project ships none). Gives refreshable credentials that run for years.
+- --refresh-token-from-stdin: a refresh token you already have (plus the client id and secret); it is exchanged
+  once at once (a typo fails now, not at 2 a.m.) and the result stored.
+- --access-token-from-stdin: the web app's `gp_access_token` cookie, pasted. Works until it expires (hours), then
+  the pipeline stops with an authentication alarm and asks for a new bootstrap; it cannot be rotated.
+
+The new credentials are tried with one listing call before they are stored (--no-verify skips it). The secret is
+written under the downloaders' refresh lock, so a refresh running at that moment cannot overwrite it. Nothing
+secret is ever printed: the output names the secret, the mode, the user id and the token's expiry only.
+
+Example: GOPRO_CLIENT_ID=... GOPRO_CLIENT_SECRET=... python scripts/bootstrap_credentials.py --env prod \\
+         --username me@example.com
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if not __package__:  # `python scripts/bootstrap_credentials.py`: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import base64
+import getpass
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from botocore.exceptions import ClientError
+
+from pipeline.config import ProviderCredentialsOverride
+from pipeline.credentials.factory import store_for
+from pipeline.credentials.model import ProviderCredentials
+from pipeline.observability.redaction import register_secret
+from pipeline.providers.gopro.api import COOKIE_TOKEN
+from pipeline.providers.gopro.api import NAME as GOPRO
+from pipeline.services.rotation import gopro_hooks
+from scripts._common import (
+    EXIT_OK,
+    Context,
+    ScriptError,
+    ScriptParser,
+    UsageError,
+    aws_call,
+    is_not_found,
+    load_context,
+    make_parser,
+    run,
+    setup_logging,
+    translate_aws_error,
+)
+
+NAME = "bootstrap_credentials"
+LOCK_TTL_SECONDS = 60.0
+LOCK_WAIT_SECONDS = 30.0
+LOCK_POLL_SECONDS = 0.5
+SECRET_DESCRIPTION = "GoPro credentials of gopro-s3-sync (written by scripts/bootstrap_credentials.py)"
+
+
+def build_parser() -> ScriptParser:
+    parser = make_parser(NAME, __doc__ or "")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--username", help="GoPro account e-mail: sign in with the password grant")
+    mode.add_argument(
+        "--access-token-from-stdin", action="store_true", help=f"read a pasted {COOKIE_TOKEN} cookie from stdin"
+    )
+    mode.add_argument("--refresh-token-from-stdin", action="store_true", help="read a refresh token from stdin")
+    parser.add_argument("--client-id", help="your GoPro client id (default: GOPRO_CLIENT_ID)")
+    parser.add_argument("--client-secret", help="your GoPro client secret (default: GOPRO_CLIENT_SECRET)")
+    parser.add_argument("--user-id", help="access-token mode: the gp_user_id cookie, sent along with the token")
+    parser.add_argument("--no-verify", action="store_true", help="store without trying the credentials first")
+    return parser
+
+
+# --- reading secrets from a person -------------------------------------------------------------------------
+
+
+def read_secret_line(prompt: str, stdin: TextIO | None = None) -> str:
+    """One line from stdin; from a terminal it is read without echo."""
+    stream = stdin or sys.stdin
+    value = getpass.getpass(prompt) if stream.isatty() else stream.readline()
+    value = value.strip()
+    register_secret(value)
+    if not value:
+        raise UsageError("nothing was read from stdin")
+    return value
+
+
+def client_credentials(args: Any, ctx: Context) -> tuple[str, str]:
+    override = ctx.settings.credentials_override
+    client_id = args.client_id or override.client_id
+    client_secret = args.client_secret or override.client_secret
+    register_secret(client_secret)
+    if not client_id or not client_secret:
+        raise UsageError(
+            "a client id and secret are needed (--client-id/--client-secret or GOPRO_CLIENT_ID/"
+            "GOPRO_CLIENT_SECRET); GoPro issues them, this project ships none"
+        )
+    return client_id, client_secret
+
+
+def jwt_expiry(token: str) -> float | None:
+    """`exp` of a JWT (three dot-separated parts), read without verification; None for anything else (a JWE)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    exp = payload.get("exp") if isinstance(payload, dict) else None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+
+
+# --- obtaining the credentials -------------------------------------------------------------------------------
+
+
+def obtain(
+    args: Any, ctx: Context, *, password_prompt: Callable[[str], str] = getpass.getpass
+) -> ProviderCredentials:
+    hooks = gopro_hooks(ctx.settings)
+    if args.access_token_from_stdin:
+        token = read_secret_line(f"Paste the {COOKIE_TOKEN} cookie: ")
+        creds = ProviderCredentials(
+            access_token=token, user_id=args.user_id, expires_at=jwt_expiry(token), updated_at=time.time()
+        )
+        if creds.expires_within(0):
+            raise UsageError("this access token has already expired; copy a fresh one from the web app")
+    elif args.refresh_token_from_stdin:
+        client_id, client_secret = client_credentials(args, ctx)
+        token = read_secret_line("Paste the refresh token: ")
+        creds = ProviderCredentials(refresh_token=token, client_id=client_id, client_secret=client_secret)
+        if args.no_verify:
+            return creds
+        creds = hooks.refresh(creds)
+    else:
+        from pipeline.providers.gopro.auth import GoProAuth
+        from pipeline.providers.gopro.provider import make_session
+        from pipeline.retry import RetryPolicy
+
+        client_id, client_secret = client_credentials(args, ctx)
+        password = password_prompt(f"GoPro password for {args.username}: ")
+        register_secret(password)
+        if not password:
+            raise UsageError("an empty password was given")
+        auth = GoProAuth(
+            auth_url=ctx.settings.gopro_auth_url,
+            session=make_session(),
+            timeout=(ctx.settings.http_connect_timeout, ctx.settings.http_read_timeout),
+            policy=RetryPolicy.from_settings(ctx.settings),
+        )
+        creds = auth.sign_in(
+            username=args.username, password=password, client_id=client_id, client_secret=client_secret
+        )
+    if not args.no_verify:
+        hooks.test(creds)
+    return creds
+
+
+# --- storing them --------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def refresh_lock(ctx: Context) -> Iterator[None]:
+    """The downloaders' refresh lock while the secret is written (skipped when the state table does not exist)."""
+    settings = ctx.settings.with_overrides(credentials_override=ProviderCredentialsOverride())
+    _store, lock, _ = store_for(settings)
+    owner = f"bootstrap:{uuid.uuid4().hex[:12]}"
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    try:
+        while not lock.acquire(owner, LOCK_TTL_SECONDS):
+            if time.monotonic() >= deadline:
+                raise ScriptError("a token refresh or rotation holds the credentials lock; try again in a minute")
+            time.sleep(LOCK_POLL_SECONDS)
+    except ClientError as exc:
+        if not is_not_found(exc):
+            raise translate_aws_error(exc, f"table {settings.table_name}", ctx) from None
+        locked = False  # no state table yet: nothing can be refreshing
+    else:
+        locked = True
+    try:
+        yield
+    finally:
+        if locked:
+            lock.release(owner)
+
+
+def store(ctx: Context, creds: ProviderCredentials) -> str:
+    """Writes AWSCURRENT of the environment's secret (creating the secret if needed); returns the version id."""
+    secret_id = ctx.settings.credentials_secret_id
+    secrets = ctx.client("secretsmanager")
+    with refresh_lock(ctx), aws_call(f"secret {secret_id}", ctx):
+        try:
+            answer = secrets.put_secret_value(SecretId=secret_id, SecretString=creds.to_json())
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise
+            answer = secrets.create_secret(
+                Name=secret_id, SecretString=creds.to_json(), Description=SECRET_DESCRIPTION
+            )
+    return str(answer.get("VersionId", ""))
+
+
+def describe(creds: ProviderCredentials) -> str:
+    expiry = (
+        datetime.fromtimestamp(creds.expires_at, UTC).isoformat(timespec="minutes").replace("+00:00", "Z")
+        if creds.expires_at
+        else "unknown"
+    )
+    return f"mode {creds.mode}, user id {creds.user_id or 'unknown'}, access token valid until {expiry}"
+
+
+def main(argv: Sequence[str] | None = None, *, password_prompt: Callable[[str], str] = getpass.getpass) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args)
+    ctx = load_context(args)
+    if ctx.settings.provider != GOPRO:
+        raise UsageError(f"bootstrap signs in to GoPro; SYNC_PROVIDER is {ctx.settings.provider!r}")
+    creds = obtain(args, ctx, password_prompt=password_prompt)
+    version = store(ctx, creds)
+    print(
+        f"stored the credentials in secret {ctx.settings.credentials_secret_id} ({ctx.where}), version {version}"
+    )
+    print(describe(creds))
+    if not creds.refreshable:
+        print("note: an access token alone cannot be refreshed or rotated; run this again when it expires")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(run(NAME, main))
