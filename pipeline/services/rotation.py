@@ -219,7 +219,8 @@ class RotationService:
         notifier: Notifier,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        lock_wait_seconds: float = LOCK_WAIT_SECONDS,
+        lock_wait_seconds: float | None = None,
+        lock_poll_seconds: float | None = None,
     ) -> None:
         self._secrets_client = secrets
         self._lock = lock
@@ -230,7 +231,8 @@ class RotationService:
         self._notifier = notifier
         self._sleep = sleep
         self._clock = clock
-        self._lock_wait = lock_wait_seconds
+        self._lock_wait = LOCK_WAIT_SECONDS if lock_wait_seconds is None else lock_wait_seconds
+        self._lock_poll = LOCK_POLL_SECONDS if lock_poll_seconds is None else lock_poll_seconds
 
     def _hooks(self) -> RotationHooks:
         if self._resolved is None:
@@ -294,7 +296,7 @@ class RotationService:
                     "will retry the rotation",
                     retryable=True,
                 )
-            self._sleep(LOCK_POLL_SECONDS)
+            self._sleep(self._lock_poll)
 
     # --- steps -------------------------------------------------------------------------------------------------
 
