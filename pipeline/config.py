@@ -52,6 +52,8 @@ class EnvVar:
     MULTIPART_THRESHOLD = "MULTIPART_THRESHOLD_BYTES"
     PART_SIZE = "PART_SIZE_BYTES"
     TRANSFER_WINDOW = "TRANSFER_WINDOW"
+    FULL_RECONCILE_DAYS = "FULL_RECONCILE_DAYS"
+    REPORT_QUIET_NIGHTS = "REPORT_QUIET_NIGHTS"
     ALLOWED_DOWNLOAD_HOSTS = "ALLOWED_DOWNLOAD_HOSTS"
     LOCAL_MODE = "SYNC_LOCAL_MODE"
 
@@ -104,6 +106,13 @@ class Settings:
     token_refresh_margin_seconds: int = 24 * 3600
     list_page_size: int = 100
     include_photos: bool = False
+    # Most nights list only what is newer than the high-water mark kept in the listing cursor (one provider call
+    # and two AWS calls when nothing is new); every this many days the whole library is listed again and checked
+    # against the table, which catches anything an incremental night missed. 0: every night is a full listing.
+    full_reconcile_days: int = 7
+    # A night that queues nothing (and fails nothing) sends no report unless this is on: a daily "nothing new"
+    # message is noise, and the weekly full reconcile reports anyway (docs/performance.md, "Listing").
+    report_quiet_nights: bool = False
     # 8 MiB parts, 8 in flight: measured by bench/transfer_bench.py (bench/README.md): peak RSS 130 MiB for 1 and
     # 4 GiB alike, and twice the throughput of 16 MiB x 4 when a CDN caps each connection (66 vs 35 MiB/s at
     # 10 MB/s per connection). The seed's 100 MB parts would need 800 MB of buffers for the same parallelism.
@@ -149,6 +158,8 @@ class Settings:
             ),
             list_page_size=_number(env, EnvVar.LIST_PAGE_SIZE, defaults.list_page_size, int),
             include_photos=_bool(env, EnvVar.INCLUDE_PHOTOS, defaults.include_photos),
+            full_reconcile_days=_number(env, EnvVar.FULL_RECONCILE_DAYS, defaults.full_reconcile_days, int),
+            report_quiet_nights=_bool(env, EnvVar.REPORT_QUIET_NIGHTS, defaults.report_quiet_nights),
             multipart_threshold_bytes=_number(
                 env, EnvVar.MULTIPART_THRESHOLD, defaults.multipart_threshold_bytes, int
             ),
@@ -182,6 +193,8 @@ class Settings:
             raise ConfigError(f"{EnvVar.TRANSFER_WINDOW} must be between 1 and 16")
         if self.multipart_threshold_bytes < 1:
             raise ConfigError(f"{EnvVar.MULTIPART_THRESHOLD} must be positive")
+        if not 0 <= self.full_reconcile_days <= 366:
+            raise ConfigError(f"{EnvVar.FULL_RECONCILE_DAYS} must be between 0 (every night) and 366")
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields changed, validated again (tests and the local runtime use this)."""

@@ -70,3 +70,13 @@ def test_resource_names_are_per_environment() -> None:
     with pytest.raises(ValueError, match="unknown environment"):
         resources.names_for("qa")
     assert resources.QUEUE_VISIBILITY_TIMEOUT_SECONDS >= 6 * resources.DOWNLOADER_TIMEOUT_SECONDS
+
+
+def test_listing_mode_settings() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.full_reconcile_days, defaults.report_quiet_nights) == (7, False)
+    settings = Settings.from_env({EnvVar.FULL_RECONCILE_DAYS: "0", EnvVar.REPORT_QUIET_NIGHTS: "true"})
+    assert (settings.full_reconcile_days, settings.report_quiet_nights) == (0, True)
+    for bad in ("-1", "400", "weekly"):
+        with pytest.raises(ConfigError, match=EnvVar.FULL_RECONCILE_DAYS):
+            Settings.from_env({EnvVar.FULL_RECONCILE_DAYS: bad})

@@ -54,7 +54,8 @@ class GoProProvider(CloudProvider):
 
         With `newer_than`, items created at or before the bound are left out, and the listing stops after a page
         that is entirely older, but only if that page is sorted newest first (otherwise an ascending order would
-        make us stop before reaching anything new).
+        make us stop before reaching anything new). That page says it is the last (`total_pages`), so a caller
+        short of time does not hand an empty remainder to another invocation.
         """
         page = max(1, start_page)
         while True:
@@ -75,9 +76,10 @@ class GoProProvider(CloudProvider):
                 yield listing
             else:
                 newer = tuple(i for i in listing.items if i.created_at is None or i.created_at > newer_than)
-                yield ListingPage(page=listing.page, total_pages=listing.total_pages, items=newer)
                 if not newer and _newest_first(listing.items):
+                    yield ListingPage(page=listing.page, total_pages=listing.page, items=newer)
                     return
+                yield ListingPage(page=listing.page, total_pages=listing.total_pages, items=newer)
             if listing.total_pages is not None and page >= listing.total_pages:
                 return
             page += 1

@@ -536,3 +536,50 @@ def test_cursor_round_trip(store: StateStore) -> None:
     assert store.get_cursor(PROVIDER) is None
     assert store.get_cursor("other") == {"page": 1}
     assert store.count_by_status()[MediaStatus.PENDING] == 0
+
+
+# --- latest-run pointer and the lister's last write ----------------------------------------------------------
+
+
+def count_calls(store: StateStore) -> list[str]:
+    calls: list[str] = []
+    store.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+def test_latest_run_of_a_provider_is_read_through_the_pointer_without_a_scan(store: StateStore) -> None:
+    for day in (3, 1, 2):  # created out of order: the pointer follows started_at, not creation order
+        started = datetime(2024, 5, day, 2, 0, tzinfo=UTC)
+        assert store.create_run(f"run-{day}", correlation_id=f"c{day}", started_at=started, provider=PROVIDER)
+    assert store.create_run("run-x", correlation_id="cx", started_at=at(10**7), provider="other")
+    calls = count_calls(store)
+
+    (latest,) = store.latest_runs(1, provider=PROVIDER)
+
+    assert latest.run_id == "run-3"
+    assert calls == ["GetItem", "GetItem"]
+    assert [run.run_id for run in store.latest_runs(10, provider=PROVIDER)] == ["run-3", "run-2", "run-1"]
+    assert "Scan" in calls  # several runs: still the scan, which never mistakes the pointer for a run
+
+
+def test_latest_run_falls_back_to_the_scan_when_the_pointer_is_missing_or_stale(store: StateStore) -> None:
+    assert store.create_run("run-1", correlation_id="c", started_at=T0, provider=PROVIDER)
+    pointer = {resources.TABLE_PARTITION_KEY: {"S": f"latest-run#{PROVIDER}"}}
+    store.client.delete_item(TableName=TABLE, Key=pointer)  # a table from before the pointer existed
+    assert [run.run_id for run in store.latest_runs(1, provider=PROVIDER)] == ["run-1"]
+    store.client.put_item(TableName=TABLE, Item={**pointer, "run_id": {"S": "gone"}})
+    assert [run.run_id for run in store.latest_runs(1, provider=PROVIDER)] == ["run-1"]
+
+
+def test_finish_listing_adds_marks_done_and_answers_with_the_record(store: StateStore) -> None:
+    assert store.finish_listing("no-such-run", listed=1) is None
+    assert store.create_run("run-1", correlation_id="c", started_at=T0, provider=PROVIDER)
+    assert store.update_run("run-1", listed=100, enqueued=3)
+    calls = count_calls(store)
+
+    run = store.finish_listing("run-1", listed=20, enqueued=2, skipped=1, now=at(9))
+
+    assert calls == ["UpdateItem"]
+    assert run is not None
+    assert (run.listed, run.enqueued, run.skipped, run.listing_done) == (120, 5, 1, True)
+    assert run.listing_done_at == "2024-05-01T02:00:09.000Z"
