@@ -7,6 +7,7 @@ listed in `EnvVar`, the handlers read them here). Nothing else in the code calls
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -59,6 +60,8 @@ class EnvVar:
 
 
 _TRUE = {"1", "true", "yes", "on"}
+# An allowed download host: a lower-case DNS name or IPv4 address, optionally `*.` for any subdomain.
+_HOST_PATTERN = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 _FALSE = {"0", "false", "no", "off", ""}
 MIB = 1024 * 1024
 
@@ -119,7 +122,12 @@ class Settings:
     multipart_threshold_bytes: int = 16 * MIB
     part_size_bytes: int = 8 * MIB
     transfer_window: int = 8
+    # Hosts a download may be fetched from (exact names or `*.example.com`), always over https. Empty: any https
+    # host except internal addresses (IP literals in private, loopback or link-local ranges). Production should
+    # list the provider's content hosts (for GoPro the S3/CloudFront hosts its pre-signed links point at), so a
+    # URL from a compromised answer or message cannot reach anything else from inside the VPC.
     allowed_download_hosts: tuple[str, ...] = ()
+    # The local runtime (simulator on 127.0.0.1): plain http is allowed to loopback hosts, and only then.
     local_mode: bool = False
     credentials_override: ProviderCredentialsOverride = field(default_factory=ProviderCredentialsOverride)
 
@@ -195,6 +203,12 @@ class Settings:
             raise ConfigError(f"{EnvVar.MULTIPART_THRESHOLD} must be positive")
         if not 0 <= self.full_reconcile_days <= 366:
             raise ConfigError(f"{EnvVar.FULL_RECONCILE_DAYS} must be between 0 (every night) and 366")
+        for host in self.allowed_download_hosts:
+            if not _HOST_PATTERN.fullmatch(host):
+                raise ConfigError(
+                    f"{EnvVar.ALLOWED_DOWNLOAD_HOSTS}: {host!r} is not a host name or *.domain pattern"
+                    " (no scheme, port or path)"
+                )
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields changed, validated again (tests and the local runtime use this)."""
