@@ -148,8 +148,9 @@ def test_a_full_run_archives_every_video_byte_for_byte(local) -> None:
     assert not any(DELETED_ID in key for key in objects)
 
 
-def test_a_second_run_enqueues_and_uploads_nothing(local) -> None:
-    pipeline = local(videos(4))
+@pytest.mark.parametrize("full_reconcile_days", [7, 0], ids=["incremental-night", "full-reconcile-night"])
+def test_a_second_run_enqueues_and_uploads_nothing(local, full_reconcile_days: int) -> None:
+    pipeline = local(videos(4), full_reconcile_days=full_reconcile_days)
     assert pipeline.run().ok
     reports = capture_reports(pipeline)
     before = s3_objects(pipeline)
@@ -157,14 +158,24 @@ def test_a_second_run_enqueues_and_uploads_nothing(local) -> None:
     second = pipeline.run()
     assert second.ok
     assert second.listing["enqueued"] == 0
-    assert second.listing["already_archived"] == 4
+    # An incremental night stops at the high-water mark; a full reconcile checks all 4 against the table.
+    assert second.listing["already_archived"] == (4 if full_reconcile_days == 0 else 0)
     assert s3_objects(pipeline) == before
     assert pipeline.simulator.requests_to("content") == []
     assert pipeline.simulator.requests_to("download") == []
+    # A quiet incremental night is not reported unless asked for; a full reconcile always reports (a weekly
+    # sign of life).
+    assert len(received(pipeline, reports)) == (1 if full_reconcile_days == 0 else 0)
+
+
+def test_a_quiet_night_is_reported_when_asked(local) -> None:
+    pipeline = local(videos(2), report_quiet_nights=True)
+    assert pipeline.run().ok
+    reports = capture_reports(pipeline)
+    assert pipeline.run().ok
     # Nothing was queued, so no drain alarm: the lister itself reported the quiet night, once.
     (message,) = received(pipeline, reports)
     assert json.loads(message["Body"])["Subject"].startswith("[gopro-sync dev] OK: 0 archived")
-    assert second.report["already_archived"] == 4
 
 
 def test_a_failed_listing_sends_a_critical_report(local) -> None:
