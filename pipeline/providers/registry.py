@@ -41,4 +41,5 @@ def create(name: str, settings: Settings) -> CloudProvider:
 
 def _load_builtin() -> None:
     """Imports the built-in providers, whose modules register themselves on import."""
-    import pipeline.providers.gopro  # noqa: F401
+    import pipeline.providers.gopro
+    import pipeline.providers.http_manifest  # noqa: F401
