@@ -20,6 +20,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from pipeline import resources
 from pipeline.config import Settings
 from pipeline.keys import encode_metadata_value, object_key
@@ -31,6 +33,7 @@ from pipeline.providers.base import CloudProvider, DownloadSource, MediaType
 from pipeline.providers.errors import AuthError, InvalidMediaId, MediaNotFound
 from pipeline.providers.registry import UnknownProvider
 from pipeline.queueing import send_to_dead_letter
+from pipeline.retry import RetryPolicy, call_with_retry
 from pipeline.state.models import NOTE_SOURCE_DELETED, Checksum, ClaimOutcome
 from pipeline.state.store import StateStore
 
@@ -49,6 +52,8 @@ META_CAPTURED_AT = "sync-captured-at"
 META_ORIGINAL_FILENAME = "sync-original-filename"
 META_ITEM = "sync-item"
 META_SOURCE_SIZE = "sync-source-size"
+# Run counters are written after the medium's state: a throttled write is retried briefly, then given up (logged).
+RUN_COUNTER_RETRY = RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=1.0)
 
 
 class Disposition(StrEnum):
@@ -144,6 +149,7 @@ class Downloader:
         transfer: FileTransfer,
         metrics: MetricsEmitter,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._settings = settings
         self._provider_for = provider_for
@@ -152,6 +158,7 @@ class Downloader:
         self._transfer = transfer
         self._metrics = metrics
         self._clock = clock
+        self._sleep = sleep
         self._lease_seconds = resources.DOWNLOADER_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS
 
     # --- one SQS record ----------------------------------------------------------------------------------------
@@ -320,9 +327,7 @@ class Downloader:
         transferred = [r for r in results if not r.skipped_existing]
         moved = sum(r.size for r in transferred)
         seconds = sum(r.duration_s for r in transferred)
-        self._state.update_run(
-            message.run_id, synced=1, bytes_transferred=moved, transfer_seconds=round(seconds, 3)
-        )
+        self._add_to_run(message.run_id, synced=1, bytes_transferred=moved, transfer_seconds=round(seconds, 3))
         values: dict[Metric | str, tuple[float, Unit]] = {
             Metric.VIDEOS_SYNCED: (1, Unit.COUNT),
             Metric.BYTES_TRANSFERRED: (moved, Unit.BYTES),
@@ -350,7 +355,7 @@ class Downloader:
             duration_s=None,
             note=NOTE_SOURCE_DELETED,
         )
-        self._state.update_run(message.run_id, source_deleted=1)
+        self._add_to_run(message.run_id, source_deleted=1)
         self._metrics.count(Metric.SOURCE_DELETED)
         return RecordOutcome(message_id, Disposition.SOURCE_DELETED, message.media_id)
 
@@ -392,14 +397,32 @@ class Downloader:
         if final or delivery.last_try:
             log.error("giving up on %s after %d receives: %s", message.media_id, receive_count, error)
             self._state.fail(message.provider, message.media_id, owner=owner, error=error)
-            self._state.update_run(message.run_id, failed=1)
+            self._add_to_run(message.run_id, failed=1)
             self._metrics.count(Metric.VIDEOS_FAILED)
             return RecordOutcome(message_id, Disposition.FAILED, message.media_id, error)
         log.warning("attempt %d of %s failed, SQS will retry: %s", receive_count, message.media_id, error)
         self._state.release(message.provider, message.media_id, owner=owner, error=error)
-        self._state.update_run(message.run_id, retried=1)
+        self._add_to_run(message.run_id, retried=1)
         self._retry_soon(delivery)
         return RecordOutcome(message_id, Disposition.RETRY, message.media_id, error)
+
+    def _add_to_run(self, run_id: str, **counters: Any) -> None:
+        """Add to the run's counters once the medium's own state is written; a few quick retries, then give up.
+
+        Why not let a throttling error escape: by now the medium is COMPLETED (or FAILED, or released), so failing
+        the record would only spend a receive and, in AWS, wait out the 90-minute visibility timeout, to find the
+        medium done and acknowledge it, and the counter would still be missing from the run's report.
+        """
+        try:
+            call_with_retry(
+                lambda: self._state.update_run(run_id, **counters),
+                policy=RUN_COUNTER_RETRY,
+                retry_on=(ClientError, BotoCoreError),
+                sleep=self._sleep,
+                describe=f"run counters of {run_id}",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            log.error("could not add %s to the counters of run %s: %s", counters, run_id, exc)
 
     def _retry_soon(self, delivery: Delivery) -> None:
         """Shortens the wait before SQS redelivers a failed record (the queue's visibility timeout is 90 min)."""

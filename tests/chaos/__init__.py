@@ -1,0 +1,1 @@
+"""Chaos, crash-point and hostile-input suites over the real local stack (moto server + GoPro simulator)."""
