@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup lint format test test-fast demo synth infra-check cfn-lint checkov checkov-setup clean
+.PHONY: setup lint format test test-fast demo synth infra-check cfn-lint checkov checkov-setup clean bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,13 @@ test: lint infra-check
 
 demo: setup
 	$(BIN)/python -m pipeline run-local
+
+# Issue 7's benchmarks (engine vs rclone copyurl vs boto3, listing costs, end to end) -> bench/results/*.json and
+# the tables of docs/performance.md; about 35 minutes, never part of `make test`. rclone comes from Debian's
+# packages when missing (root). BENCH_ARGS=--with-4gib adds the 4 GiB transfers (about 25 minutes more).
+bench: setup
+	@command -v rclone >/dev/null 2>&1 || (apt-get update && apt-get install -y rclone)
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .hypothesis cdk.out .cache

@@ -1,0 +1,138 @@
+"""Processes of a benchmark: the moto and source servers, and measured runs of one contender each.
+
+Why every contender runs in its own process: peak RSS (the kernel's high-water mark) never goes down within a
+process, and a Go binary cannot be measured from inside Python anyway. `run_measured` reads the child's CPU time
+and peak RSS from `wait4`, the same way for rclone and for Python workers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+TRANSFER_BENCH = BENCH / "transfer_bench.py"
+MIB = 1024 * 1024
+REGION = "eu-west-1"
+FAKE_AWS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": REGION}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment without AWS_* (a CA bundle or profile from the host must not reach the contenders)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(FAKE_AWS)
+    env.update(extra or {})
+    return env
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server process has used so far."""
+        return proc_cpu_s(self.pid)
+
+
+def proc_cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def _server(command: list[str], port: int) -> Iterator[int]:
+    process = subprocess.Popen(command, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def moto_server() -> Iterator[Server]:
+    """A ThreadedMotoServer in its own process."""
+    port = free_port()
+    with _server([sys.executable, str(TRANSFER_BENCH), "--serve-moto", str(port)], port) as pid:
+        yield Server(f"http://127.0.0.1:{port}", pid)
+
+
+@contextmanager
+def source_server(size: int, cap_mbps: float | None) -> Iterator[Server]:
+    """transfer_bench's range-capable source of `size` deterministic bytes (`url` is the object's)."""
+    port = free_port()
+    command = [sys.executable, str(TRANSFER_BENCH), "--serve-source", str(port), "--size", str(size)]
+    command += ["--cap-mbps", str(cap_mbps or 0)]
+    with _server(command, port) as pid:
+        yield Server(f"http://127.0.0.1:{port}/media/object.bin", pid)
+
+
+@dataclass
+class Measured:
+    wall_s: float
+    cpu_s: float
+    max_rss_mib: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_measured(command: list[str], env: Mapping[str, str], timeout: float = 3600) -> Measured:
+    """Run `command` to its end; CPU (user + system) and peak RSS of that process from wait4."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        began = time.monotonic()
+        process = subprocess.Popen(command, env=dict(env), stdout=out, stderr=err)
+        deadline = began + timeout
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                pid, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.02)
+        wall = time.monotonic() - began
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Measured(
+            wall_s=wall,
+            cpu_s=usage.ru_utime + usage.ru_stime,
+            max_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
+            returncode=process.returncode,
+            stdout=out.read(),
+            stderr=err.read()[-4000:],
+        )
