@@ -42,7 +42,7 @@ from pipeline.providers.registry import UnknownProvider
 EXIT_OK = 0
 EXIT_FAILED = 1  # the work itself failed (provider error, a move that did not finish, ...)
 EXIT_USAGE = 2  # bad arguments (argparse's own code)
-EXIT_NOT_FOUND = 3  # a queue, table, secret or medium does not exist
+EXIT_NOT_FOUND = 3  # a queue, table, secret (or usable credentials in it) or medium does not exist
 EXIT_DENIED = 4  # missing AWS permission or unusable AWS credentials
 EXIT_INTERRUPTED = 130
 
@@ -324,7 +324,9 @@ def run(name: str, main: Callable[[Sequence[str] | None], int], argv: Sequence[s
     except AuthError as exc:
         hint = " (a new sign-in is needed: scripts/bootstrap_credentials.py)" if exc.reauth_required else ""
         message, code = f"authentication failed: {exc}{hint}", EXIT_FAILED
-    except (CredentialsError, ConfigError, UnknownProvider) as exc:
+    except CredentialsError as exc:  # the secret is missing (or holds nothing usable): bootstrap it
+        message, code = f"credentials: {exc}", EXIT_NOT_FOUND
+    except (ConfigError, UnknownProvider) as exc:
         message, code = str(exc).strip("'\""), EXIT_USAGE
     except ProviderError as exc:
         message, code = f"provider error: {exc}", EXIT_FAILED

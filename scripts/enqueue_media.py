@@ -34,6 +34,7 @@ from scripts._common import (
     Context,
     MissingResource,
     ScriptError,
+    ScriptParser,
     UsageError,
     aws_call,
     load_context,
@@ -49,7 +50,7 @@ NAME = "enqueue_media"
 MANUAL_RUN_PREFIX = "manual"
 
 
-def build_parser() -> object:
+def build_parser() -> ScriptParser:
     parser = make_parser(NAME, __doc__ or "")
     parser.add_argument("media_id", metavar="MEDIA_ID", help="the provider's id of the medium")
     parser.add_argument("--provider", help="provider name (default: SYNC_PROVIDER or gopro)")
@@ -156,7 +157,7 @@ def enqueue(ctx: Context, provider_name: str, raw_id: str, run_id: str | None) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)  # type: ignore[attr-defined]
+    args = build_parser().parse_args(argv)
     setup_logging(args)
     ctx = load_context(args, provider=args.provider)
     result = enqueue(ctx, ctx.settings.provider, args.media_id, args.run_id)

@@ -256,7 +256,7 @@ class RotationService:
                 Step.FINISH: self._finish,
             }[step](secrets, token)
         except Exception as exc:
-            self._lock.release(lock_owner(token))
+            self._release_quietly(token)
             message = (
                 str(exc) if isinstance(exc, RotationError | ProviderError) else f"{type(exc).__name__}: {exc}"
             )
@@ -285,6 +285,13 @@ class RotationService:
         return False
 
     # --- locking -----------------------------------------------------------------------------------------------
+
+    def _release_quietly(self, token: str) -> None:
+        """Release after a failure; an error here must not hide the failure being reported (the TTL ends it)."""
+        try:
+            self._lock.release(lock_owner(token))
+        except Exception as exc:
+            log.warning("could not release the refresh lock: %s", type(exc).__name__)
 
     def _take_lock(self, token: str) -> None:
         """The downloaders' refresh lock, waited for a little; RotationError(retryable) if it stays busy."""

@@ -149,3 +149,13 @@ def test_runs_as_a_file_against_the_local_stack(sim: GoProSimulator, stack: Loca
     assert done.returncode == 0, done.stderr
     assert len(stack.drain(stack.queue_url)) == 1
     assert sim.credentials.access_token not in done.stdout + done.stderr
+
+
+def test_a_missing_credentials_secret_is_one_line_with_the_bootstrap_hint(stack: LocalStack, run_script) -> None:
+    stack.provision()
+    result = run_script(enqueue_media, stack.args(MEDIA_ID))
+    assert result.code == 3
+    assert result.err.count("\n") == 1
+    assert f"secret '{NAMES.credentials_secret}' does not exist" in result.err
+    assert "scripts/bootstrap_credentials.py" in result.err
+    assert stack.drain(stack.queue_url) == []
