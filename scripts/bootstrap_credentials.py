@@ -28,6 +28,7 @@ if not __package__:  # `python scripts/bootstrap_credentials.py`: make the repos
 import base64
 import getpass
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -58,6 +59,8 @@ from scripts._common import (
     setup_logging,
     translate_aws_error,
 )
+
+log = logging.getLogger(__name__)
 
 NAME = "bootstrap_credentials"
 LOCK_TTL_SECONDS = 60.0
@@ -161,7 +164,9 @@ def obtain(
         creds = auth.sign_in(
             username=args.username, password=password, client_id=client_id, client_secret=client_secret
         )
+    log.info("obtained %s", creds)  # the dataclass repr leaves every token out
     if not args.no_verify:
+        log.info("trying the credentials with one listing call")
         hooks.test(creds)
     return creds
 
@@ -198,6 +203,7 @@ def store(ctx: Context, creds: ProviderCredentials) -> str:
     """Writes AWSCURRENT of the environment's secret (creating the secret if needed); returns the version id."""
     secret_id = ctx.settings.credentials_secret_id
     secrets = ctx.client("secretsmanager")
+    log.info("writing secret %s", secret_id)
     with refresh_lock(ctx), aws_call(f"secret {secret_id}", ctx):
         try:
             answer = secrets.put_secret_value(SecretId=secret_id, SecretString=creds.to_json())

@@ -196,5 +196,6 @@ def test_runs_as_a_file_with_a_piped_token_even_verbose(sim: GoProSimulator, sta
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    assert "trying the credentials with one listing call" in done.stderr  # -v logs, and they stay clean
     assert stack.stored_credentials().access_token == token
     assert_nothing_secret(done, [token, *secrets_of(sim)])
