@@ -1,13 +1,16 @@
 """Processes of a benchmark: the moto and source servers, and measured runs of one contender each.
 
 Why every contender runs in its own process: peak RSS (the kernel's high-water mark) never goes down within a
-process, and a Go binary cannot be measured from inside Python anyway. `run_measured` reads the child's CPU time
-and peak RSS from `wait4`, the same way for rclone and for Python workers.
+process, and a Go binary cannot be measured from inside Python anyway. `run_measured` runs the command under GNU
+`/usr/bin/time`, the same way for rclone and for Python workers. Why not this process's own `wait4`: Linux
+carries a process's peak RSS across `exec`, so a child forked from this (90 MB) Python process reports at least
+90 MB whatever it really used; `time` is a small process to fork from.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -110,8 +113,15 @@ class Measured:
 
 
 def run_measured(command: list[str], env: Mapping[str, str], timeout: float = 3600) -> Measured:
-    """Run `command` to its end; CPU (user + system) and peak RSS of that process from wait4."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    """Run `command` to its end; CPU (user + system) and peak RSS of that process (GNU time, else wait4)."""
+    gnu_time = shutil.which("time") or ("/usr/bin/time" if os.path.exists("/usr/bin/time") else None)
+    with (
+        tempfile.TemporaryFile("w+") as out,
+        tempfile.TemporaryFile("w+") as err,
+        tempfile.NamedTemporaryFile("r", suffix=".time") as timing,
+    ):
+        if gnu_time:
+            command = [gnu_time, "-f", "%U %S %M", "-o", timing.name, *command]
         began = time.monotonic()
         process = subprocess.Popen(command, env=dict(env), stdout=out, stderr=err)
         deadline = began + timeout
@@ -128,10 +138,15 @@ def run_measured(command: list[str], env: Mapping[str, str], timeout: float = 36
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        cpu, max_rss_kib = usage.ru_utime + usage.ru_stime, usage.ru_maxrss  # KiB on Linux
+        if gnu_time:
+            fields = (timing.read().strip().splitlines() or [""])[-1].split()
+            if len(fields) == 3:
+                cpu, max_rss_kib = float(fields[0]) + float(fields[1]), int(fields[2])
         return Measured(
             wall_s=wall,
-            cpu_s=usage.ru_utime + usage.ru_stime,
-            max_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
+            cpu_s=cpu,
+            max_rss_mib=max_rss_kib / 1024,
             returncode=process.returncode,
             stdout=out.read(),
             stderr=err.read()[-4000:],

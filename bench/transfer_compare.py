@@ -123,7 +123,7 @@ def measure(contender: str, source: Server, sink: Server, size: int, run: int) -
         "process_wall_s": round(done.wall_s, 3),
         "load1_before": round(load_before, 2),
         "load1_after": round(loadavg(), 2),
-        **{k: v for k, v in inner.items() if k in ("parts", "part_size", "window", "checksum")},
+        **{k: v for k, v in inner.items() if k in ("parts", "part_size", "window", "checksum", "vmhwm_mib")},
     }
 
 
