@@ -24,7 +24,7 @@ from datetime import datetime
 from pipeline.messages import DownloadMessage, PoisonMessage
 from pipeline.observability.correlation import new_correlation_id, new_run_id
 from pipeline.providers import registry
-from pipeline.providers.base import CloudProvider, MediaItem, MediaType
+from pipeline.providers.base import CloudProvider, MediaItem
 from pipeline.providers.errors import InvalidMediaId, MediaNotFound
 from pipeline.queueing import send_download_messages
 from pipeline.state.models import MediaRecord, MediaStatus
@@ -68,26 +68,8 @@ class Described:
 
 
 def lookup(provider: CloudProvider, media_id: str) -> MediaItem:
-    """The medium as the provider describes it now; MediaNotFound when it does not exist.
-
-    Providers with a single-medium read expose `describe`; for the others, resolving the download proves that
-    the medium exists and gives its filename.
-    """
-    describe = getattr(provider, "describe", None)
-    if callable(describe):
-        return describe(media_id)  # type: ignore[no-any-return]
-    plan = provider.resolve_download(media_id)
-    sizes = [f.size_hint for f in plan.files]
-    return MediaItem(
-        provider=provider.name,
-        media_id=media_id,
-        filename=plan.filename,
-        media_type=MediaType.VIDEO,
-        size=sum(s for s in sizes if s is not None) if all(s is not None for s in sizes) else None,
-        captured_at=None,
-        created_at=None,
-        ready=True,
-    )
+    """The medium as the provider describes it now; MediaNotFound when it does not exist."""
+    return provider.describe(media_id)
 
 
 def _iso(moment: datetime | None) -> str | None:

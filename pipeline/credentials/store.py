@@ -34,7 +34,7 @@ class SecretsManagerStore:
 
     def load(self) -> StoredCredentials:
         try:
-            answer = self._client.get_secret_value(SecretId=self._secret_id)
+            answer = self._client.get_secret_value(SecretId=self._secret_id, VersionStage="AWSCURRENT")
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "ResourceNotFoundException":

@@ -112,8 +112,35 @@ class CloudProvider(ABC):
                     yield item
 
     @abstractmethod
-    def resolve_download(self, media_id: str) -> DownloadPlan:
-        """Fresh download URLs for the originals of one medium (they expire: call shortly before use)."""
+    def resolve_download(self, media_id: str, *, media_type: MediaType = MediaType.VIDEO) -> DownloadPlan:
+        """Fresh download URLs for the originals of one medium (they expire: call shortly before use).
+
+        `media_type` (from the listing, carried in the message) says which files are the originals: a burst's are
+        its photos, a video's its `source` items.
+        """
+
+    def describe(self, media_id: str) -> MediaItem:
+        """One medium as the provider knows it now (MediaNotFound when it does not exist).
+
+        This default resolves the download, which proves the medium exists and gives its filename and sizes;
+        a provider with a single-medium read overrides it with richer facts (capture time, type).
+        """
+        from pipeline.providers.errors import MediaNotFound
+
+        plan = self.resolve_download(media_id)
+        if not plan.files:
+            raise MediaNotFound(media_id)
+        sizes = [f.size_hint for f in plan.files]
+        return MediaItem(
+            provider=self.name,
+            media_id=media_id,
+            filename=plan.filename,
+            media_type=MediaType.VIDEO,
+            size=sum(s for s in sizes if s is not None) if all(s is not None for s in sizes) else None,
+            captured_at=None,
+            created_at=None,
+            ready=True,
+        )
 
     @abstractmethod
     def validate_media_id(self, media_id: str) -> str:

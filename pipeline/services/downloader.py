@@ -250,7 +250,7 @@ class Downloader:
         deadline: float | None,
     ) -> list[FileResult]:
         media_type = _media_type(message)
-        plan = provider.resolve_download(message.media_id, media_type=media_type)  # type: ignore[call-arg]
+        plan = provider.resolve_download(message.media_id, media_type=media_type)
         captured = _parse_time(message.captured_at)
         results: list[FileResult] = []
         for index, source in enumerate(plan.files):
@@ -282,7 +282,7 @@ class Downloader:
                 )
 
             def refresh(index: int = index) -> str:
-                fresh = provider.resolve_download(message.media_id, media_type=media_type)  # type: ignore[call-arg]
+                fresh = provider.resolve_download(message.media_id, media_type=media_type)
                 return fresh.files[index].url
 
             results.append(

@@ -13,7 +13,7 @@ from requests.adapters import HTTPAdapter
 from pipeline.config import Settings
 from pipeline.credentials.tokens import TokenManager
 from pipeline.providers.base import CloudProvider, DownloadPlan, ListingPage, MediaItem, MediaType
-from pipeline.providers.errors import InvalidMediaId, MediaNotFound
+from pipeline.providers.errors import InvalidMediaId
 from pipeline.providers.gopro import api
 from pipeline.providers.gopro.http import GoProHttp
 from pipeline.providers.gopro.parsing import parse_download, parse_search_page
@@ -90,22 +90,6 @@ class GoProProvider(CloudProvider):
             api.DOWNLOAD_PATH.format(media_id=media_id), media_id, what=f"download descriptor of {media_id}"
         )
         return parse_download(payload, media_id=media_id, media_type=media_type)
-
-    def describe(self, media_id: str) -> MediaItem:
-        """Looks one medium up through its download descriptor (GoPro has no documented single-medium read)."""
-        plan = self.resolve_download(media_id)
-        if not plan.files:
-            raise MediaNotFound(media_id)
-        return MediaItem(
-            provider=self.name,
-            media_id=media_id,
-            filename=plan.filename,
-            media_type=MediaType.VIDEO,
-            size=None,
-            captured_at=None,
-            created_at=None,
-            ready=True,
-        )
 
     def allowed_download_hosts(self) -> tuple[str, ...]:
         return self._allowed_hosts
