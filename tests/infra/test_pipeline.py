@@ -215,6 +215,8 @@ def test_each_role_has_what_its_function_calls(env: Synthesized) -> None:
     assert lister["QueueDepths"] == {"sqs:GetQueueAttributes"}
 
     downloader = _role_actions(env, "downloader")
+    # Consuming the queue, and shortening a failed delivery's wait before its retry (services/downloader.py).
+    assert "sqs:ChangeMessageVisibility" in downloader[""]
     assert downloader["ContinueOrDeadLetter"] == {"sqs:SendMessage"}
     assert {"s3:PutObject", "s3:GetObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"} <= downloader[
         "WriteArchiveObjects"
