@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup lint format test test-fast demo synth infra-check cfn-lint checkov checkov-setup clean bench
+.PHONY: setup lint format test test-fast demo synth infra-check cfn-lint checkov checkov-setup clean bench chaos chaos-report
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,17 @@ test: lint infra-check
 
 demo: setup
 	$(BIN)/python -m pipeline run-local
+
+# Issue 6's chaos suite: `make test` runs its quick set; these add the long randomised set (SEED=n reseeds it,
+# CHAOS_RUNS=n sets how many random nights). `chaos-report` also rewrites docs/reliability.md from the outcomes.
+SEED ?= 1
+CHAOS_RUNS ?= 30
+chaos: setup
+	$(BIN)/python -m pytest tests/chaos --chaos-long --chaos-seed=$(SEED) --chaos-runs=$(CHAOS_RUNS)
+
+chaos-report: setup
+	$(BIN)/python -m pytest tests/chaos --chaos-long --chaos-seed=$(SEED) --chaos-runs=$(CHAOS_RUNS) \
+		--chaos-report=docs/reliability.md
 
 # Issue 7's benchmarks (engine vs rclone copyurl vs boto3, listing costs, end to end) -> bench/results/*.json and
 # the tables of docs/performance.md; about 35 minutes, never part of `make test`. rclone comes from Debian's

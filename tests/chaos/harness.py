@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -37,7 +38,27 @@ FAST: dict[str, Any] = {
     "retry_max_delay": 0.05,
     "retry_max_attempts": 3,
 }
-NIGHT_TIMEOUT = 150.0
+NIGHT_TIMEOUT = 120.0
+DRAIN_POLL = 0.1
+IDLE_POLL_SECONDS = 0.2
+
+
+def _short_polls(sqs: Any, queue_url: str) -> None:
+    """Consumers poll every 0.2 s instead of long-polling for 1 s: the same behaviour (an idle consumer waits, a
+    visible message is taken), but a drain's consumer threads stop within 0.2 s, which saves about a second a
+    night; over sixty scenarios that is the difference between a quick set and a slow one."""
+
+    def no_wait(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if params.get("QueueUrl") == queue_url and params.get("WaitTimeSeconds"):
+            params["WaitTimeSeconds"] = 0
+            context["chaos_short_poll"] = True
+
+    def idle(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if context.get("chaos_short_poll") and not parsed.get("Messages"):
+            time.sleep(IDLE_POLL_SECONDS)
+
+    sqs.meta.events.register("provide-client-params.sqs.ReceiveMessage", no_wait)
+    sqs.meta.events.register("after-call.sqs.ReceiveMessage", idle)
 
 
 class ChaosRun:
@@ -70,6 +91,7 @@ class ChaosRun:
         self.kills.install(self.app, self.client)
         patch(local_runtime, "process_event", self.kills.wrap_handler(local_runtime.process_event))
         self.aws = AwsFaults(self.client)
+        _short_polls(self.client("sqs"), self.settings.queue_url)
         self.nights: list[RunResult] = []
         self.summary_errors: list[Exception] = []
         self.listed: set[str] = set()
@@ -112,7 +134,7 @@ class ChaosRun:
         if listing.get("error"):
             drained, stats = True, ConsumerStats()
         else:
-            drained, stats = self.pipeline.drain(timeout=timeout)
+            drained, stats = self.pipeline.drain(timeout=timeout, poll=DRAIN_POLL)
         summary: dict[str, Any] = {"published": False}
         if drained:
             try:
@@ -133,7 +155,7 @@ class ChaosRun:
         return self.night(**kwargs)
 
     def drain(self, timeout: float = NIGHT_TIMEOUT) -> bool:
-        drained, _stats = self.pipeline.drain(timeout=timeout)
+        drained, _stats = self.pipeline.drain(timeout=timeout, poll=DRAIN_POLL)
         return drained
 
     # --- invariants ----------------------------------------------------------------------------------------

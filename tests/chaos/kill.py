@@ -12,6 +12,7 @@ The dead flag is process-wide, so kill scenarios run one consumer (one invocatio
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -175,11 +176,10 @@ def _media_of_key(key: str) -> str | None:
 
 
 def _media_of_body(body: Any) -> str | None:
-    import json
-
+    """The media id a body names, if any (hostile bodies included: never raises)."""
     try:
         value = json.loads(body).get("media_id")
-    except (TypeError, ValueError, AttributeError):
+    except Exception:  # anything: not JSON, too deep (RecursionError), not an object
         return None
     return value if isinstance(value, str) else None
 

@@ -49,6 +49,7 @@ class Row:
     stuck: int = 0
     orphaned: int = 0
     violations: int = 0
+    in_total: bool = True  # False for the per-family views of randomised nights (each night is in several)
 
     def add(self, outcome: Outcome, nights: int) -> None:
         self.runs += 1
@@ -81,9 +82,9 @@ class ReliabilityReport:
     proofs: list[Proof] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, scenario: str, family: str, outcome: Outcome, nights: int) -> None:
+    def add(self, scenario: str, family: str, outcome: Outcome, nights: int, *, in_total: bool = True) -> None:
         with self._lock:
-            row = self.rows.setdefault(scenario, Row(family))
+            row = self.rows.setdefault(scenario, Row(family, in_total=in_total))
             row.add(outcome, nights)
 
     def add_proof(self, invariant: str, broken: str, outcome: Outcome) -> None:
@@ -94,6 +95,8 @@ class ReliabilityReport:
     def render(self, *, passed: int, failed: int, seconds: float) -> str:
         total = Row("all")
         for row in self.rows.values():
+            if not row.in_total:
+                continue
             for name in ("runs", "nights", "videos", "completed", "source_deleted", "failed", *HARM, "orphaned"):
                 setattr(total, name, getattr(total, name) + getattr(row, name))
         lines = [
@@ -111,7 +114,9 @@ class ReliabilityReport:
             "| lost | corrupted | duplicated | stuck | orphaned uploads |",
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        for scenario, row in [*self.rows.items(), ("**total**", total)]:
+        fixed = [(name, row) for name, row in self.rows.items() if row.family != "random"]
+        randomised = sorted((name, row) for name, row in self.rows.items() if row.family == "random")
+        for scenario, row in [*fixed, *randomised, ("**total**", total)]:
             lines.append(
                 f"| {scenario} | {row.family if row is not total else ''} | {row.runs} | {row.nights} "
                 f"| {row.videos} | {row.completed} | {row.source_deleted} | {row.failed} | {row.lost} "

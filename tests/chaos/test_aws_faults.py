@@ -14,6 +14,8 @@ from tests.chaos.aws_faults import api_params
 from tests.chaos.library import media_id, standard
 
 pytestmark = pytest.mark.integration
+# Also worth running, but slower or less central: in the long set (make chaos), not in make test.
+LONG = pytest.mark.chaos_long
 FAMILY = "AWS"
 
 
@@ -33,10 +35,10 @@ def _sets_status(status: str) -> Any:
 
 def test_s3_slowdown_on_upload_part_is_retried_by_botocore(chaos) -> None:
     run = chaos(standard(), name="S3 SlowDown on UploadPart (botocore retries)", family=FAMILY)
-    run.aws.fail("s3", "UploadPart", "SlowDown", status=503, layer="send", attempts=2, count=3)
+    run.aws.fail("s3", "UploadPart", "SlowDown", status=503, layer="send", attempts=1, count=2)
     result = run.night()
     assert run.verify().completed == 3
-    assert run.aws.fired("s3", "UploadPart") == 3
+    assert run.aws.fired("s3", "UploadPart") == 2
     assert result.report["retried"] == 0  # absorbed inside the invocation, no receive spent
 
 
@@ -79,14 +81,14 @@ def test_dynamodb_throughput_errors(chaos) -> None:
     run = chaos(standard(), name="DynamoDB throughput errors", family=FAMILY)
     code = "ProvisionedThroughputExceededException"
     # Absorbed by botocore's retries...
-    run.aws.fail("dynamodb", "UpdateItem", code, status=400, layer="send", attempts=2, count=4)
+    run.aws.fail("dynamodb", "UpdateItem", code, status=400, layer="send", attempts=1, count=2)
     run.aws.fail("dynamodb", "BatchGetItem", code, status=400, layer="send", attempts=1, count=1)
     # ...and outlasting them, at the claim and at the completion (after the upload).
     run.aws.fail("dynamodb", "UpdateItem", code, status=400, count=1, match=_sets_status("IN_PROGRESS"))
     run.aws.fail("dynamodb", "UpdateItem", code, status=400, count=1, match=_sets_status("COMPLETED"))
     run.night()
     assert run.verify().completed == 3
-    assert run.aws.fired("dynamodb") == 7
+    assert run.aws.fired("dynamodb") == 5
 
 
 def test_dynamodb_throttles_the_run_counters(chaos) -> None:
@@ -98,6 +100,7 @@ def test_dynamodb_throttles_the_run_counters(chaos) -> None:
     assert result.report["synced"] == 3, "a throttled counter must not make an archived video look unfinished"
 
 
+@LONG
 def test_batch_get_item_leaves_keys_unprocessed(chaos) -> None:
     run = chaos(standard(), name="BatchGetItem UnprocessedKeys", family=FAMILY)
     run.night()
@@ -117,6 +120,7 @@ def test_batch_get_item_leaves_keys_unprocessed(chaos) -> None:
     assert run.verify().completed == 3
 
 
+@LONG
 def test_secrets_manager_unavailable_when_the_listing_starts(chaos) -> None:
     run = chaos(standard(), name="Secrets Manager unavailable at listing", family=FAMILY)
     run.aws.fail("secretsmanager", "GetSecretValue", "InternalServiceError", status=500, count=None)
@@ -174,6 +178,7 @@ def test_send_message_batch_with_failed_entries(chaos) -> None:
     assert run.verify().completed == 3
 
 
+@LONG
 def test_send_message_batch_refuses_an_entry_as_our_fault(chaos) -> None:
     run = chaos(standard(), name="SendMessageBatch sender-fault entry (next night)", family=FAMILY)
     victim = media_id(2)
@@ -206,6 +211,7 @@ def test_send_message_batch_refuses_an_entry_as_our_fault(chaos) -> None:
     assert run.verify().completed == 3
 
 
+@LONG
 def test_send_message_batch_sent_but_reported_failed_duplicates_messages(chaos) -> None:
     run = chaos(standard(), name="SendMessageBatch sent but reported failed (duplicates)", family=FAMILY)
     once: list[bool] = []

@@ -11,6 +11,8 @@ from devtools.local_runtime import LocalPipeline
 from tests.chaos.library import library, media_id, standard, video
 
 pytestmark = pytest.mark.integration
+# Also worth running, but slower or less central: in the long set (make chaos), not in make test.
+LONG = pytest.mark.chaos_long
 FAMILY = "source"
 
 
@@ -108,6 +110,7 @@ def test_a_video_deleted_between_listing_and_download(chaos) -> None:
     assert (outcome.completed, outcome.source_deleted) == (2, 1)
 
 
+@LONG
 def test_a_video_deleted_mid_transfer(chaos) -> None:
     # One part at a time, so the parts after the first are fetched after the deletion.
     run = chaos(standard(), name="deleted mid-transfer", family=FAMILY, overrides={"transfer_window": 1})
@@ -139,6 +142,7 @@ def test_a_video_still_processing_waits_for_a_later_night(chaos) -> None:
     assert run.verify().completed == 2
 
 
+@LONG
 def test_a_cdn_that_ignores_range(chaos) -> None:
     run = chaos(standard(), name="CDN ignores Range (sequential fallback)", family=FAMILY)
     run.night(after_listing=lambda pipeline: pipeline.simulator.faults.ignore_range(count=3))
