@@ -6,6 +6,8 @@ Failure policy, record by record (one bad record never stalls the batch):
 - a medium deleted at the source is COMPLETED with the note `source_deleted`;
 - a transient failure releases the medium (PENDING) and reports the record as failed so SQS redelivers it; on the
   message's last receive the medium is recorded FAILED with the error before SQS moves the message to the DLQ;
+- a claim DynamoDB will not take (throttling beyond every retry) is retried by SQS a minute later; on the last
+  receive the medium is recorded FAILED without a lease, so its DLQ message and its record agree;
 - a transfer that reaches the Lambda deadline while still making progress saves its multipart checkpoint and is
   re-enqueued as a fresh message, so slow-but-progressing transfers never spend their three receives.
 """
@@ -34,7 +36,7 @@ from pipeline.providers.errors import AuthError, InvalidMediaId, MediaNotFound
 from pipeline.providers.registry import UnknownProvider
 from pipeline.queueing import send_to_dead_letter
 from pipeline.retry import RetryPolicy, call_with_retry
-from pipeline.state.models import NOTE_SOURCE_DELETED, Checksum, ClaimOutcome
+from pipeline.state.models import NOTE_SOURCE_DELETED, Checksum, ClaimOutcome, TransitionRefusal
 from pipeline.state.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -52,8 +54,9 @@ META_CAPTURED_AT = "sync-captured-at"
 META_ORIGINAL_FILENAME = "sync-original-filename"
 META_ITEM = "sync-item"
 META_SOURCE_SIZE = "sync-source-size"
-# Run counters are written after the medium's state: a throttled write is retried briefly, then given up (logged).
-RUN_COUNTER_RETRY = RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=1.0)
+# State writes that botocore's own retries could not get through (throttling) are retried briefly in the
+# invocation: the claim (then the record is handed back to SQS), and the run counters (then they are given up).
+STATE_WRITE_RETRY = RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=1.0)
 
 
 class Disposition(StrEnum):
@@ -209,16 +212,25 @@ class Downloader:
 
     def _archive(self, message: DownloadMessage, provider: CloudProvider, delivery: Delivery) -> RecordOutcome:
         owner, message_id = delivery.owner, delivery.message_id
-        claim = self._state.claim(
-            message.provider,
-            message.media_id,
-            owner=owner,
-            run_id=message.run_id,
-            lease_seconds=self._lease_seconds,
-            filename=message.filename,
-            captured_at=message.captured_at,
-            size=message.size,
-        )
+        try:
+            claim = call_with_retry(
+                lambda: self._state.claim(
+                    message.provider,
+                    message.media_id,
+                    owner=owner,
+                    run_id=message.run_id,
+                    lease_seconds=self._lease_seconds,
+                    filename=message.filename,
+                    captured_at=message.captured_at,
+                    size=message.size,
+                ),
+                policy=STATE_WRITE_RETRY,
+                retry_on=(ClientError, BotoCoreError),
+                sleep=self._sleep,
+                describe=f"claim of {message.media_id}",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            return self._claim_failed(message, delivery, exc)
         if claim.outcome is ClaimOutcome.ALREADY_COMPLETED:
             log.info("already archived; acknowledging a duplicate message")
             return RecordOutcome(message_id, Disposition.ALREADY_DONE, message.media_id)
@@ -386,6 +398,36 @@ class Downloader:
         )
         return RecordOutcome(message_id, Disposition.CONTINUED, message.media_id)
 
+    def _claim_failed(self, message: DownloadMessage, delivery: Delivery, exc: Exception) -> RecordOutcome:
+        """The claim could not be written (DynamoDB throttling that outlasted every retry): try again soon, and
+        on the last receive record the medium FAILED anyway, so the DLQ message and the record agree."""
+        message_id, media_id = delivery.message_id, message.media_id
+        error = redact(f"{type(exc).__name__}: {exc}")
+        if not delivery.last_try:
+            log.warning(
+                "could not claim %s (receive %d), SQS will retry: %s", media_id, delivery.receive_count, error
+            )
+            self._retry_soon(delivery)
+            return RecordOutcome(message_id, Disposition.RETRY, media_id, error)
+        log.error("could not claim %s on its last receive; recording it FAILED: %s", media_id, error)
+        try:
+            written = self._state.fail_unclaimed(
+                message.provider, media_id, owner=delivery.owner, run_id=message.run_id, error=error
+            )
+        except (ClientError, BotoCoreError) as again:
+            # Nothing more to do here: the message goes to the DLQ, and the next full listing finds the medium
+            # still PENDING and queues it again.
+            log.error("could not record %s FAILED either: %s", media_id, again)
+            return RecordOutcome(message_id, Disposition.FAILED, media_id, error)
+        if written:
+            self._add_to_run(message.run_id, failed=1)
+            self._metrics.count(Metric.VIDEOS_FAILED)
+            return RecordOutcome(message_id, Disposition.FAILED, media_id, error)
+        if written.refusal is TransitionRefusal.ALREADY_COMPLETED:
+            return RecordOutcome(message_id, Disposition.ALREADY_DONE, media_id)
+        log.info("%s is held by another worker (%s); leaving it to that one", media_id, written.refusal)
+        return RecordOutcome(message_id, Disposition.LEASED_ELSEWHERE, media_id)
+
     def _failed(
         self, message: DownloadMessage, delivery: Delivery, exc: Exception, *, final: bool = False
     ) -> RecordOutcome:
@@ -416,7 +458,7 @@ class Downloader:
         try:
             call_with_retry(
                 lambda: self._state.update_run(run_id, **counters),
-                policy=RUN_COUNTER_RETRY,
+                policy=STATE_WRITE_RETRY,
                 retry_on=(ClientError, BotoCoreError),
                 sleep=self._sleep,
                 describe=f"run counters of {run_id}",

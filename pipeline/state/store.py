@@ -581,6 +581,35 @@ class StateStore:
             e.remove(attr)
         return self._owned_update(provider, media_id, owner, e, "fail")
 
+    def fail_unclaimed(
+        self, provider: str, media_id: str, *, owner: str, run_id: str, error: str, now: datetime | None = None
+    ) -> TransitionResult:
+        """Mark FAILED without holding the lease, where a claim by `owner` would have applied: no record, PENDING,
+        FAILED, IN_PROGRESS with an expired lease, or `owner`'s own lease. Never touches COMPLETED
+        (ALREADY_COMPLETED) or a medium another live worker holds (LEASED_ELSEWHERE).
+
+        For a message on its last receive whose claim itself could not be written (throttling that outlasted the
+        retries): without this its message reaches the DLQ while the record still says PENDING, and the medium is
+        missing from the FAILED list the report and the operator read. Any multipart checkpoint is kept, so the
+        next attempt (a redrive, a later night) resumes it.
+        """
+        moment = self._now(now)
+        e = _Expr()
+        e.set(Attr.STATUS, MediaStatus.FAILED)
+        e.set(Attr.PROVIDER, provider)
+        e.set(Attr.MEDIA_ID, media_id)
+        e.set(Attr.RUN_ID, run_id)
+        e.set(Attr.SYNC_TIMESTAMP, iso_utc(moment))
+        e.set(Attr.LAST_ERROR, truncate_error(error))
+        attempts = e.n(Attr.ATTEMPTS)
+        e.set_expression(f"{attempts} = if_not_exists({attempts}, {e.v(0)})")
+        for attr in (Attr.LEASE_OWNER, Attr.LEASE_EXPIRES_AT):
+            e.remove(attr)
+        condition = (
+            f"{self._reopenable_condition(e, moment, allow_absent=True)} OR {e.n(Attr.LEASE_OWNER)} = {e.v(owner)}"
+        )
+        return self._conditional_update(provider, media_id, e, condition, "fail_unclaimed")
+
     def release(
         self, provider: str, media_id: str, *, owner: str, error: str | None = None, now: datetime | None = None
     ) -> TransitionResult:

@@ -91,6 +91,27 @@ def test_dynamodb_throughput_errors(chaos) -> None:
     assert run.aws.fired("dynamodb") == 5
 
 
+def test_dynamodb_throttles_the_claim_on_the_last_receive(chaos) -> None:
+    run = chaos(standard(), name="DynamoDB throttles the claim on the last receive", family=FAMILY)
+    victim = media_id(2)
+    claims: list[int] = []
+
+    def claim_after_two_receives(params: dict[str, Any]) -> bool:
+        """The victim's claims (the only UpdateItem asking for ALL_NEW): two go through, then none does."""
+        if victim not in json.dumps(params.get("Key")) or params.get("ReturnValues") != "ALL_NEW":
+            return False
+        claims.append(1)
+        return len(claims) > 2
+
+    code = "ProvisionedThroughputExceededException"
+    run.aws.fail("dynamodb", "UpdateItem", code, status=400, count=None, match=claim_after_two_receives)
+    # Two receives fail on the source, so the third one, whose claim is throttled, is the last.
+    run.night(after_listing=lambda p: p.simulator.faults.cut_connection(64 * 1024, count=None, media_id=victim))
+    outcome = run.verify()  # FAILED with its reason, and its message in the DLQ: the two agree
+    assert (outcome.completed, outcome.failed) == (2, 1)
+    assert "ProvisionedThroughputExceeded" in (run.app.state.get("gopro", victim).last_error or "")
+
+
 def test_dynamodb_throttles_the_run_counters(chaos) -> None:
     run = chaos(standard(), name="DynamoDB throttles the run counters", family=FAMILY)
     code = "ProvisionedThroughputExceededException"
