@@ -36,7 +36,12 @@ from pipeline.providers.errors import AuthError, InvalidMediaId, MediaNotFound
 from pipeline.providers.registry import UnknownProvider
 from pipeline.queueing import send_to_dead_letter
 from pipeline.retry import RetryPolicy, call_with_retry
-from pipeline.state.models import NOTE_SOURCE_DELETED, Checksum, ClaimOutcome, TransitionRefusal
+from pipeline.state.models import (
+    NOTE_SOURCE_DELETED,
+    Checksum,
+    ClaimOutcome,
+    TransitionRefusal,
+)
 from pipeline.state.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -213,21 +218,16 @@ class Downloader:
     def _archive(self, message: DownloadMessage, provider: CloudProvider, delivery: Delivery) -> RecordOutcome:
         owner, message_id = delivery.owner, delivery.message_id
         try:
-            claim = call_with_retry(
-                lambda: self._state.claim(
-                    message.provider,
-                    message.media_id,
-                    owner=owner,
-                    run_id=message.run_id,
-                    lease_seconds=self._lease_seconds,
-                    filename=message.filename,
-                    captured_at=message.captured_at,
-                    size=message.size,
-                ),
-                policy=STATE_WRITE_RETRY,
-                retry_on=(ClientError, BotoCoreError),
-                sleep=self._sleep,
-                describe=f"claim of {message.media_id}",
+            claim = self._write(
+                self._state.claim,
+                message.provider,
+                message.media_id,
+                owner=owner,
+                run_id=message.run_id,
+                lease_seconds=self._lease_seconds,
+                filename=message.filename,
+                captured_at=message.captured_at,
+                size=message.size,
             )
         except (ClientError, BotoCoreError) as exc:
             return self._claim_failed(message, delivery, exc)
@@ -322,7 +322,8 @@ class Downloader:
         else:
             s3_key = results[0].key.rsplit("/", 1)[0] + "/"
             checksum = Checksum(results[0].checksum.algorithm, ",".join(r.checksum.value for r in results))
-        written = self._state.complete(
+        written = self._write(
+            self._state.complete,
             message.provider,
             message.media_id,
             owner=owner,
@@ -357,7 +358,8 @@ class Downloader:
     def _source_deleted(self, message: DownloadMessage, delivery: Delivery) -> RecordOutcome:
         owner, message_id = delivery.owner, delivery.message_id
         log.warning("%s was deleted at the source; recording it as such", message.media_id)
-        self._state.complete(
+        self._write(
+            self._state.complete,
             message.provider,
             message.media_id,
             owner=owner,
@@ -384,7 +386,7 @@ class Downloader:
             error = RuntimeError(f"still unfinished after {continuations} continuations; giving up")
             return self._failed(message, delivery, error, final=True)
         # Progress is kept in the record; the lease is released so the new message can claim it at once.
-        self._state.release(message.provider, message.media_id, owner=owner)
+        self._write(self._state.release, message.provider, message.media_id, owner=owner)
         self._sqs.send_message(
             QueueUrl=self._settings.queue_url,
             MessageBody=message.to_json(),
@@ -438,15 +440,30 @@ class Downloader:
             self._metrics.count(Metric.AUTHENTICATION_FAILURES, reauth_required=int(exc.reauth_required))
         if final or delivery.last_try:
             log.error("giving up on %s after %d receives: %s", message.media_id, receive_count, error)
-            self._state.fail(message.provider, message.media_id, owner=owner, error=error)
+            self._write(self._state.fail, message.provider, message.media_id, owner=owner, error=error)
             self._add_to_run(message.run_id, failed=1)
             self._metrics.count(Metric.VIDEOS_FAILED)
             return RecordOutcome(message_id, Disposition.FAILED, message.media_id, error)
         log.warning("attempt %d of %s failed, SQS will retry: %s", receive_count, message.media_id, error)
-        self._state.release(message.provider, message.media_id, owner=owner, error=error)
+        self._write(self._state.release, message.provider, message.media_id, owner=owner, error=error)
         self._add_to_run(message.run_id, retried=1)
         self._retry_soon(delivery)
         return RecordOutcome(message_id, Disposition.RETRY, message.media_id, error)
+
+    def _write(self, write: Callable[..., Any], provider: str, media_id: str, **kwargs: Any) -> Any:
+        """A state write retried briefly when DynamoDB throttles beyond botocore's own retries.
+
+        Why: the record's outcome (COMPLETED, FAILED, PENDING) is the one write that must land; if it escaped as an
+        error on the message's last receive, the message would reach the DLQ while the record stayed IN_PROGRESS
+        under a lease nobody renews. Conditional refusals are answers, returned as they are.
+        """
+        return call_with_retry(
+            lambda: write(provider, media_id, **kwargs),
+            policy=STATE_WRITE_RETRY,
+            retry_on=(ClientError, BotoCoreError),
+            sleep=self._sleep,
+            describe=f"{getattr(write, '__name__', 'state write')} of {media_id}",
+        )
 
     def _add_to_run(self, run_id: str, **counters: Any) -> None:
         """Add to the run's counters once the medium's own state is written; a few quick retries, then give up.

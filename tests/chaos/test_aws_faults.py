@@ -27,8 +27,8 @@ def _sets_status(status: str) -> Any:
     """An UpdateItem writing `status` (the state store's claim, complete, fail, release)."""
 
     def match(params: dict[str, Any]) -> bool:
-        values = json.dumps(params.get("ExpressionAttributeValues", {}))
-        return f'"{status}"' in values and "#status = :v0" in str(params.get("UpdateExpression", ""))
+        first = params.get("ExpressionAttributeValues", {}).get(":v0")
+        return first == {"S": status} and "#status = :v0" in str(params.get("UpdateExpression", ""))
 
     return match
 
@@ -110,6 +110,21 @@ def test_dynamodb_throttles_the_claim_on_the_last_receive(chaos) -> None:
     outcome = run.verify()  # FAILED with its reason, and its message in the DLQ: the two agree
     assert (outcome.completed, outcome.failed) == (2, 1)
     assert "ProvisionedThroughputExceeded" in (run.app.state.get("gopro", victim).last_error or "")
+
+
+def test_dynamodb_throttles_the_failed_write_on_the_last_receive(chaos) -> None:
+    run = chaos(standard(), name="DynamoDB throttles the FAILED write on the last receive", family=FAMILY)
+    victim = media_id(2)
+
+    def records_failed(params: dict[str, Any]) -> bool:
+        return victim in json.dumps(params.get("Key")) and _sets_status("FAILED")(params)
+
+    code = "ProvisionedThroughputExceededException"
+    run.aws.fail("dynamodb", "UpdateItem", code, status=400, count=2, match=records_failed)
+    run.night(after_listing=lambda p: p.simulator.faults.cut_connection(64 * 1024, count=None, media_id=victim))
+    outcome = run.verify()
+    assert (outcome.completed, outcome.failed) == (2, 1)
+    assert run.aws.fired("dynamodb") == 2
 
 
 def test_dynamodb_throttles_the_run_counters(chaos) -> None:
