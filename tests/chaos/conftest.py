@@ -26,7 +26,8 @@ from tests.chaos.secrets import CapturedLogs, LineCapture, leaks
 
 _REPORT = pytest.StashKey[ReliabilityReport]()
 # Pass/fail counts of this session's chaos tests, for the report's header (the logreport hook gets no config).
-_COUNTS: dict[str, float] = {"passed": 0, "failed": 0, "started": 0.0}
+_COUNTS: dict[str, float] = {"passed": 0, "failed": 0, "xfailed": 0, "started": 0.0}
+_KNOWN_BUGS: dict[str, str] = {}  # test name -> its xfail reason
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,11 +40,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chaos_long: long randomised chaos set, skipped unless --chaos-long")
+    long = bool(config.getoption("chaos_long", default=False))
     config.stash[_REPORT] = ReliabilityReport(
         seed=int(config.getoption("chaos_seed", default=1) or 1),
-        long=bool(config.getoption("chaos_long", default=False)),
+        long=long,
+        random_nights=int(config.getoption("chaos_runs", default=30) or 30) if long else 0,
     )
-    _COUNTS.update(passed=0, failed=0, started=time.monotonic())
+    _COUNTS.update(passed=0, failed=0, xfailed=0, started=time.monotonic())
+    _KNOWN_BUGS.clear()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -53,6 +57,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _COUNTS["passed"] += 1
     elif report.failed:
         _COUNTS["failed"] += 1
+    elif report.skipped and hasattr(report, "wasxfail"):
+        _COUNTS["xfailed"] += 1
+        _KNOWN_BUGS.setdefault(report.nodeid.split("[")[0].split("::")[-1], str(report.wasxfail))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -60,10 +67,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     report = session.config.stash.get(_REPORT, None)
     if not target or report is None:
         return
+    report.known_bugs.update(_KNOWN_BUGS)
     report.write(
         Path(target),
         passed=int(_COUNTS["passed"]),
         failed=int(_COUNTS["failed"]),
+        xfailed=int(_COUNTS["xfailed"]),
         seconds=time.monotonic() - _COUNTS["started"],
     )
 

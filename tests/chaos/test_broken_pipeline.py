@@ -63,7 +63,9 @@ def test_without_the_byte_count_check_a_cut_body_is_archived_corrupt_and_caught(
     assert found
     assert victim in found[0]
     assert outcome.corrupted == 1
-    reliability_report.add_proof("archived byte for byte (SHA-256)", "byte-count check removed, body cut", outcome)
+    reliability_report.add_proof(
+        "archived byte for byte (SHA-256)", "byte-count check removed, body cut", outcome, about="differ"
+    )
 
 
 def test_without_the_abort_a_failed_upload_is_left_open_and_caught(
@@ -76,7 +78,9 @@ def test_without_the_abort_a_failed_upload_is_left_open_and_caught(
     outcome = run.check()
     assert _violations(outcome, "left open by a live invocation")
     assert outcome.open_uploads == 1
-    reliability_report.add_proof("no known multipart upload left open", "abort skipped after a failure", outcome)
+    reliability_report.add_proof(
+        "no known multipart upload left open", "abort skipped after a failure", outcome, about="left open"
+    )
 
 
 def test_without_the_idempotency_check_a_redelivery_uploads_again_and_is_caught(
@@ -90,7 +94,7 @@ def test_without_the_idempotency_check_a_redelivery_uploads_again_and_is_caught(
     assert _violations(outcome, "was uploaded 2 times")
     assert outcome.duplicated == 1
     reliability_report.add_proof(
-        "no key uploaded twice", "existing-object check removed, killed after the upload", outcome
+        "no key uploaded twice", "existing-object check removed, killed after the upload", outcome, about="times"
     )
 
 
@@ -101,7 +105,9 @@ def test_a_dropped_state_update_leaves_a_record_in_progress_and_is_caught(chaos,
     outcome = run.check()
     assert _violations(outcome, "IN_PROGRESS with nobody working on it")
     assert outcome.stuck == 3
-    reliability_report.add_proof("nothing left IN_PROGRESS", "the COMPLETED write dropped", outcome)
+    reliability_report.add_proof(
+        "nothing left IN_PROGRESS", "the COMPLETED write dropped", outcome, about="nobody working on it"
+    )
 
 
 def test_a_final_failure_acknowledged_instead_of_dead_lettered_is_caught(
@@ -113,7 +119,9 @@ def test_a_final_failure_acknowledged_instead_of_dead_lettered_is_caught(
     run.night(after_listing=lambda p: p.simulator.faults.cut_connection(64 * 1024, count=None, media_id=victim))
     outcome = run.check()
     assert _violations(outcome, "but no message for it in the DLQ")
-    reliability_report.add_proof("FAILED with a reason and a DLQ message", "final failure acknowledged", outcome)
+    reliability_report.add_proof(
+        "FAILED with a reason and a DLQ message", "final failure acknowledged", outcome, about="no message"
+    )
 
 
 def test_a_failure_recorded_without_its_reason_is_caught(chaos, reliability_report: Any) -> None:
@@ -124,7 +132,9 @@ def test_a_failure_recorded_without_its_reason_is_caught(chaos, reliability_repo
     run.night(after_listing=lambda p: p.simulator.faults.cut_connection(64 * 1024, count=None, media_id=victim))
     outcome = run.check()
     assert _violations(outcome, "FAILED without a reason")
-    reliability_report.add_proof("FAILED with a reason and a DLQ message", "failure reason dropped", outcome)
+    reliability_report.add_proof(
+        "FAILED with a reason and a DLQ message", "failure reason dropped", outcome, about="without a reason"
+    )
 
 
 def test_a_message_the_lister_drops_silently_is_caught_as_lost(
@@ -144,7 +154,9 @@ def test_a_message_the_lister_drops_silently_is_caught_as_lost(
     outcome = run.check()
     assert _violations(outcome, "neither archived nor failed")
     assert outcome.lost == 1
-    reliability_report.add_proof("every listed video archived or failed", "lister drops a message", outcome)
+    reliability_report.add_proof(
+        "every listed video archived or failed", "lister drops a message", outcome, about="neither"
+    )
 
 
 def test_the_secret_scan_catches_an_unredacted_token(

@@ -78,7 +78,12 @@ def test_a_message_delivered_three_times(chaos) -> None:
 
 
 def test_two_downloaders_claim_the_same_medium_at_the_same_instant(chaos) -> None:
-    run = chaos(library(video(1, 11 * MIB)), name="two downloaders on one medium", family=FAMILY, consumers=2)
+    run = chaos(
+        library(video(1, 11 * MIB)),
+        name="two downloaders on one medium (racing claims)",
+        family=FAMILY,
+        consumers=2,
+    )
     state = run.app.state
     claim = state.claim
     both_there = threading.Barrier(2, timeout=30)
