@@ -92,7 +92,10 @@ class TokenManager:
                     f"the provider refused the access token and it cannot be refreshed; {REAUTH_HINT}",
                     reauth_required=True,
                 )
-            if self._lock.acquire(self._owner, self._lock_ttl):
+            # One owner per thread: the locks let an owner re-enter, and two threads of one process (the local
+            # runtime's consumers share one App) must not both refresh with the same refresh token.
+            owner = f"{self._owner}-{threading.get_ident()}"
+            if self._lock.acquire(owner, self._lock_ttl):
                 try:
                     # Someone may have finished a refresh between our load and the lock: check again.
                     stored = self._store.load().credentials
@@ -105,7 +108,7 @@ class TokenManager:
                         self._on_refresh()
                     return self._adopt(fresh)
                 finally:
-                    self._lock.release(self._owner)
+                    self._lock.release(owner)
             if self._clock() >= deadline:
                 raise ProviderUnavailable("timed out waiting for another worker to refresh the access token")
             self._sleep(self._poll)

@@ -11,7 +11,9 @@ import re
 import threading
 
 MASK = "***"
-_MIN_SECRET_LENGTH = 6
+# Real tokens and client secrets are long (JWTs, 64 hex characters); below this a "secret" is more likely a
+# test value or an ordinary word, and masking every occurrence of it would garble unrelated log lines.
+_MIN_SECRET_LENGTH = 8
 
 _PATTERNS: tuple[re.Pattern[str], ...] = (
     # Authorization: Bearer abc / Bearer abc

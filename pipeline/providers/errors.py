@@ -79,6 +79,13 @@ class ProviderResponseError(ProviderError):
         super().__init__(f"{message}{detail}{tail}")
 
 
+class TransientResponseError(ProviderResponseError):
+    """An answer that looks broken in passing (a 2xx body cut short, the API's own `internal_error`): retried a
+    few times before it is reported like any other unusable answer."""
+
+    retryable = True
+
+
 class InvalidMediaId(ProviderError):
     """A media id outside the provider's alphabet: refused before it reaches a URL or a key."""
 

@@ -50,6 +50,7 @@ class SkipReason:
     UNKNOWN_TYPE = "unknown_type"
     NOT_READY = "not_ready"
     INVALID_ID = "invalid_id"
+    MALFORMED = "malformed"  # the provider's entry could not be read (ListingPage.skipped)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -309,6 +310,14 @@ class Lister:
                 fresh = [item for item in page.items if item.media_id not in seen]
                 seen.update(item.media_id for item in fresh)
                 page_outcome = self._handle_page(fresh, run_id=run_id, correlation_id=correlation_id)
+                if page.skipped:
+                    page_outcome.skipped[SkipReason.MALFORMED] += len(page.skipped)
+                    log.warning(
+                        "page %d: skipped %d unreadable entries: %s",
+                        page.page,
+                        len(page.skipped),
+                        ", ".join(page.skipped),
+                    )
                 self._absorb(outcome, page_outcome)
                 if outcome.pages % COUNTER_FLUSH_PAGES == 0:
                     self._flush()

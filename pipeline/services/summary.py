@@ -142,8 +142,13 @@ class SummaryService:
             return None
         if not self._state.claim_report(run.run_id, now=now):
             return None
-        report = self.build(run, now=now or utc_now())
-        self._sns.publish(TopicArn=self._settings.topic_arn, Subject=report.subject(), Message=report.body())
+        try:
+            report = self.build(run, now=now or utc_now())
+            self._sns.publish(TopicArn=self._settings.topic_arn, Subject=report.subject(), Message=report.body())
+        except Exception:
+            # Hand the claim back: the invocation fails, and Lambda's retry must be able to send the report.
+            self._state.release_report_claim(run.run_id)
+            raise
         self._state.mark_report_sent(run.run_id, now=now)
         log.info("published the report of run %s: %s", run.run_id, report.outcome.value)
         return report

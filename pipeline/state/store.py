@@ -1016,6 +1016,20 @@ class StateStore:
         log.info("claimed the report of run %s", run_id)
         return True
 
+    def release_report_claim(self, run_id: str) -> None:
+        """Give a claimed report back (its publish failed), so the summary's retry can send it at once instead
+        of waiting for the claim to go stale. Does nothing once the report was sent."""
+        e = _Expr()
+        e.remove(Attr.REPORT_CLAIMED_AT)
+        condition = f"attribute_exists({e.n(Attr.PK)}) AND attribute_not_exists({e.n(Attr.REPORT_SENT_AT)})"
+        try:
+            self.client.update_item(
+                TableName=self.table_name, Key=self._run_key(run_id), **e.update_kwargs(condition)
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
     def mark_report_sent(self, run_id: str, *, now: datetime | None = None) -> None:
         """Record that the report was published: no later `claim_report` for this run succeeds."""
         e = _Expr()

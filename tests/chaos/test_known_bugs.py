@@ -1,5 +1,6 @@
-"""Bugs the chaos suite found in code this suite's author does not own: each is a failing test, marked
-`xfail(strict=True)` with the precise cause, so it turns red (XPASS) the day the fix lands and the mark must go.
+"""Bugs the chaos suite found (first committed as strict xfails, each with its cause): now fixed, these tests keep
+them fixed — two threads refreshing one token, non-ASCII digits, a report lost to one SNS error, one malformed
+medium stopping every listing, a listing answer broken in passing not retried.
 """
 
 from __future__ import annotations
@@ -21,17 +22,6 @@ from pipeline.providers.gopro.parsing import parse_download, parse_search_page
 from tests.chaos.library import library, video
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "pipeline/credentials/tokens.py: a TokenManager uses one lock owner (`self._owner`) for every thread, and "
-        "both locks (DynamoRefreshLock, ThreadRefreshLock) let the same owner re-acquire; so two threads of one "
-        "process (the local runtime's five consumers share one App) both refresh with the same refresh token. "
-        "With rotating refresh tokens the second grant is refused (invalid_grant, an AuthError that asks for a "
-        "new sign-in) and that delivery fails. Fix: an owner per thread, e.g. "
-        "f'{self._owner}-{threading.get_ident()}'."
-    ),
-)
 def test_two_threads_of_one_process_refresh_the_token_once() -> None:
     calls: list[str] = []
     clock = [1_000.0]
@@ -67,15 +57,6 @@ def test_two_threads_of_one_process_refresh_the_token_once() -> None:
     assert calls == ["rt-1"]  # one grant; the other thread adopts its result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "pipeline/providers/gopro/parsing.py `_opt_int`: `str.isdigit()` is true for non-ASCII digits such as "
-        "'²' that `int()` refuses, so a listing or descriptor with such a value raises a bare ValueError instead "
-        "of the typed ProviderResponseError with a snippet of the answer (the listing fails either way, but "
-        "without saying which field of GoPro's answer was wrong). Fix: `value.strip().isascii()` as well."
-    ),
-)
 @pytest.mark.parametrize("where", ["file_size", "total_pages", "item_number"])
 def test_a_non_ascii_digit_string_is_refused_with_a_typed_error(where: str) -> None:
     if where == "item_number":
@@ -93,19 +74,9 @@ def test_a_non_ascii_digit_string_is_refused_with_a_typed_error(where: str) -> N
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "pipeline/services/summary.py `SummaryService.report`: the report is claimed (`claim_report`) before "
-        "SNS Publish; when Publish fails the claim stays, and every retry within the 15-minute stale window is "
-        "refused. EventBridge's asynchronous invocation retries the summary Lambda after about 1 and 3 minutes "
-        "and the drain alarm does not fire again, so one transient SNS error loses the night's report. Fix: "
-        "release the claim when publishing fails (a StateStore method clearing report_claimed_at), or publish "
-        "before marking, keyed by the run id."
-    ),
-)
 def test_the_report_is_sent_when_the_summary_is_retried_after_sns_failed(chaos) -> None:
     run = chaos(library(video(1, 6 * MIB)), name="SNS publish failing, summary retried", family="AWS")
+    run.proof = True  # a known bug, not a scenario of the reliability table
     run.aws.fail("sns", "Publish", "InternalError", status=500, count=1)
     run.night()
     assert run.summary_errors, "the first publish failed"
@@ -114,16 +85,6 @@ def test_the_report_is_sent_when_the_summary_is_retried_after_sns_failed(chaos) 
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "pipeline/providers/gopro/parsing.py `parse_search_page` raises for the whole page when one medium is "
-        "malformed (`parse_medium`: no string 'id', 'captured_at' not a string, ...), and pipeline/services/"
-        "lister.py lets that fail the whole listing: while GoPro keeps serving that one bad entry, every night "
-        "is a CRITICAL FAILURE and nothing new is archived. Fix: parse media one by one, report the bad entry in "
-        "ListingPage.skipped (the field exists for this) and go on with the rest of the page."
-    ),
-)
 def test_one_malformed_medium_does_not_stop_the_rest_of_the_listing(chaos) -> None:
     run = chaos(
         library(video(1, 600 * 1024), video(2, 600 * 1024), video(3, 600 * 1024)),
@@ -138,15 +99,6 @@ def test_one_malformed_medium_does_not_stop_the_rest_of_the_listing(chaos) -> No
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "pipeline/providers/gopro/http.py `GoProHttp.get_json` retries RateLimited and ProviderUnavailable only; "
-        "a 200 whose body is cut short (not JSON) or that carries `_embedded.errors` (GoPro's own transient "
-        "'internal_error') raises ProviderResponseError at once, so one such answer fails the night's listing. "
-        "Fix: treat an undecodable 2xx body and embedded 5xx errors as ProviderUnavailable (retried)."
-    ),
-)
 @pytest.mark.parametrize("kind", ["truncated_json", "embedded_errors"])
 def test_a_transiently_broken_listing_answer_is_retried(chaos, kind: str) -> None:
     run = chaos(library(video(1, 600 * 1024)), name=f"listing answer broken once ({kind})", family="source")

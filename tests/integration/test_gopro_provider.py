@@ -102,16 +102,9 @@ def test_server_errors_are_retried_then_given_up(gopro_sim) -> None:
 
 @pytest.mark.parametrize(
     "kind",
-    [
-        ListingFault.HTML_502,
-        ListingFault.TRUNCATED_JSON,
-        ListingFault.MISSING_FIELDS,
-        ListingFault.WRONG_TYPES,
-        ListingFault.EMPTY_PAGE,
-        ListingFault.EMBEDDED_ERRORS,
-    ],
+    [ListingFault.HTML_502, ListingFault.TRUNCATED_JSON, ListingFault.EMPTY_PAGE, ListingFault.EMBEDDED_ERRORS],
 )
-def test_a_malformed_page_raises_a_typed_error_and_keeps_what_was_listed(gopro_sim, kind: ListingFault) -> None:
+def test_a_broken_page_raises_a_typed_error_and_keeps_what_was_listed(gopro_sim, kind: ListingFault) -> None:
     sim = gopro_sim(videos=9, photos=0, video_size=10 * KB, seed=5)
     provider = provider_for(sim, **{EnvVar.LIST_PAGE_SIZE: "3"})
     provider.ensure_authenticated()
@@ -125,9 +118,35 @@ def test_a_malformed_page_raises_a_typed_error_and_keeps_what_was_listed(gopro_s
         drain()
     assert len(listed) == 3  # page 1 was yielded before the fault and is not lost
     error = caught.value
-    assert not isinstance(error, KeyError)
     if isinstance(error, ProviderResponseError):
         assert error.status is not None
+        assert error.snippet or kind == ListingFault.EMPTY_PAGE
+
+
+@pytest.mark.parametrize("kind", [ListingFault.MISSING_FIELDS, ListingFault.WRONG_TYPES])
+def test_an_unreadable_entry_is_skipped_and_reported_not_fatal(gopro_sim, kind: ListingFault) -> None:
+    sim = gopro_sim(videos=9, photos=0, video_size=10 * KB, seed=5)
+    provider = provider_for(sim, **{EnvVar.LIST_PAGE_SIZE: "3"})
+    provider.ensure_authenticated()
+    sim.faults.malformed_listing(kind, count=None, page=2)
+    pages = list(provider.iter_pages())
+    assert [p.page for p in pages] == [1, 2, 3]
+    (bad,) = [p for p in pages if p.skipped]
+    assert bad.page == 2
+    listed = {item.media_id for page in pages for item in page.items}
+    assert len(listed) + len(bad.skipped) == 9
+
+
+@pytest.mark.parametrize("kind", [ListingFault.TRUNCATED_JSON, ListingFault.EMBEDDED_ERRORS])
+def test_a_page_broken_in_passing_is_fetched_again(gopro_sim, kind: ListingFault) -> None:
+    sim = gopro_sim(videos=6, photos=0, video_size=10 * KB, seed=5)
+    slept: list[float] = []
+    provider = provider_for(sim, slept, **{EnvVar.LIST_PAGE_SIZE: "3"})
+    provider.ensure_authenticated()
+    sim.faults.malformed_listing(kind, count=1, page=2)
+    assert len(list(provider.list_media())) == 6
+    assert [r.query["page"] for r in sim.requests_to("search")] == [["1"], ["2"], ["2"]]
+    assert len(slept) == 1
 
 
 def test_the_originals_of_a_chaptered_video_are_archived_not_the_proxies(gopro_sim) -> None:

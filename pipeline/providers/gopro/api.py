@@ -39,6 +39,16 @@ TYPES: dict[str, MediaType] = {
     "timelapsevideo": MediaType.TIMELAPSE_VIDEO,
 }
 
+# Only for media listed without a `type` (lenient parsing): what their file extension says they are.
+EXTENSION_TYPES: dict[str, MediaType] = {
+    "mp4": MediaType.VIDEO,
+    "mov": MediaType.VIDEO,
+    "360": MediaType.VIDEO,
+    "jpg": MediaType.PHOTO,
+    "jpeg": MediaType.PHOTO,
+    "gpr": MediaType.PHOTO,
+}
+
 SOURCE_LABEL = "source"
 BAKED_SOURCE_LABEL = "baked_source"  # edits (MultiClipEdit) keep their original under this label
 

@@ -20,6 +20,7 @@ from pipeline.providers.errors import (
     ProviderResponseError,
     ProviderUnavailable,
     RateLimited,
+    TransientResponseError,
 )
 from pipeline.providers.gopro import api
 from pipeline.retry import RetryPolicy, call_with_retry, parse_retry_after
@@ -45,10 +46,11 @@ def classify(response: requests.Response, what: str) -> None:
 
 
 def decode_json(response: requests.Response, what: str) -> Any:
+    """A 2xx body that is not JSON is most often cut short in transit: retried (bounded) before it is reported."""
     try:
         return response.json()
     except ValueError:
-        raise ProviderResponseError(
+        raise TransientResponseError(
             f"{what}: the answer is not JSON", status=response.status_code, body=response.text
         ) from None
 
@@ -73,16 +75,25 @@ class GoProHttp:
         self._sleep = sleep
         self._on_auth_failure = on_auth_failure
 
-    def get_json(self, path: str, *, params: Mapping[str, str] | None = None, what: str) -> Any:
-        """GET an API path as the signed-in user; raises MediaNotFound's stand-in `_NotFound` on 404."""
+    def get_json(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        what: str,
+        parse: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """GET an API path as the signed-in user, and `parse` the answer inside the retry, so an answer broken in
+        passing (cut short, the API's own transient error) is fetched again. Raises `_NotFound` on 404."""
 
         def attempt() -> Any:
-            return self._authorised_get(path, params=params, what=what)
+            payload = self._authorised_get(path, params=params, what=what)
+            return parse(payload) if parse else payload
 
         return call_with_retry(
             attempt,
             policy=self._policy,
-            retry_on=(RateLimited, ProviderUnavailable),
+            retry_on=(RateLimited, ProviderUnavailable, TransientResponseError),
             sleep=self._sleep,
             describe=what,
         )

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.providers.base import DownloadPlan, DownloadSource, ListingPage, MediaItem, MediaType
-from pipeline.providers.errors import ProviderResponseError
+from pipeline.providers.errors import ProviderResponseError, TransientResponseError
 from pipeline.providers.gopro import api
 
 
@@ -40,7 +40,7 @@ def _opt_int(obj: Mapping[str, Any], key: str, where: Any) -> int | None:
         raise _fail(f"field {key!r} should be an integer", where)
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -62,6 +62,12 @@ def media_type_of(raw: str) -> MediaType:
     return api.TYPES.get(raw.replace("_", "").replace("-", "").lower(), MediaType.UNKNOWN)
 
 
+def type_from_extension(extension: str | None) -> MediaType:
+    """A medium listed without its `type`: its file extension still says video or photo."""
+    ext = (extension or "").lower().lstrip(".")
+    return api.EXTENSION_TYPES.get(ext, MediaType.UNKNOWN)
+
+
 def fallback_filename(media_id: str, filename: str | None, extension: str | None) -> str:
     """GoPro sends an empty filename for some media; clients then use `<id>.<file_extension>`."""
     if filename:
@@ -79,12 +85,14 @@ def parse_medium(raw: Any) -> MediaItem:
     if not isinstance(media_id, str) or not media_id:
         raise _fail("a medium has no string 'id'", raw)
     raw_type = _opt_str(raw, "type", raw) or ""
+    extension = _opt_str(raw, "file_extension", raw)
+    media_type = media_type_of(raw_type) if raw_type else type_from_extension(extension)
     ready_state = (_opt_str(raw, "ready_to_view", raw) or "").lower()
     return MediaItem(
         provider=api.NAME,
         media_id=media_id,
-        filename=fallback_filename(media_id, _opt_str(raw, "filename", raw), _opt_str(raw, "file_extension", raw)),
-        media_type=media_type_of(raw_type),
+        filename=fallback_filename(media_id, _opt_str(raw, "filename", raw), extension),
+        media_type=media_type,
         size=_opt_int(raw, "file_size", raw),
         captured_at=_opt_time(raw, "captured_at", raw),
         created_at=_opt_time(raw, "created_at", raw),
@@ -105,7 +113,9 @@ def parse_search_page(payload: Any, *, requested_page: int, status: int = 200) -
     if not isinstance(errors, list):
         raise _fail("'_embedded.errors' should be a list", payload, status)
     if errors:
-        raise _fail("GoPro reported errors for the search", errors, status)
+        # GoPro's own errors (e.g. `internal_error` from its search backend) are worth a retry before giving up.
+        text = json.dumps(errors, default=str)[:400]
+        raise TransientResponseError("GoPro reported errors for the search", status=status, body=text)
     media = embedded.get("media")
     if media is None:
         media = []
@@ -117,10 +127,25 @@ def parse_search_page(payload: Any, *, requested_page: int, status: int = 200) -
         if not isinstance(pages, Mapping):
             raise _fail("'_pages' should be an object", payload, status)
         total_pages = _opt_int(pages, "total_pages", payload)
-    items = tuple(parse_medium(raw) for raw in media)
+    items: list[MediaItem] = []
+    skipped: list[str] = []
+    first_error: ProviderResponseError | None = None
+    for raw in media:
+        try:
+            items.append(parse_medium(raw))
+        except ProviderResponseError as exc:
+            # One bad entry must not stop the archive night after night: report it and go on with the rest.
+            raw_id = raw.get("id") if isinstance(raw, Mapping) else None
+            skipped.append(
+                raw_id if isinstance(raw_id, str) and raw_id else f"<entry {len(items) + len(skipped)}>"
+            )
+            first_error = first_error or exc
+    if media and not items and first_error is not None:
+        # Every entry unusable is not one bad medium: the answer's shape changed. Say so with a snippet.
+        raise first_error
     if not items and total_pages is not None and requested_page < total_pages:
         raise _fail(f"page {requested_page} of {total_pages} is empty", payload, status)
-    return ListingPage(page=requested_page, total_pages=total_pages, items=items)
+    return ListingPage(page=requested_page, total_pages=total_pages, items=tuple(items), skipped=tuple(skipped))
 
 
 def _links(embedded: Mapping[str, Any], key: str, payload: Any) -> list[Mapping[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 
 import requests
@@ -59,7 +60,7 @@ class GoProProvider(CloudProvider):
         """
         page = max(1, start_page)
         while True:
-            payload = self._http.get_json(
+            listing: ListingPage = self._http.get_json(
                 api.SEARCH_PATH,
                 params={
                     "fields": ",".join(api.LIST_FIELDS),
@@ -68,8 +69,8 @@ class GoProProvider(CloudProvider):
                     "page": str(page),
                 },
                 what=f"list media page {page}",
+                parse=lambda answer, page=page: parse_search_page(answer, requested_page=page),
             )
-            listing = parse_search_page(payload, requested_page=page)
             if not listing.items:
                 return
             if newer_than is None:
@@ -77,9 +78,9 @@ class GoProProvider(CloudProvider):
             else:
                 newer = tuple(i for i in listing.items if i.created_at is None or i.created_at > newer_than)
                 if not newer and _newest_first(listing.items):
-                    yield ListingPage(page=listing.page, total_pages=listing.page, items=newer)
+                    yield replace(listing, total_pages=listing.page, items=newer)
                     return
-                yield ListingPage(page=listing.page, total_pages=listing.total_pages, items=newer)
+                yield replace(listing, items=newer)
             if listing.total_pages is not None and page >= listing.total_pages:
                 return
             page += 1

@@ -102,6 +102,24 @@ def test_malformed_pages_raise_a_typed_error(payload: Any) -> None:
         parse_search_page(payload, requested_page=1)
 
 
+def test_one_unreadable_medium_is_skipped_but_a_page_of_them_is_an_error() -> None:
+    listing = parse_search_page(
+        page([medium(), {"filename": "no-id.mp4"}, medium(id="b" * 24, file_size="x")]), requested_page=1
+    )
+    assert [i.media_id for i in listing.items] == ["62NzWRrpPXm7o"]
+    assert listing.skipped == ("<entry 1>", "b" * 24)
+    with pytest.raises(ProviderResponseError, match="no string 'id'"):
+        parse_search_page(page([{"filename": "a"}, {"filename": "b"}]), requested_page=1)
+
+
+def test_a_medium_without_type_is_typed_by_its_extension() -> None:
+    untyped = dict(medium())
+    del untyped["type"]
+    assert parse_medium(untyped).media_type is MediaType.VIDEO
+    assert parse_medium({**untyped, "file_extension": "JPG"}).media_type is MediaType.PHOTO
+    assert parse_medium({**untyped, "file_extension": "xyz"}).media_type is MediaType.UNKNOWN
+
+
 def test_an_empty_page_in_the_middle_is_an_error_but_at_the_end_it_is_the_end() -> None:
     with pytest.raises(ProviderResponseError, match="page 2 of 3 is empty"):
         parse_search_page(page([], current=2, total=3), requested_page=2)
