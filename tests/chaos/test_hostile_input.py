@@ -34,7 +34,7 @@ from tests.chaos.library import library, media_id, standard, video
 
 # Derandomised and without the example database: the same examples on every run and every machine.
 HYPOTHESIS = settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     derandomize=True,
     database=None,
@@ -304,10 +304,8 @@ _GOOD = {
     "enqueued_at": "2026-01-01T02:00:03.000Z",
     "media_type": "video",
 }
-# Strings of non-ASCII digits ("²") are left out here: they trip a known parsing bug (test_known_bugs).
-_TEXT = st.text(max_size=20).filter(lambda s: s.strip().isascii() or not s.strip().isdigit())
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _TEXT,
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
 )
@@ -503,6 +501,7 @@ def test_a_download_descriptor_parses_or_is_refused_with_a_typed_error(payload: 
 
 @HYPOTHESIS
 @given(payload=_mutate_json(_PAGE))
+@example(payload={"_pages": {"total_pages": "²"}, "_embedded": {"errors": [], "media": []}})
 def test_a_listing_page_parses_or_is_refused_with_a_typed_error(payload: Any) -> None:
     try:
         page = parse_search_page(payload, requested_page=1)
