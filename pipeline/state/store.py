@@ -817,95 +817,51 @@ class StateStore:
         self,
         run_id: str,
         *,
-        listed: int = 0,
-        enqueued: int = 0,
-        skipped: int = 0,
-        synced: int = 0,
-        failed: int = 0,
-        source_deleted: int = 0,
-        retried: int = 0,
-        bytes_transferred: int = 0,
-        transfer_seconds: float = 0.0,
         lister_error: str | None = None,
         listing_done: bool | None = None,
         now: datetime | None = None,
+        **counters: float,
     ) -> bool:
-        """Add to the run's counters (atomic ADD: the lister's invocations and the downloaders all add, nobody
-        overwrites) and set `lister_error` / `listing_done` when given. Returns False if the run does not exist
-        (nothing is created: a stray counter must not invent a run)."""
-        return self._update_run(
-            run_id,
-            listed=listed,
-            enqueued=enqueued,
-            skipped=skipped,
-            synced=synced,
-            failed=failed,
-            source_deleted=source_deleted,
-            retried=retried,
-            bytes_transferred=bytes_transferred,
-            transfer_seconds=transfer_seconds,
-            lister_error=lister_error,
-            listing_done=listing_done,
-            now=now,
-            returning=False,
-        )[0]
+        """Add to the run's counters (keywords named in RUN_COUNTERS; atomic ADD: the lister's invocations and the
+        downloaders all add, nobody overwrites) and set `lister_error` / `listing_done` when given. Returns False
+        if the run does not exist (nothing is created: a stray counter must not invent a run)."""
+        exists, _ = self._update_run(
+            run_id, counters, lister_error=lister_error, listing_done=listing_done, now=now, returning=False
+        )
+        return exists
 
     def finish_listing(
         self,
         run_id: str,
         *,
-        listed: int = 0,
-        enqueued: int = 0,
-        skipped: int = 0,
         lister_error: str | None = None,
         now: datetime | None = None,
+        **counters: float,
     ) -> RunRecord | None:
         """The lister's last write of a run: its remaining counters and `listing_done`, in one UpdateItem that
         answers with the whole record (so deciding whether to report needs no second read). None if the run does
         not exist."""
-        return self._update_run(
-            run_id,
-            listed=listed,
-            enqueued=enqueued,
-            skipped=skipped,
-            lister_error=lister_error,
-            listing_done=True,
-            now=now,
-            returning=True,
-        )[1]
+        _, record = self._update_run(
+            run_id, counters, lister_error=lister_error, listing_done=True, now=now, returning=True
+        )
+        return record
 
     def _update_run(
         self,
         run_id: str,
+        counters: Mapping[str, float],
         *,
-        listed: int = 0,
-        enqueued: int = 0,
-        skipped: int = 0,
-        synced: int = 0,
-        failed: int = 0,
-        source_deleted: int = 0,
-        retried: int = 0,
-        bytes_transferred: int = 0,
-        transfer_seconds: float = 0.0,
-        lister_error: str | None = None,
-        listing_done: bool | None = None,
-        now: datetime | None = None,
+        lister_error: str | None,
+        listing_done: bool | None,
+        now: datetime | None,
         returning: bool,
     ) -> tuple[bool, RunRecord | None]:
         """`update_run` and `finish_listing`: (whether the run exists, the updated record when `returning`)."""
+        unknown = set(counters) - set(RUN_COUNTERS)
+        if unknown:
+            raise ValueError(f"unknown run counters: {', '.join(sorted(unknown))}")
         e = _Expr()
-        increments = {
-            "listed": listed,
-            "enqueued": enqueued,
-            "skipped": skipped,
-            "synced": synced,
-            "failed": failed,
-            "source_deleted": source_deleted,
-            "retried": retried,
-            "bytes_transferred": bytes_transferred,
-            "transfer_seconds": transfer_seconds,
-        }
-        for name, amount in increments.items():
+        for name, amount in counters.items():
             if amount:
                 e.add(name, amount)
         if lister_error is not None:
