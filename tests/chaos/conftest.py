@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -84,6 +85,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def _long_set_gate(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("chaos_long") and not request.config.getoption("chaos_long", default=False):
         pytest.skip("long randomised chaos set: run with --chaos-long (make chaos)")
+
+
+@pytest.fixture(autouse=True)
+def _moto_writes_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies the writes to one item one after the other; moto checks a condition and then mutates the
+    item without a lock, so two racing claims can both pass its check. Racing downloaders must meet the real
+    serialisation, or the suite would report moto's race as a duplicated upload (the moto server runs in this
+    process, so locking its backend's writes is enough)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("update_item", "put_item", "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def serialised(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, serialised)
 
 
 @pytest.fixture
