@@ -173,11 +173,12 @@ def test_secrets_manager_unavailable_during_a_token_refresh(chaos) -> None:
 
     def expire(pipeline: Any) -> None:
         pipeline.simulator.faults.expire_access_tokens()
-        run.aws.fail("secretsmanager", "GetSecretValue", "ServiceUnavailable", status=503, count=3)
+        # Two: even if both hit the same video, its third receive still has the secret.
+        run.aws.fail("secretsmanager", "GetSecretValue", "ServiceUnavailable", status=503, count=2)
 
     run.night(after_listing=expire)
     assert run.verify().completed == 3
-    assert run.aws.fired("secretsmanager") == 3
+    assert run.aws.fired("secretsmanager") == 2
 
 
 def _entries_of(params: dict[str, Any]) -> list[dict[str, Any]]:
