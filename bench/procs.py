@@ -70,8 +70,8 @@ def proc_cpu_s(pid: int) -> float:
 
 
 @contextmanager
-def _server(command: list[str], port: int) -> Iterator[int]:
-    process = subprocess.Popen(command, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _server(command: list[str], port: int, env: Mapping[str, str] | None = None) -> Iterator[int]:
+    process = subprocess.Popen(command, env=clean_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port)
         yield process.pid
@@ -85,10 +85,10 @@ def _server(command: list[str], port: int) -> Iterator[int]:
 
 
 @contextmanager
-def moto_server() -> Iterator[Server]:
-    """A ThreadedMotoServer in its own process."""
+def moto_server(env: Mapping[str, str] | None = None) -> Iterator[Server]:
+    """A ThreadedMotoServer in its own process (`env`: extra variables, e.g. moto settings)."""
     port = free_port()
-    with _server([sys.executable, str(TRANSFER_BENCH), "--serve-moto", str(port)], port) as pid:
+    with _server([sys.executable, str(TRANSFER_BENCH), "--serve-moto", str(port)], port, env) as pid:
         yield Server(f"http://127.0.0.1:{port}", pid)
 
 

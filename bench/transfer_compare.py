@@ -187,6 +187,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only the (cap, size) groups measured now in an existing results file (a quieter rerun)",
+    )
     args = parser.parse_args()
     sizes = sorted(set(args.sizes_mib + ([4096] if args.with_4gib else [])))
     contenders = [c for c in args.contenders if c != "rclone" or shutil.which("rclone")]
@@ -211,8 +216,18 @@ def main() -> int:
                             )
                 summary = {c: summarise([r for r in runs if r["contender"] == c]) for c in contenders}
                 groups.append({"cap_mbps": cap or None, "size_mib": size_mib, "summary": summary, "runs": runs})
-    report.update(finished=stamp(), load=load.summary(), groups=groups, targets=targets(groups))
     report["settings"] = {"runs": args.runs, "sizes_mib": sizes, "caps_mbps": args.caps, "contenders": contenders}
+    report.update(finished=stamp(), load=load.summary())
+    if args.merge and args.output.exists():
+        previous = json.loads(args.output.read_text())
+        fresh = {(g["cap_mbps"], g["size_mib"]) for g in groups}
+        kept = [g for g in previous["groups"] if (g["cap_mbps"], g["size_mib"]) not in fresh]
+        groups = kept + groups
+        report["merged_into"] = {
+            k: previous[k] for k in ("started", "finished", "load", "settings") if k in previous
+        }
+    groups.sort(key=lambda g: (g["cap_mbps"] or 0, g["size_mib"]))
+    report.update(groups=groups, targets=targets(groups))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report["targets"], indent=2))
