@@ -39,6 +39,16 @@ def _machine(report: dict[str, Any]) -> str:
     )
 
 
+def _earlier(report: dict[str, Any]) -> str:
+    """The runs a `--merge` kept groups from."""
+    spans = [
+        f"{e['started']} to {e['finished']} (load {e.get('load', {}).get('load1_min')} to "
+        f"{e.get('load', {}).get('load1_max')})"
+        for e in report.get("earlier_runs", [])
+    ]
+    return f"; groups kept from earlier runs: {', '.join(spans)}" if spans else ""
+
+
 def machine_section() -> str | None:
     lines = []
     for name, label in (
@@ -48,7 +58,7 @@ def machine_section() -> str | None:
     ):
         report = _load(name)
         if report:
-            lines.append(f"- **{label}** (`bench/results/{name}`): {_machine(report)}")
+            lines.append(f"- **{label}** (`bench/results/{name}`): {_machine(report)}{_earlier(report)}")
     return "\n".join(lines) or None
 
 

@@ -223,9 +223,8 @@ def main() -> int:
         fresh = {(g["cap_mbps"], g["size_mib"]) for g in groups}
         kept = [g for g in previous["groups"] if (g["cap_mbps"], g["size_mib"]) not in fresh]
         groups = kept + groups
-        report["merged_into"] = {
-            k: previous[k] for k in ("started", "finished", "load", "settings") if k in previous
-        }
+        span = {k: previous[k] for k in ("started", "finished", "load", "settings") if k in previous}
+        report["earlier_runs"] = [span, *previous.get("earlier_runs", [])]
     groups.sort(key=lambda g: (g["cap_mbps"] or 0, g["size_mib"]))
     report.update(groups=groups, targets=targets(groups))
     args.output.parent.mkdir(parents=True, exist_ok=True)
