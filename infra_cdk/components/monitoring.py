@@ -37,6 +37,10 @@ GT = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
 GTE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 LT = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
 NOT_BREACHING = cloudwatch.TreatMissingData.NOT_BREACHING
+BREACHING = cloudwatch.TreatMissingData.BREACHING
+# Quiet nights send no report (REPORT_QUIET_NIGHTS), so a run that stopped happening (a disabled schedule, a
+# deleted rule, a broken deploy) would go unnoticed: this alarm fires when the lister was not invoked in a day.
+LISTER_SILENT_PERIOD = Duration.days(1)
 
 
 class Monitoring(Construct):
@@ -92,6 +96,7 @@ class Monitoring(Construct):
         comparison: cloudwatch.ComparisonOperator,
         description: str,
         evaluation_periods: int = 1,
+        treat_missing_data: cloudwatch.TreatMissingData = NOT_BREACHING,
     ) -> cloudwatch.Alarm:
         alarm = metric.create_alarm(
             self,
@@ -102,7 +107,7 @@ class Monitoring(Construct):
             comparison_operator=comparison,
             evaluation_periods=evaluation_periods,
             datapoints_to_alarm=evaluation_periods,
-            treat_missing_data=NOT_BREACHING,
+            treat_missing_data=treat_missing_data,
             actions_enabled=True,
         )
         alarm.add_alarm_action(self._action)
@@ -170,6 +175,19 @@ class Monitoring(Construct):
             comparison=GTE,
             description="The credentials rotation failed: the secret still holds the previous tokens",
         )
+
+        if self._settings.schedule_enabled:
+            self._alarm(
+                "lister-silent",
+                pipeline.lister.function.metric_invocations(period=LISTER_SILENT_PERIOD, statistic="Sum"),
+                threshold=1,
+                comparison=LT,
+                treat_missing_data=BREACHING,
+                description=(
+                    "The lister was not invoked in the last day: the nightly schedule is not running "
+                    "(quiet nights are silent, so this is the sign of life)"
+                ),
+            )
 
     def _function_alarms(self, fn: PipelineFunction) -> None:
         self._alarm(

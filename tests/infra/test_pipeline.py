@@ -229,3 +229,24 @@ def test_each_role_has_what_its_function_calls(env: Synthesized) -> None:
     assert summary["QueueDepths"] == {"sqs:GetQueueAttributes"}
     assert {"dynamodb:Scan", "dynamodb:Query", "dynamodb:UpdateItem"} <= summary["StateTable"]
     assert "CredentialsSecret" not in summary
+
+
+def test_a_nightly_run_that_stops_happening_raises_an_alarm(env: Synthesized) -> None:
+    """Quiet nights are silent, so a schedule that stopped would go unnoticed without this alarm."""
+    lister_id, _ = env.function("lister")
+    alarms = [
+        a["Properties"]
+        for a in env.resources_of("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("AlarmName") == f"gopro-sync-lister-silent-{env.environment}"
+    ]
+    if env.environment == "dev":  # no schedule in dev: nothing to miss
+        assert alarms == []
+        return
+    (alarm,) = alarms
+    assert alarm["MetricName"] == "Invocations"
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": lister_id}}]
+    assert alarm["Period"] == 86400
+    assert alarm["ComparisonOperator"] == "LessThanThreshold"
+    assert alarm["Threshold"] == 1
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["AlarmActions"]
