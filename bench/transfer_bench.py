@@ -20,7 +20,6 @@ import os
 import platform
 import random
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -232,22 +231,6 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
 # --- orchestration -----------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
-
-
 def s3_client(endpoint: str) -> Any:
     import boto3
 
@@ -313,6 +296,7 @@ def main() -> int:
 
     sys.path.insert(0, str(ROOT))
 
+    from devtools.net import free_port, wait_for_port
     from pipeline.transfer import TransferConfig
 
     args.size = args.size_mib * MIB

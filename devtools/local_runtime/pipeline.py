@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devtools.local_runtime.provision import Provisioned, provision
+from devtools.net import free_port
 from pipeline import resources
 from pipeline.app import App
 from pipeline.aws_clients import clear_client_cache, make_client
@@ -343,7 +344,7 @@ class LocalPipeline:
     def _start_moto(self) -> str:
         from moto.server import ThreadedMotoServer
 
-        port = _free_port()
+        port = free_port()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._moto.start()
         return f"http://127.0.0.1:{port}"
@@ -393,14 +394,6 @@ def _is_running(sim: Any) -> bool:
         return bool(sim.port)
     except Exception:
         return False
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _scheduled_event() -> dict[str, Any]:
