@@ -379,6 +379,29 @@ class StateStore:
 
     # --- claim and the worker's writes -----------------------------------------------------------------------
 
+    @staticmethod
+    def _set_identity(
+        e: _Expr,
+        status: MediaStatus,
+        provider: str,
+        media_id: str,
+        run_id: str,
+        moment: datetime,
+        filename: str | None,
+        captured_at: str | None,
+        size: int | None,
+    ) -> None:
+        """What every (re)opening write of a medium sets: status, who it is, which run, since when, and the
+        listing's facts about it when known."""
+        e.set(Attr.STATUS, status)
+        e.set(Attr.PROVIDER, provider)
+        e.set(Attr.MEDIA_ID, media_id)
+        e.set(Attr.RUN_ID, run_id)
+        e.set(Attr.SYNC_TIMESTAMP, iso_utc(moment))
+        for attr, value in ((Attr.FILENAME, filename), (Attr.CAPTURED_AT, captured_at), (Attr.SIZE, size)):
+            if value is not None:
+                e.set(attr, value)
+
     def claim(
         self,
         provider: str,
@@ -403,18 +426,13 @@ class StateStore:
         moment = self._now(now)
         expires = moment + timedelta(seconds=lease_seconds)
         e = _Expr()
-        e.set(Attr.STATUS, MediaStatus.IN_PROGRESS)
-        e.set(Attr.PROVIDER, provider)
-        e.set(Attr.MEDIA_ID, media_id)
+        self._set_identity(
+            e, MediaStatus.IN_PROGRESS, provider, media_id, run_id, moment, filename, captured_at, size
+        )
         e.set(Attr.LEASE_OWNER, owner)
         e.set(Attr.LEASE_EXPIRES_AT, _epoch(expires))
-        e.set(Attr.RUN_ID, run_id)
-        e.set(Attr.SYNC_TIMESTAMP, iso_utc(moment))
         attempts = e.n(Attr.ATTEMPTS)
         e.set_expression(f"{attempts} = if_not_exists({attempts}, {e.v(0)}) + {e.v(1)}")
-        for attr, value in ((Attr.FILENAME, filename), (Attr.CAPTURED_AT, captured_at), (Attr.SIZE, size)):
-            if value is not None:
-                e.set(attr, value)
         status, lease_owner, lease_expires = e.n(Attr.STATUS), e.n(Attr.LEASE_OWNER), e.n(Attr.LEASE_EXPIRES_AT)
         condition = (
             f"attribute_not_exists({e.n(Attr.PK)})"
@@ -654,16 +672,9 @@ class StateStore:
         """
         moment = self._now(now)
         e = _Expr()
-        e.set(Attr.STATUS, MediaStatus.PENDING)
-        e.set(Attr.PROVIDER, provider)
-        e.set(Attr.MEDIA_ID, media_id)
-        e.set(Attr.RUN_ID, run_id)
-        e.set(Attr.SYNC_TIMESTAMP, iso_utc(moment))
+        self._set_identity(e, MediaStatus.PENDING, provider, media_id, run_id, moment, filename, captured_at, size)
         attempts = e.n(Attr.ATTEMPTS)
         e.set_expression(f"{attempts} = if_not_exists({attempts}, {e.v(0)})")
-        for attr, value in ((Attr.FILENAME, filename), (Attr.CAPTURED_AT, captured_at), (Attr.SIZE, size)):
-            if value is not None:
-                e.set(attr, value)
         for attr in (Attr.LEASE_OWNER, Attr.LEASE_EXPIRES_AT):
             e.remove(attr)
         condition = self._reopenable_condition(e, moment, allow_absent=True)
