@@ -1,8 +1,9 @@
-"""The composition root: builds each collaborator once per process from settings.
+"""The composition root: the only place services are built, from collaborators built once per process.
 
 Why: a warm Lambda container serves many invocations; clients, the provider's HTTP session and its token cache
-are built on first use and reused. Handlers and the local runtime get everything from here, tests build the
-services directly with their own collaborators.
+are built on first use and reused. Services (`listing()`, `summary()`, `rotation()`) are cheap to build and are
+built per call from those collaborators, so a service never outlives the settings it was built with. Handlers
+and the local runtime get everything from here.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from typing import IO, Any
 
 from pipeline import resources
 from pipeline.aws_clients import make_client
-from pipeline.config import Settings
+from pipeline.config import ConfigError, Settings
+from pipeline.credentials.factory import store_for
 from pipeline.observability.logging import configure_logging
 from pipeline.observability.metrics import MetricsEmitter
 from pipeline.observability.tracing import Tracer
 from pipeline.providers import registry
 from pipeline.providers.base import CloudProvider
+from pipeline.services.listing import ListingService
+from pipeline.services.rotation import Notifier, RotationService, provider_hooks
+from pipeline.services.summary import SummaryService
 from pipeline.state.store import StateStore
 
 
@@ -65,6 +70,42 @@ class App:
                 cache[wanted] = registry.create(wanted, self.settings)
             return cache[wanted]
 
+    # --- services ----------------------------------------------------------------------------------------------
+
+    def summary(self) -> SummaryService:
+        return SummaryService(
+            settings=self.settings,
+            state=self.state,
+            sns=self.client("sns"),
+            sqs=self.client("sqs"),
+            metrics=self.metrics,
+        )
+
+    def listing(self) -> ListingService:
+        return ListingService(
+            settings=self.settings,
+            provider=self.provider(),
+            state=self.state,
+            sqs=self.client("sqs"),
+            metrics=self.metrics,
+            summary=self.summary(),
+            tracer=self.tracer,
+            lambda_client=self.client("lambda"),
+        )
+
+    def rotation(self) -> RotationService:
+        if self.settings.credentials_override.present:
+            raise ConfigError("rotation works on the Secrets Manager secret; unset the GOPRO_* token variables")
+        _store, lock, _ = store_for(self.settings)  # the very lock the downloaders take before a refresh
+        settings = self.settings
+        return RotationService(
+            secrets=self.client("secretsmanager"),
+            lock=lock,
+            hooks=lambda: provider_hooks(settings),
+            metrics=self.metrics,
+            notifier=Notifier(self.client("sns"), settings.topic_arn, settings.environment),
+        )
+
 
 _app: App | None = None
 _app_lock = threading.Lock()
@@ -77,10 +118,3 @@ def current_app() -> App:
         if _app is None:
             _app = App.from_env()
         return _app
-
-
-def set_app(app: App | None) -> None:
-    """For the local runtime and tests: use this App instead of one built from the environment."""
-    global _app
-    with _app_lock:
-        _app = app

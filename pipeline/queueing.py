@@ -26,6 +26,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline.aws_errors import error_code, error_message
+from pipeline.errors import SyncError
 from pipeline.messages import CORRELATION_ID_ATTRIBUTE, DownloadMessage, correlation_id_from_attributes
 from pipeline.retry import RetryPolicy
 
@@ -159,7 +161,9 @@ def send_download_messages(
     return report
 
 
-class _BatchAborted(Exception):
+class _BatchAborted(SyncError):
+    """A whole SendMessageBatch call failed: the send stops (never escapes `send_download_messages`)."""
+
     def __init__(self, cause: ClientError | BotoCoreError, pending: list[_Entry]) -> None:
         super().__init__(str(cause))
         self.cause = cause
@@ -235,8 +239,7 @@ def _failed(entry: _Entry, failure: dict[str, Any], *, sender_fault: bool) -> Fa
 
 def _error_details(exc: ClientError | BotoCoreError) -> tuple[str, str]:
     if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return str(error.get("Code", "ClientError")), str(error.get("Message", ""))[:MAX_REASON_CHARS]
+        return error_code(exc) or "ClientError", error_message(exc)[:MAX_REASON_CHARS]
     return type(exc).__name__, str(exc)[:MAX_REASON_CHARS]
 
 

@@ -44,27 +44,28 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from pipeline.aws_errors import error_code
 from pipeline.credentials.lock import RefreshLock
-from pipeline.credentials.model import CredentialsError, ProviderCredentials
+from pipeline.credentials.model import ProviderCredentials
 from pipeline.credentials.tokens import REAUTH_HINT
+from pipeline.errors import SyncError
 from pipeline.observability.metrics import Metric, MetricsEmitter
 from pipeline.observability.redaction import redact
 from pipeline.providers.errors import AuthError, ProviderError
+from pipeline.services.secret_versions import AWSCURRENT, AWSPENDING, RotationError, SecretVersions, credentials_of
 
 if TYPE_CHECKING:
     from pipeline.config import Settings
 
 log = logging.getLogger(__name__)
 
-AWSCURRENT = "AWSCURRENT"
-AWSPENDING = "AWSPENDING"
 # Extra key in the pending version's JSON (ProviderCredentials.from_json ignores unknown keys).
 ROTATION_FIELD = "rotation"
 DERIVED_FROM = "derived_from"
@@ -84,15 +85,30 @@ class Step(StrEnum):
     FINISH = "finishSecret"
 
 
-class RotationError(Exception):
-    """A step cannot go on. The message is for an operator and holds no secret value.
+class BadRotationEvent(SyncError, ValueError):
+    """An event that is not a Secrets Manager rotation request: retrying it cannot help."""
 
-    `retryable`: a later attempt may succeed by itself (the lock was busy, the provider was down).
-    """
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(redact(message))
-        self.retryable = retryable
+@dataclass(frozen=True)
+class RotationRequest:
+    """One step of one rotation, as Secrets Manager asks for it."""
+
+    secret_id: str
+    token: str
+    step: Step
+
+    @classmethod
+    def from_event(cls, event: Any) -> RotationRequest:
+        """From `{"SecretId", "ClientRequestToken", "Step"}`; BadRotationEvent for anything else."""
+        if not isinstance(event, Mapping):
+            raise BadRotationEvent("a rotation event must be a JSON object")
+        secret_id, token, step = event.get("SecretId"), event.get("ClientRequestToken"), event.get("Step")
+        if not isinstance(secret_id, str) or not secret_id or not isinstance(token, str) or not token:
+            raise BadRotationEvent("a rotation event needs SecretId and ClientRequestToken strings")
+        try:
+            return cls(secret_id, token, Step(step))
+        except ValueError:
+            raise BadRotationEvent(f"unknown rotation step {step!r}") from None
 
 
 @dataclass(frozen=True)
@@ -132,80 +148,11 @@ class Notifier:
         try:
             self.sns.publish(TopicArn=self.topic_arn, Subject=subject, Message=redact(body))
         except ClientError as exc:  # the failure is already logged and counted; a lost e-mail must not hide it
-            log.error("could not notify the alerts topic: %s", exc.response.get("Error", {}).get("Code"))
+            log.error("could not notify the alerts topic: %s", error_code(exc))
 
 
 def lock_owner(token: str) -> str:
     return f"{LOCK_OWNER_PREFIX}{token}"
-
-
-class SecretVersions:
-    """The Secrets Manager calls of the protocol, for one secret."""
-
-    def __init__(self, client: Any, secret_id: str) -> None:
-        self.client = client
-        self.secret_id = secret_id
-
-    def describe(self) -> dict[str, Any]:
-        return dict(self.client.describe_secret(SecretId=self.secret_id))
-
-    def stages(self) -> dict[str, list[str]]:
-        return dict(self.describe().get("VersionIdsToStages", {}))
-
-    def current_version(self) -> str | None:
-        return next((v for v, stages in self.stages().items() if AWSCURRENT in stages), None)
-
-    def read(self, *, version_id: str | None = None, stage: str | None = None) -> tuple[dict[str, Any], str]:
-        """(the JSON document, its version id); ResourceNotFoundException propagates."""
-        kwargs: dict[str, Any] = {"SecretId": self.secret_id}
-        if version_id:
-            kwargs["VersionId"] = version_id
-        if stage:
-            kwargs["VersionStage"] = stage
-        answer = self.client.get_secret_value(**kwargs)
-        text = answer.get("SecretString") or ""
-        try:
-            document = json.loads(text)
-        except ValueError:
-            raise RotationError(f"secret {self.secret_id} version {answer.get('VersionId')} is not JSON") from None
-        if not isinstance(document, dict):
-            raise RotationError(f"secret {self.secret_id} must hold a JSON object")
-        return document, str(answer.get("VersionId", ""))
-
-    def pending_exists(self, token: str) -> bool:
-        try:
-            self.read(version_id=token, stage=AWSPENDING)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return False
-            raise
-        return True
-
-    def put_pending(self, token: str, document: dict[str, Any]) -> None:
-        self.client.put_secret_value(
-            SecretId=self.secret_id,
-            ClientRequestToken=token,
-            SecretString=json.dumps(document, sort_keys=True),
-            VersionStages=[AWSPENDING],
-        )
-
-    def promote(self, token: str, current: str | None) -> None:
-        kwargs: dict[str, Any] = {"SecretId": self.secret_id, "VersionStage": AWSCURRENT, "MoveToVersionId": token}
-        if current:
-            kwargs["RemoveFromVersionId"] = current
-        self.client.update_secret_version_stage(**kwargs)
-
-    def drop_pending(self, token: str) -> None:
-        self.client.update_secret_version_stage(
-            SecretId=self.secret_id, VersionStage=AWSPENDING, RemoveFromVersionId=token
-        )
-
-
-def credentials_of(document: dict[str, Any]) -> ProviderCredentials:
-    try:
-        return ProviderCredentials.from_json(json.dumps(document))
-    except CredentialsError as exc:
-        raise RotationError(f"the stored credentials are unusable: {exc}") from None
 
 
 class RotationService:
@@ -294,14 +241,14 @@ class RotationService:
             log.warning("could not release the refresh lock: %s", type(exc).__name__)
 
     def _take_lock(self, token: str) -> None:
-        """The downloaders' refresh lock, waited for a little; RotationError(retryable) if it stays busy."""
+        """The downloaders' refresh lock, waited for a little; RotationError(transient) if it stays busy."""
         deadline = self._clock() + self._lock_wait
         while not self._lock.acquire(lock_owner(token), ROTATION_LOCK_TTL_SECONDS):
             if self._clock() >= deadline:
                 raise RotationError(
                     "the credentials refresh lock is held (a worker is refreshing the token); Secrets Manager "
                     "will retry the rotation",
-                    retryable=True,
+                    transient=True,
                 )
             self._sleep(self._lock_poll)
 
@@ -353,7 +300,7 @@ class RotationService:
             raise RotationError(f"the provider refused the refresh grant: {exc}{hint}") from None
         except ProviderError as exc:
             raise RotationError(
-                f"the provider could not renew the token: {exc}", retryable=exc.retryable
+                f"the provider could not renew the token: {exc}", transient=exc.retryable
             ) from None
 
     def _set(self, secrets: SecretVersions, token: str) -> None:
@@ -371,7 +318,7 @@ class RotationService:
             self._hooks().test(pending)
         except ProviderError as exc:
             message = f"the new credentials failed the test call: {exc}"
-            raise RotationError(message, retryable=exc.retryable) from None
+            raise RotationError(message, transient=exc.retryable) from None
 
     def _finish(self, secrets: SecretVersions, token: str) -> None:
         document, _ = secrets.read(version_id=token, stage=AWSPENDING)
@@ -392,9 +339,7 @@ class RotationService:
         try:
             secrets.drop_pending(token)
         except ClientError as exc:  # cosmetic: AWSPENDING on the AWSCURRENT version counts as a finished rotation
-            log.warning(
-                "could not remove AWSPENDING from %s: %s", token, exc.response.get("Error", {}).get("Code")
-            )
+            log.warning("could not remove AWSPENDING from %s: %s", token, error_code(exc))
         self._lock.release(lock_owner(token))
         self._metrics.count(Metric.ROTATION_SUCCESS)
         log.info("finishSecret: version %s is now AWSCURRENT (was %s)", token, current)

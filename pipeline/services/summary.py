@@ -9,20 +9,44 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pipeline.clock import iso_utc, parse_iso_utc, utc_now
 from pipeline.config import Settings
+from pipeline.observability import correlation
 from pipeline.observability.metrics import MetricsEmitter
 from pipeline.state.models import MediaStatus, RunRecord
-from pipeline.state.store import StateStore, parse_iso_utc, utc_now
+from pipeline.state.store import StateStore
 
 log = logging.getLogger(__name__)
 
 MAX_FAILURES_LISTED = 50
 SUBJECT_LIMIT = 100  # SNS refuses longer subjects
+
+
+@dataclass(frozen=True)
+class SummaryRequest:
+    """Whether to report, and on which run (None: the latest)."""
+
+    wanted: bool
+    run_id: str | None = None
+    correlation_id: str | None = None
+
+    @classmethod
+    def from_event(cls, event: Any) -> SummaryRequest:
+        """From an alarm state-change event (wanted when it enters ALARM) or a direct `{"run_id": ...}`."""
+        if not isinstance(event, Mapping):
+            return cls(wanted=False)
+        correlation_id = correlation.correlation_id_from_event(event)
+        detail = event.get("detail")
+        if isinstance(detail, Mapping) and isinstance(detail.get("state"), Mapping):
+            return cls(wanted=detail["state"].get("value") == "ALARM", correlation_id=correlation_id)
+        run_id = event.get("run_id")
+        return cls(True, run_id if isinstance(run_id, str) and run_id else None, correlation_id)
 
 
 class Outcome(StrEnum):
@@ -174,7 +198,7 @@ class SummaryService:
             provider=run.provider,
             outcome=outcome,
             started_at=run.started_at,
-            reported_at=now.isoformat().replace("+00:00", "Z"),
+            reported_at=iso_utc(now, timespec="auto"),
             listed=run.listed,
             enqueued=run.enqueued,
             already_archived=max(0, run.listed - run.enqueued - run.skipped),

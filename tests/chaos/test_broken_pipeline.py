@@ -14,7 +14,7 @@ import pytest
 from devtools.gopro_simulator import MIB
 from pipeline.messages import DownloadMessage
 from pipeline.queueing import SendReport, SentMessage
-from pipeline.services import lister as lister_service
+from pipeline.services import listing as listing_service
 from pipeline.services.downloader import Disposition
 from pipeline.services.s3_transfer import S3FileTransfer
 from pipeline.state.models import TransitionRefusal, TransitionResult
@@ -140,7 +140,7 @@ def test_a_failure_recorded_without_its_reason_is_caught(chaos, reliability_repo
 def test_a_message_the_lister_drops_silently_is_caught_as_lost(
     chaos, monkeypatch: pytest.MonkeyPatch, reliability_report: Any
 ) -> None:
-    send = lister_service.send_download_messages
+    send = listing_service.send_download_messages
 
     def drop_first(sqs: Any, queue_url: str, messages: list[DownloadMessage], **kwargs: Any) -> SendReport:
         messages = list(messages)
@@ -148,7 +148,7 @@ def test_a_message_the_lister_drops_silently_is_caught_as_lost(
         report.sent.insert(0, SentMessage(messages[0].media_id, "never-sent"))
         return report
 
-    monkeypatch.setattr(lister_service, "send_download_messages", drop_first)
+    monkeypatch.setattr(listing_service, "send_download_messages", drop_first)
     run = _proof(chaos, "proof: a message dropped", config=library(video(1, 6 * MIB), video(2, 600 * 1024)))
     run.night()
     outcome = run.check()

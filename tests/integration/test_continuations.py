@@ -11,6 +11,7 @@ import pytest
 from devtools.gopro_simulator import KB, MIB, SimMedia, SimulatorConfig
 from devtools.local_runtime import LocalPipeline
 from pipeline.config import Settings
+from pipeline.deadline import Deadline
 from pipeline.handlers.lister import run_listing
 from pipeline.keys import object_key
 from pipeline.services.downloader import CONTINUATION_ATTRIBUTE, deadline_safety_seconds
@@ -49,7 +50,8 @@ def test_a_listing_out_of_time_continues_where_it_stopped(aws, gopro_sim) -> Non
         payload: dict[str, Any] = {"source": "aws.scheduler", "id": "evt-1"}
         invocations = []
         while True:
-            outcome = run_listing(pipeline.app, payload, remaining_ms=lambda: 1_000)  # always "almost out of time"
+            # Always "almost out of time": a second left.
+            outcome = run_listing(pipeline.app, payload, deadline=Deadline.in_seconds(1))
             invocations.append(outcome)
             if outcome["done"]:
                 break

@@ -19,8 +19,9 @@ from devtools.gopro_simulator import KB, GoProSimulator, SimMedia, SimulatorConf
 from devtools.local_runtime import LocalPipeline
 from pipeline import aws_clients, resources
 from pipeline.config import Settings
+from pipeline.deadline import Deadline
 from pipeline.handlers.lister import run_listing
-from pipeline.services.lister import ListingCursor
+from pipeline.services.listing_models import ListingCursor
 
 pytestmark = pytest.mark.integration
 
@@ -255,7 +256,7 @@ def test_a_continued_incremental_listing_keeps_its_mode(night) -> None:
     payload: dict[str, Any] = {"source": "aws.scheduler"}
     outcomes = []
     while True:
-        outcome = run_listing(pipeline.app, payload, remaining_ms=lambda: 1_000, now=NIGHT_1 + DAY)
+        outcome = run_listing(pipeline.app, payload, deadline=Deadline.in_seconds(1), now=NIGHT_1 + DAY)
         outcomes.append(outcome)
         if outcome["done"]:
             break

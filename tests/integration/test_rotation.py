@@ -27,10 +27,18 @@ from pipeline.config import EnvVar, Settings
 from pipeline.credentials.factory import store_for, token_manager_for
 from pipeline.credentials.model import ProviderCredentials
 from pipeline.credentials.store import SecretsManagerStore
-from pipeline.handlers.rotation import BadRotationEvent, rotate
+from pipeline.handlers.rotation import rotate
 from pipeline.observability.metrics import Metric, MetricsEmitter
 from pipeline.providers.gopro.provider import build
-from pipeline.services.rotation import AWSCURRENT, AWSPENDING, DERIVED_FROM, ROTATION_FIELD, RotationError, Step
+from pipeline.services.rotation import (
+    AWSCURRENT,
+    AWSPENDING,
+    DERIVED_FROM,
+    ROTATION_FIELD,
+    BadRotationEvent,
+    RotationError,
+    Step,
+)
 from pipeline.state.schema import ensure_table
 from tests.fixtures.aws import MotoStack
 

@@ -1,0 +1,334 @@
+"""The nightly listing, start to end: what in the cloud library is not yet archived, one SQS message per medium.
+
+One invocation goes one way: plan from the cursor (`ListingCursor.progress_for`) → page loop (batch-get the
+records, enqueue the new media) → either hand the rest to a fresh invocation (time ran out) or finish the night
+(move the cursor, finish the run record, report a night that queued nothing) → a `ListingOutcome`.
+
+What a night costs, and why (docs/performance.md, "Listing"): costs are per page, not per video: one provider
+call, one BatchGetItem (100 keys) and ten SendMessageBatch calls for 100 new media; the run's counters are written
+every `COUNTER_FLUSH_PAGES` pages, not every page. The cursor is read once. A full night creates its run record at
+once and always ends with a report (so the weekly reconcile is also a weekly heartbeat). An incremental night
+creates the run record only when it finds something new: a night with nothing new is one provider call, the
+credentials read and the cursor read, and sends no report unless `REPORT_QUIET_NIGHTS` asks for one. A continued
+listing keeps its mode: the cursor holds its progress (`in_progress`) until its last invocation moves the mark.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from pipeline.clock import utc_now
+from pipeline.config import Settings
+from pipeline.deadline import Deadline
+from pipeline.messages import DownloadMessage
+from pipeline.observability import correlation
+from pipeline.observability.metrics import Metric, MetricsEmitter, Unit
+from pipeline.observability.tracing import Tracer
+from pipeline.providers.base import CloudProvider, MediaItem, MediaType
+from pipeline.providers.errors import AuthError, InvalidMediaId
+from pipeline.queueing import send_download_messages
+from pipeline.services.listing_models import (
+    ListingCursor,
+    ListingMode,
+    ListingOutcome,
+    ListingProgress,
+    ListingRequest,
+    RunCounts,
+    SkipReason,
+)
+from pipeline.services.summary import SummaryService
+from pipeline.state.models import MediaStatus, RunRecord
+from pipeline.state.store import StateStore
+
+log = logging.getLogger(__name__)
+
+# Run counters are flushed every this many pages (and always at the end of an invocation): one UpdateItem per
+# page would be 0.01 AWS calls per listed medium on its own.
+COUNTER_FLUSH_PAGES = 10
+# A medium still processing in the cloud whose `ready_to_view` is one of these will become downloadable, so it
+# keeps the high-water mark below itself; `failure` (and anything unknown) is left to the next full reconcile.
+TRANSIENT_NOT_READY = frozenset({"loading", "registered", "transcoding", "processing", "uploading", "rendering"})
+# Time an invocation keeps back after a page: less than this left, the rest goes to a fresh invocation.
+MIN_REMAINING_SECONDS = 60.0
+MAX_ERROR_CHARS = 1000
+
+
+class _Night:
+    """Tonight's run record, and every state-store call the listing makes about it.
+
+    Why one object: the run record is created on first need (an incremental night creates it only if it finds
+    something: a message or a counter needs it), counters are batched, and the listing's calls into the state
+    store stay in one place.
+    """
+
+    def __init__(
+        self, state: StateStore, provider: str, progress: ListingProgress, *, correlation_id: str, now: datetime
+    ) -> None:
+        self._state = state
+        self._provider = provider
+        self.progress = progress
+        self.correlation_id = correlation_id
+        self._now = now
+        self.counts = RunCounts()
+
+    @property
+    def run_id(self) -> str:
+        return self.progress.run_id
+
+    def ensure_run(self) -> None:
+        if not self.progress.run_created:
+            self._state.create_run(
+                self.run_id, correlation_id=self.correlation_id, started_at=self._now, provider=self._provider
+            )
+            self.progress.run_created = True
+
+    def flush(self) -> None:
+        """Write the counters gathered since the last flush (creating the run record if need be)."""
+        if not self.counts:
+            return
+        self.ensure_run()
+        self._state.update_run(self.run_id, **self.counts.take())
+
+    def archived(self, media_ids: list[str]) -> set[str]:
+        """Which of `media_ids` are archived already (one BatchGetItem per 100 ids)."""
+        records = self._state.batch_get(self._provider, media_ids)
+        return {media_id for media_id, record in records.items() if record.status == MediaStatus.COMPLETED}
+
+    def note_error(self, message: str, *, listing_done: bool | None = None) -> None:
+        self._state.update_run(self.run_id, lister_error=message, listing_done=listing_done)
+
+    def finish(self, error: str | None) -> RunRecord | None:
+        """The last write: the counters left, `listing_done` and the error, answered with the whole record."""
+        return self._state.finish_listing(self.run_id, lister_error=error, **self.counts.take())
+
+
+class ListingService:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        provider: CloudProvider,
+        state: StateStore,
+        sqs: Any,
+        metrics: MetricsEmitter,
+        summary: SummaryService,
+        tracer: Tracer,
+        lambda_client: Any = None,
+        min_remaining_seconds: float = MIN_REMAINING_SECONDS,
+    ) -> None:
+        """`summary` reports a night that queued nothing (no drain alarm will); `lambda_client` invokes the
+        continuation of a listing out of time (None: the caller continues it, as the local runtime does)."""
+        self._settings = settings
+        self._provider = provider
+        self._state = state
+        self._sqs = sqs
+        self._metrics = metrics
+        self._summary = summary
+        self._lambda = lambda_client
+        self._tracer = tracer
+        self._min_remaining = min_remaining_seconds
+
+    # --- the night ---------------------------------------------------------------------------------------------
+
+    def run(
+        self,
+        request: ListingRequest,
+        *,
+        deadline: Deadline | None = None,
+        function_arn: str | None = None,
+        now: datetime | None = None,
+    ) -> ListingOutcome:
+        """One invocation of the listing; `function_arn` is the function a continuation is invoked as."""
+        now = now or utc_now()
+        settings = self._settings
+        cursor = ListingCursor.from_json(self._state.get_cursor(settings.provider))
+        progress = cursor.progress_for(request, now=now, reconcile_days=settings.full_reconcile_days)
+        correlation_id = request.correlation_id or correlation.new_correlation_id()
+        night = _Night(self._state, settings.provider, progress, correlation_id=correlation_id, now=now)
+        with correlation.bind(correlation_id=correlation_id, run_id=night.run_id, provider=settings.provider):
+            if progress.mode is ListingMode.FULL or settings.report_quiet_nights:
+                night.ensure_run()  # a night that will report needs its run record whatever it finds
+            log.info(
+                "listing %s from page %d (%s%s)",
+                settings.provider,
+                request.page,
+                progress.mode,
+                f" after {progress.newer_than}" if progress.newer_than else "",
+            )
+            try:
+                with self._tracer.subsegment("list_media"):
+                    outcome = self._list(night, request.page, deadline or Deadline.never())
+            except Exception as exc:
+                self._record_failure(night, exc)
+                raise
+            progress.absorb(outcome)
+            if outcome.done:
+                self._finish(night, cursor, outcome, now)
+            else:
+                self._hand_over(night, cursor, outcome, function_arn)
+            return outcome
+
+    def _hand_over(
+        self, night: _Night, cursor: ListingCursor, outcome: ListingOutcome, function_arn: str | None
+    ) -> None:
+        """Keep the progress in the cursor and invoke the continuation asynchronously."""
+        if outcome.send_failures:
+            night.note_error(f"{len(outcome.send_failures)} media could not be enqueued")
+        self._save_cursor(cursor.continuing(night.progress))
+        if function_arn and self._lambda is not None:
+            payload = ListingRequest.continuation_event(night.run_id, night.correlation_id, outcome.next_page or 1)
+            self._lambda.invoke(FunctionName=function_arn, InvocationType="Event", Payload=json.dumps(payload))
+            log.info("continuing the listing at page %d in a new invocation", outcome.next_page)
+
+    def _finish(self, night: _Night, cursor: ListingCursor, outcome: ListingOutcome, now: datetime) -> None:
+        """Move the cursor, close the run record, and report a night that queued nothing if it should be."""
+        progress = night.progress
+        hold_window = timedelta(days=max(1, self._settings.full_reconcile_days))
+        moved = cursor.finished(progress, now=now, hold_window=hold_window)
+        if moved.as_json() != cursor.as_json():  # a quiet incremental night writes nothing
+            self._save_cursor(moved)
+        log.info("listing done: %s", json.dumps(outcome.as_json()))
+        if not progress.run_created:
+            log.info("nothing new since %s: no run record, no report", progress.newer_than)
+            return
+        error = f"{len(outcome.send_failures)} media could not be enqueued" if outcome.send_failures else None
+        run = night.finish(error)
+        if _should_report(run, progress, self._settings.report_quiet_nights):
+            # Nothing was queued, so the queue never "drains" and no alarm starts the summary: report now.
+            self._report(night.run_id)
+
+    def _report(self, run_id: str) -> None:
+        try:
+            self._summary.report(run_id)
+        except Exception:  # the report must never hide the listing's own outcome
+            log.exception("could not publish the report of run %s", run_id)
+
+    def _record_failure(self, night: _Night, exc: Exception) -> None:
+        """A failed listing is always reported (the summary needs the run record): record why, and count it."""
+        try:
+            night.ensure_run()
+            message = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+            log.error("listing failed: %s", message)
+            self._metrics.count(Metric.LISTER_FAILURES)
+            if isinstance(exc, AuthError):
+                self._metrics.count(Metric.AUTHENTICATION_FAILURES, reauth_required=int(exc.reauth_required))
+            night.note_error(message, listing_done=True)
+        except Exception:
+            log.exception("could not record the failure of run %s", night.run_id)
+
+    def _save_cursor(self, cursor: ListingCursor) -> None:
+        self._state.put_cursor(self._settings.provider, cursor.as_json())
+
+    # --- the page loop -----------------------------------------------------------------------------------------
+
+    def _list(self, night: _Night, start_page: int, deadline: Deadline) -> ListingOutcome:
+        """List from `start_page` until the library ends or time runs out (then `next_page` says where to go on).
+
+        Counters are flushed every few pages and when the invocation hands over; a finished night leaves the last
+        ones in `night.counts` for its final write.
+        """
+        plan = night.progress.plan()
+        outcome = ListingOutcome(run_id=night.run_id, mode=plan.mode)
+        self._provider.ensure_authenticated(min_validity_seconds=self._settings.token_refresh_margin_seconds)
+        seen: set[str] = set()
+        try:
+            for page in self._provider.iter_pages(start_page=start_page, newer_than=plan.newer_than):
+                outcome.pages += 1
+                fresh = [item for item in page.items if item.media_id not in seen]
+                seen.update(item.media_id for item in fresh)
+                page_outcome = self._handle_page(fresh, night)
+                if page.skipped:
+                    page_outcome.skipped[SkipReason.MALFORMED] += len(page.skipped)
+                    log.warning(
+                        "page %d: skipped %d unreadable entries: %s",
+                        page.page,
+                        len(page.skipped),
+                        ", ".join(page.skipped),
+                    )
+                outcome.add(page_outcome)
+                night.counts.add(page_outcome)
+                if outcome.pages % COUNTER_FLUSH_PAGES == 0:
+                    night.flush()
+                last_page = page.total_pages is not None and page.page >= page.total_pages
+                if not last_page and deadline.near(self._min_remaining):
+                    outcome.next_page = page.page + 1
+                    log.info("stopping the listing after page %d to continue in a fresh invocation", page.page)
+                    break
+        except BaseException:
+            try:
+                night.flush()
+            except Exception:  # the listing's own error matters more than a counter
+                log.exception("could not write the run counters after a failed listing")
+            raise
+        if not outcome.done:
+            night.flush()
+        self._metrics.emit(
+            {
+                Metric.VIDEOS_LISTED: (outcome.listed, Unit.COUNT),
+                Metric.VIDEOS_ENQUEUED: (outcome.enqueued, Unit.COUNT),
+            }
+        )
+        return outcome
+
+    def _handle_page(self, items: list[MediaItem], night: _Night) -> ListingOutcome:
+        outcome = ListingOutcome(run_id=night.run_id, listed=len(items))
+        wanted: list[MediaItem] = []
+        for item in items:
+            reason = self._skip_reason(item)
+            held = reason is SkipReason.NOT_READY and item.ready_state.lower() in TRANSIENT_NOT_READY
+            outcome.saw(item.created_at, held=held)
+            if reason:
+                outcome.skipped[reason] += 1
+                log.info("skipping %s (%s, %s)", item.media_id, reason, item.raw_type or item.ready_state)
+            else:
+                wanted.append(item)
+        if not wanted:
+            return outcome
+        archived = night.archived([item.media_id for item in wanted])
+        outcome.already_archived = sum(1 for item in wanted if item.media_id in archived)
+        messages = [self._message(item, night) for item in wanted if item.media_id not in archived]
+        if messages:
+            night.ensure_run()  # a downloader adds to the run's counters: it must exist before any message
+            report = send_download_messages(self._sqs, self._settings.queue_url, messages)
+            outcome.enqueued = len(report.sent)
+            for failure in report.failed:
+                log.error("could not enqueue %s: %s %s", failure.media_id, failure.code, failure.message)
+                outcome.send_failures.append(failure.media_id)
+        return outcome
+
+    def _skip_reason(self, item: MediaItem) -> SkipReason | None:
+        try:
+            self._provider.validate_media_id(item.media_id)
+        except InvalidMediaId:
+            return SkipReason.INVALID_ID
+        if item.media_type is MediaType.UNKNOWN:
+            return SkipReason.UNKNOWN_TYPE
+        if not item.media_type.is_video and not self._settings.include_photos:
+            return SkipReason.NOT_A_VIDEO
+        if not item.ready:
+            return SkipReason.NOT_READY  # still processing in the cloud: a later night takes it
+        return None
+
+    def _message(self, item: MediaItem, night: _Night) -> DownloadMessage:
+        # Not `iso_utc`: the capture time keeps the offset it came with, because the object key's date folder is
+        # the date in that offset (`pipeline.keys.object_key`); only a UTC offset is spelt "Z".
+        captured = item.captured_at.isoformat().replace("+00:00", "Z") if item.captured_at else None
+        return DownloadMessage.create(
+            run_id=night.run_id,
+            correlation_id=night.correlation_id,
+            provider=self._provider.name,
+            media_id=item.media_id,
+            filename=item.filename,
+            size=item.size,
+            captured_at=captured,
+            media_type=item.media_type.value,
+        )
+
+
+def _should_report(run: RunRecord | None, progress: ListingProgress, quiet_nights: bool) -> bool:
+    if run is None or run.enqueued:
+        return False
+    return progress.mode is ListingMode.FULL or quiet_nights or bool(run.lister_error)
