@@ -30,7 +30,6 @@ from pipeline.credentials.model import ProviderCredentials
 from pipeline.handlers.downloader import process_event
 from pipeline.handlers.lister import run_listing
 from pipeline.handlers.summary import summarise
-from pipeline.services.summary import SummaryService
 from pipeline.state.models import MediaStatus
 from pipeline.state.store import utc_now
 
@@ -263,13 +262,7 @@ class LocalPipeline:
         run = self.app.state.get_run(run_id) if run_id else None
         if report is None and run is not None and run.report_sent_at:
             # Published earlier (by the lister, on a night with nothing queued or a failed listing): show it.
-            built = SummaryService(
-                settings=self.app.settings,
-                state=self.app.state,
-                sns=None,
-                sqs=self.client("sqs"),
-                metrics=self.app.metrics,
-            ).build(run, now=utc_now())
+            built = self.app.summary().build(run, now=utc_now())
             report, text = built.as_json(), built.body()
         return RunResult(
             run_id=run_id,
