@@ -116,11 +116,10 @@ class ListingService:
         metrics: MetricsEmitter,
         summary: SummaryService,
         tracer: Tracer,
-        lambda_client: Any = None,
-        min_remaining_seconds: float = MIN_REMAINING_SECONDS,
+        lambda_client: Any,
     ) -> None:
         """`summary` reports a night that queued nothing (no drain alarm will); `lambda_client` invokes the
-        continuation of a listing out of time (None: the caller continues it, as the local runtime does)."""
+        continuation of a listing out of time."""
         self._settings = settings
         self._provider = provider
         self._state = state
@@ -129,7 +128,6 @@ class ListingService:
         self._summary = summary
         self._lambda = lambda_client
         self._tracer = tracer
-        self._min_remaining = min_remaining_seconds
 
     # --- the night ---------------------------------------------------------------------------------------------
 
@@ -141,7 +139,8 @@ class ListingService:
         function_arn: str | None = None,
         now: datetime | None = None,
     ) -> ListingOutcome:
-        """One invocation of the listing; `function_arn` is the function a continuation is invoked as."""
+        """One invocation of the listing. `function_arn`: the function a continuation is invoked as (None: the
+        caller continues it, as the local runtime does)."""
         now = now or utc_now()
         settings = self._settings
         cursor = ListingCursor.from_json(self._state.get_cursor(settings.provider))
@@ -165,23 +164,28 @@ class ListingService:
                 self._record_failure(night, exc)
                 raise
             progress.absorb(outcome)
-            if outcome.done:
+            if outcome.next_page is None:
                 self._finish(night, cursor, outcome, now)
             else:
-                self._hand_over(night, cursor, outcome, function_arn)
+                self._hand_over(night, cursor, outcome, outcome.next_page, function_arn)
             return outcome
 
     def _hand_over(
-        self, night: _Night, cursor: ListingCursor, outcome: ListingOutcome, function_arn: str | None
+        self,
+        night: _Night,
+        cursor: ListingCursor,
+        outcome: ListingOutcome,
+        next_page: int,
+        function_arn: str | None,
     ) -> None:
         """Keep the progress in the cursor and invoke the continuation asynchronously."""
         if outcome.send_failures:
             night.note_error(f"{len(outcome.send_failures)} media could not be enqueued")
         self._save_cursor(cursor.continuing(night.progress))
-        if function_arn and self._lambda is not None:
-            payload = ListingRequest.continuation_event(night.run_id, night.correlation_id, outcome.next_page or 1)
+        if function_arn:
+            payload = ListingRequest.continuation_event(night.run_id, night.correlation_id, next_page)
             self._lambda.invoke(FunctionName=function_arn, InvocationType="Event", Payload=json.dumps(payload))
-            log.info("continuing the listing at page %d in a new invocation", outcome.next_page)
+            log.info("continuing the listing at page %d in a new invocation", next_page)
 
     def _finish(self, night: _Night, cursor: ListingCursor, outcome: ListingOutcome, now: datetime) -> None:
         """Move the cursor, close the run record, and report a night that queued nothing if it should be."""
@@ -253,7 +257,7 @@ class ListingService:
                 if outcome.pages % COUNTER_FLUSH_PAGES == 0:
                     night.flush()
                 last_page = page.total_pages is not None and page.page >= page.total_pages
-                if not last_page and deadline.near(self._min_remaining):
+                if not last_page and deadline.near(MIN_REMAINING_SECONDS):
                     outcome.next_page = page.page + 1
                     log.info("stopping the listing after page %d to continue in a fresh invocation", page.page)
                     break

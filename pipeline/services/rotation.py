@@ -161,30 +161,25 @@ class RotationService:
         *,
         secrets: Any,
         lock: RefreshLock,
-        hooks: RotationHooks | Callable[[], RotationHooks],
+        hooks: Callable[[], RotationHooks],
         metrics: MetricsEmitter,
         notifier: Notifier,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        lock_wait_seconds: float | None = None,
-        lock_poll_seconds: float | None = None,
     ) -> None:
         self._secrets_client = secrets
         self._lock = lock
-        # A factory is resolved inside `rotate`, so a provider without rotation support fails like any step.
-        self._hooks_source = hooks
-        self._resolved: RotationHooks | None = hooks if isinstance(hooks, RotationHooks) else None
+        # A factory, resolved inside `rotate`, so a provider without rotation support fails like any step.
+        self._hooks_factory = hooks
+        self._resolved: RotationHooks | None = None
         self._metrics = metrics
         self._notifier = notifier
         self._sleep = sleep
         self._clock = clock
-        self._lock_wait = LOCK_WAIT_SECONDS if lock_wait_seconds is None else lock_wait_seconds
-        self._lock_poll = LOCK_POLL_SECONDS if lock_poll_seconds is None else lock_poll_seconds
 
     def _hooks(self) -> RotationHooks:
         if self._resolved is None:
-            source = self._hooks_source
-            self._resolved = source if isinstance(source, RotationHooks) else source()
+            self._resolved = self._hooks_factory()
         return self._resolved
 
     # --- the entry point ---------------------------------------------------------------------------------------
@@ -242,7 +237,7 @@ class RotationService:
 
     def _take_lock(self, token: str) -> None:
         """The downloaders' refresh lock, waited for a little; RotationError(transient) if it stays busy."""
-        deadline = self._clock() + self._lock_wait
+        deadline = self._clock() + LOCK_WAIT_SECONDS
         while not self._lock.acquire(lock_owner(token), ROTATION_LOCK_TTL_SECONDS):
             if self._clock() >= deadline:
                 raise RotationError(
@@ -250,7 +245,7 @@ class RotationService:
                     "will retry the rotation",
                     transient=True,
                 )
-            self._sleep(self._lock_poll)
+            self._sleep(LOCK_POLL_SECONDS)
 
     # --- steps -------------------------------------------------------------------------------------------------
 

@@ -146,7 +146,7 @@ class SummaryService:
         self._sqs = sqs
         self._metrics = metrics
 
-    def find_run(self, run_id: str | None) -> RunRecord | None:
+    def _find_run(self, run_id: str | None) -> RunRecord | None:
         if run_id:
             return self._state.get_run(run_id)
         runs = self._state.latest_runs(1, provider=self._settings.provider)
@@ -154,7 +154,7 @@ class SummaryService:
 
     def report(self, run_id: str | None = None, *, now: datetime | None = None) -> RunReport | None:
         """Publishes the report of `run_id` (default: the latest run) unless it is unfinished or already sent."""
-        run = self.find_run(run_id)
+        run = self._find_run(run_id)
         if run is None:
             log.warning("no run to report on (%s)", run_id or "latest")
             return None
