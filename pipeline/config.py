@@ -13,9 +13,10 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from pipeline import resources
+from pipeline.errors import SyncError
 
 
-class ConfigError(ValueError):
+class ConfigError(SyncError, ValueError):
     """A setting is missing or malformed; the message names the variable, never its value if it is secret."""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pipeline.errors import SyncError
 from pipeline.providers.base import CloudProvider
 
 if TYPE_CHECKING:
@@ -15,7 +16,9 @@ ProviderFactory = Callable[["Settings"], CloudProvider]
 _factories: dict[str, ProviderFactory] = {}
 
 
-class UnknownProvider(KeyError):
+class UnknownProvider(SyncError, KeyError):
+    """No provider of that name is registered (a misconfigured `SYNC_PROVIDER` or a hostile message)."""
+
     pass
 
 

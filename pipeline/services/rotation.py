@@ -87,12 +87,12 @@ class Step(StrEnum):
 class RotationError(Exception):
     """A step cannot go on. The message is for an operator and holds no secret value.
 
-    `retryable`: a later attempt may succeed by itself (the lock was busy, the provider was down).
+    `transient`: a later attempt may succeed by itself (the lock was busy, the provider was down).
     """
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(redact(message))
-        self.retryable = retryable
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -294,14 +294,14 @@ class RotationService:
             log.warning("could not release the refresh lock: %s", type(exc).__name__)
 
     def _take_lock(self, token: str) -> None:
-        """The downloaders' refresh lock, waited for a little; RotationError(retryable) if it stays busy."""
+        """The downloaders' refresh lock, waited for a little; RotationError(transient) if it stays busy."""
         deadline = self._clock() + self._lock_wait
         while not self._lock.acquire(lock_owner(token), ROTATION_LOCK_TTL_SECONDS):
             if self._clock() >= deadline:
                 raise RotationError(
                     "the credentials refresh lock is held (a worker is refreshing the token); Secrets Manager "
                     "will retry the rotation",
-                    retryable=True,
+                    transient=True,
                 )
             self._sleep(self._lock_poll)
 
@@ -353,7 +353,7 @@ class RotationService:
             raise RotationError(f"the provider refused the refresh grant: {exc}{hint}") from None
         except ProviderError as exc:
             raise RotationError(
-                f"the provider could not renew the token: {exc}", retryable=exc.retryable
+                f"the provider could not renew the token: {exc}", transient=exc.transient
             ) from None
 
     def _set(self, secrets: SecretVersions, token: str) -> None:
@@ -371,7 +371,7 @@ class RotationService:
             self._hooks().test(pending)
         except ProviderError as exc:
             message = f"the new credentials failed the test call: {exc}"
-            raise RotationError(message, retryable=exc.retryable) from None
+            raise RotationError(message, transient=exc.transient) from None
 
     def _finish(self, secrets: SecretVersions, token: str) -> None:
         document, _ = secrets.read(version_id=token, stage=AWSPENDING)

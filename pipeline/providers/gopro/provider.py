@@ -29,12 +29,10 @@ class GoProProvider(CloudProvider):
         tokens: TokenManager,
         http: GoProHttp,
         page_size: int = 100,
-        allowed_hosts: tuple[str, ...] = (),
     ) -> None:
         self._tokens = tokens
         self._http = http
         self._page_size = page_size
-        self._allowed_hosts = allowed_hosts
 
     @property
     def tokens(self) -> TokenManager:
@@ -92,9 +90,6 @@ class GoProProvider(CloudProvider):
         )
         return parse_download(payload, media_id=media_id, media_type=media_type)
 
-    def allowed_download_hosts(self) -> tuple[str, ...]:
-        return self._allowed_hosts
-
 
 def _newest_first(items: tuple[MediaItem, ...]) -> bool:
     stamps = [i.created_at for i in items if i.created_at is not None]
@@ -141,6 +136,4 @@ def build(
         policy=policy,
         sleep=sleep,
     )
-    return GoProProvider(
-        tokens=tokens, http=http, page_size=settings.list_page_size, allowed_hosts=settings.allowed_download_hosts
-    )
+    return GoProProvider(tokens=tokens, http=http, page_size=settings.list_page_size)
