@@ -38,6 +38,24 @@ class CredentialsMode(StrEnum):
 
 
 @dataclass(frozen=True)
+class ProviderCredentialsOverride:
+    """Credentials given through the environment (the provider's settings read them); they take precedence over
+    the stored secret.
+
+    Kept out of `repr` so a settings object can be logged without leaking anything.
+    """
+
+    client_id: str | None = field(default=None, repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    access_token: str | None = field(default=None, repr=False)
+
+    @property
+    def present(self) -> bool:
+        return bool(self.refresh_token or self.access_token)
+
+
+@dataclass(frozen=True)
 class ProviderCredentials:
     access_token: str | None = field(default=None, repr=False)
     refresh_token: str | None = field(default=None, repr=False)

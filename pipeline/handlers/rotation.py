@@ -15,6 +15,7 @@ from pipeline.app import App, current_app
 from pipeline.config import ConfigError
 from pipeline.credentials.factory import store_for
 from pipeline.observability import correlation
+from pipeline.providers.gopro.config import GoProSettings
 from pipeline.services.rotation import Notifier, RotationHooks, RotationService, Step, provider_hooks
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def parse_event(event: Any) -> tuple[str, str, Step]:
 
 
 def build_service(app: App, hooks: RotationHooks | None = None) -> RotationService:
-    if app.settings.credentials_override.present:
+    if GoProSettings.of(app.settings).credentials_override.present:
         raise ConfigError("rotation works on the Secrets Manager secret; unset the GOPRO_* token variables")
     _store, lock, _ = store_for(app.settings)  # the very lock the downloaders take before a refresh
     return RotationService(

@@ -418,12 +418,13 @@ def gopro_hooks(settings: Settings, *, sleep: Callable[[float], None] = time.sle
     from pipeline.credentials.store import MemoryStore
     from pipeline.credentials.tokens import TokenManager
     from pipeline.providers.gopro.auth import GoProAuth
+    from pipeline.providers.gopro.config import GoProSettings
     from pipeline.providers.gopro.provider import build, make_session
     from pipeline.retry import RetryPolicy
 
     session = make_session()
     auth = GoProAuth(
-        auth_url=settings.gopro_auth_url,
+        auth_url=GoProSettings.of(settings).auth_url,
         session=session,
         timeout=(settings.http_connect_timeout, settings.http_read_timeout),
         policy=RetryPolicy.from_settings(settings),

@@ -16,6 +16,7 @@ from pipeline.credentials.tokens import TokenManager
 from pipeline.providers.base import CloudProvider, DownloadPlan, ListingPage, MediaItem, MediaType
 from pipeline.providers.errors import InvalidMediaId
 from pipeline.providers.gopro import api
+from pipeline.providers.gopro.config import GoProSettings
 from pipeline.providers.gopro.http import GoProHttp
 from pipeline.providers.gopro.parsing import parse_download, parse_search_page
 
@@ -108,19 +109,24 @@ def build(
     settings: Settings,
     tokens_factory: Callable[[Settings, Callable], TokenManager],
     *,
+    gopro: GoProSettings | None = None,
     session: requests.Session | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
 ) -> GoProProvider:
-    """Assembles the provider; `tokens_factory(settings, refresher)` decides where credentials live."""
+    """Assembles the provider; `tokens_factory(settings, refresher)` decides where credentials live.
+
+    `gopro`: the provider's own settings (default: read from the environment `settings` were read from).
+    """
     from pipeline.providers.gopro.auth import GoProAuth
     from pipeline.retry import RetryPolicy
 
+    gopro = gopro or GoProSettings.of(settings)
     http_session = session or make_session()
     timeout = (settings.http_connect_timeout, settings.http_read_timeout)
     policy = RetryPolicy.from_settings(settings)
     auth = GoProAuth(
-        auth_url=settings.gopro_auth_url,
+        auth_url=gopro.auth_url,
         session=http_session,
         timeout=timeout,
         policy=policy,
@@ -129,7 +135,7 @@ def build(
     )
     tokens = tokens_factory(settings, auth.refresh)
     http = GoProHttp(
-        api_url=settings.gopro_api_url,
+        api_url=gopro.api_url,
         tokens=tokens,
         session=http_session,
         timeout=timeout,
