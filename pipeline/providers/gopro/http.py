@@ -47,7 +47,6 @@ class GoProHttp:
         timeout: tuple[float, float],
         policy: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
-        on_auth_failure: Callable[[], None] | None = None,
     ) -> None:
         self._api_url = api_url
         self._tokens = tokens
@@ -55,7 +54,6 @@ class GoProHttp:
         self._timeout = timeout
         self._policy = policy
         self._sleep = sleep
-        self._on_auth_failure = on_auth_failure
 
     def get_json(
         self,
@@ -89,8 +87,6 @@ class GoProHttp:
             token = self._tokens.refresh(stale_token=token)
             response = self._send(path, params, token, what)
             if response.status_code == 401:
-                if self._on_auth_failure:
-                    self._on_auth_failure()
                 raise AuthError(f"{what}: GoPro refused a freshly refreshed token (HTTP 401)")
         if response.status_code == 404:
             raise _NotFound(what)
