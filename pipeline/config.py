@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
 from typing import Any
 
 from pipeline import resources
@@ -20,8 +21,8 @@ class ConfigError(SyncError, ValueError):
     """A setting is missing or malformed; the message names the variable, never its value if it is secret."""
 
 
-class EnvVar:
-    """Names of the environment variables the pipeline reads (and the stack sets)."""
+class EnvVar(StrEnum):
+    """Names of the environment variables the pipeline reads (and the stack sets); providers name their own."""
 
     ENVIRONMENT = "SYNC_ENV"
     PROVIDER = "SYNC_PROVIDER"
