@@ -30,7 +30,8 @@ from bench.aws_calls import AwsCallCounter  # noqa: E402
 from bench.machine import LoadSampler, machine_info, stamp  # noqa: E402
 from bench.procs import FAKE_AWS, MIB, clean_env, moto_server  # noqa: E402
 from devtools.local_runtime import LocalPipeline  # noqa: E402
-from pipeline.config import ProviderCredentialsOverride, Settings  # noqa: E402
+from pipeline.config import Settings  # noqa: E402
+from pipeline.providers.gopro.config import GoProEnv  # noqa: E402
 
 RESULTS = BENCH / "results" / "e2e.json"
 # Made by the local runtime in place of AWS services (see the module docstring), per thread kind.
@@ -63,12 +64,12 @@ def main() -> int:
         assert sim.stdout is not None
         info = json.loads(sim.stdout.readline())
         with moto_server() as sink, LoadSampler() as load:
-            base = Settings.from_env({}).with_overrides(
-                credentials_override=ProviderCredentialsOverride(
-                    client_id=info["client_id"],
-                    client_secret=info["client_secret"],
-                    refresh_token=info["refresh_token"],
-                )
+            base = Settings.from_env({}).with_env(
+                {
+                    GoProEnv.CLIENT_ID: info["client_id"],
+                    GoProEnv.CLIENT_SECRET: info["client_secret"],
+                    GoProEnv.REFRESH_TOKEN: info["refresh_token"],
+                }
             )
             pipeline = LocalPipeline(
                 base_settings=base, aws_endpoint_url=sink.url, api_url=info["base_url"], retry_delay=0

@@ -21,6 +21,7 @@ from pipeline.observability.metrics import MetricsEmitter
 from pipeline.observability.tracing import Tracer
 from pipeline.providers import registry
 from pipeline.providers.base import CloudProvider
+from pipeline.providers.gopro.config import GoProSettings
 from pipeline.services.listing import ListingService
 from pipeline.services.rotation import Notifier, RotationService, provider_hooks
 from pipeline.services.summary import SummaryService
@@ -94,7 +95,7 @@ class App:
         )
 
     def rotation(self) -> RotationService:
-        if self.settings.credentials_override.present:
+        if GoProSettings.of(self.settings).credentials_override.present:
             raise ConfigError("rotation works on the Secrets Manager secret; unset the GOPRO_* token variables")
         _store, lock, _ = store_for(self.settings)  # the very lock the downloaders take before a refresh
         settings = self.settings

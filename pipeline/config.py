@@ -1,4 +1,4 @@
-"""Typed settings for every part of the pipeline, read from the environment in one place.
+"""Typed settings of the pipeline itself, read from the environment in one place (providers read their own).
 
 Why: handlers, the CLI, the local runtime and the CDK stack all need the same names (the CDK sets the variables
 listed in `EnvVar`, the handlers read them here). Nothing else in the code calls `os.environ` for configuration.
@@ -10,17 +10,19 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
 from typing import Any
 
 from pipeline import resources
+from pipeline.errors import SyncError
 
 
-class ConfigError(ValueError):
+class ConfigError(SyncError, ValueError):
     """A setting is missing or malformed; the message names the variable, never its value if it is secret."""
 
 
-class EnvVar:
-    """Names of the environment variables the pipeline reads (and the stack sets)."""
+class EnvVar(StrEnum):
+    """Names of the environment variables the pipeline reads (and the stack sets); providers name their own."""
 
     ENVIRONMENT = "SYNC_ENV"
     PROVIDER = "SYNC_PROVIDER"
@@ -36,12 +38,6 @@ class EnvVar:
     METRICS_NAMESPACE = "METRICS_NAMESPACE"
     TRACING_ENABLED = "TRACING_ENABLED"
     LOG_LEVEL = "LOG_LEVEL"
-    GOPRO_API_URL = "GOPRO_API_URL"
-    GOPRO_AUTH_URL = "GOPRO_AUTH_URL"
-    GOPRO_CLIENT_ID = "GOPRO_CLIENT_ID"
-    GOPRO_CLIENT_SECRET = "GOPRO_CLIENT_SECRET"
-    GOPRO_REFRESH_TOKEN = "GOPRO_REFRESH_TOKEN"
-    GOPRO_ACCESS_TOKEN = "GOPRO_ACCESS_TOKEN"
     HTTP_CONNECT_TIMEOUT = "HTTP_CONNECT_TIMEOUT_SECONDS"
     HTTP_READ_TIMEOUT = "HTTP_READ_TIMEOUT_SECONDS"
     RETRY_MAX_ATTEMPTS = "RETRY_MAX_ATTEMPTS"
@@ -67,23 +63,6 @@ MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
-class ProviderCredentialsOverride:
-    """GoPro credentials given through the environment; they take precedence over the stored secret.
-
-    Kept out of `repr` so a settings object can be logged without leaking anything.
-    """
-
-    client_id: str | None = field(default=None, repr=False)
-    client_secret: str | None = field(default=None, repr=False)
-    refresh_token: str | None = field(default=None, repr=False)
-    access_token: str | None = field(default=None, repr=False)
-
-    @property
-    def present(self) -> bool:
-        return bool(self.refresh_token or self.access_token)
-
-
-@dataclass(frozen=True)
 class Settings:
     environment: str = resources.DEFAULT_ENVIRONMENT
     provider: str = resources.DEFAULT_PROVIDER
@@ -98,8 +77,6 @@ class Settings:
     metrics_namespace: str = resources.METRICS_NAMESPACE
     tracing_enabled: bool = False
     log_level: str = "INFO"
-    gopro_api_url: str = "https://api.gopro.com"
-    gopro_auth_url: str = "https://api.gopro.com"
     http_connect_timeout: float = 5.0
     http_read_timeout: float = 60.0
     retry_max_attempts: int = 5
@@ -129,7 +106,10 @@ class Settings:
     allowed_download_hosts: tuple[str, ...] = ()
     # The local runtime (simulator on 127.0.0.1): plain http is allowed to loopback hosts, and only then.
     local_mode: bool = False
-    credentials_override: ProviderCredentialsOverride = field(default_factory=ProviderCredentialsOverride)
+    # The environment these settings were read from; None: the process environment, read when asked. Each provider
+    # reads its own settings from it (rclone's backends parse their options from the config they are handed), so
+    # nothing here knows a provider's variables. Out of repr and comparisons: it holds secrets.
+    env: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -154,8 +134,6 @@ class Settings:
             metrics_namespace=env.get(EnvVar.METRICS_NAMESPACE, names.metrics_namespace),
             tracing_enabled=_bool(env, EnvVar.TRACING_ENABLED, defaults.tracing_enabled),
             log_level=env.get(EnvVar.LOG_LEVEL, defaults.log_level).upper(),
-            gopro_api_url=_url(env, EnvVar.GOPRO_API_URL, defaults.gopro_api_url),
-            gopro_auth_url=_url(env, EnvVar.GOPRO_AUTH_URL, defaults.gopro_auth_url),
             http_connect_timeout=_number(env, EnvVar.HTTP_CONNECT_TIMEOUT, defaults.http_connect_timeout, float),
             http_read_timeout=_number(env, EnvVar.HTTP_READ_TIMEOUT, defaults.http_read_timeout, float),
             retry_max_attempts=_number(env, EnvVar.RETRY_MAX_ATTEMPTS, defaults.retry_max_attempts, int),
@@ -175,12 +153,7 @@ class Settings:
             transfer_window=_number(env, EnvVar.TRANSFER_WINDOW, defaults.transfer_window, int),
             allowed_download_hosts=_csv(env, EnvVar.ALLOWED_DOWNLOAD_HOSTS),
             local_mode=_bool(env, EnvVar.LOCAL_MODE, defaults.local_mode),
-            credentials_override=ProviderCredentialsOverride(
-                client_id=env.get(EnvVar.GOPRO_CLIENT_ID) or None,
-                client_secret=env.get(EnvVar.GOPRO_CLIENT_SECRET) or None,
-                refresh_token=env.get(EnvVar.GOPRO_REFRESH_TOKEN) or None,
-                access_token=env.get(EnvVar.GOPRO_ACCESS_TOKEN) or None,
-            ),
+            env=None if environ is None else dict(environ),
         )
         settings.validate()
         return settings
@@ -209,6 +182,16 @@ class Settings:
                     f"{EnvVar.ALLOWED_DOWNLOAD_HOSTS}: {host!r} is not a host name or *.domain pattern"
                     " (no scheme, port or path)"
                 )
+
+    def environ(self) -> Mapping[str, str]:
+        """The variables a provider reads its own settings from."""
+        return os.environ if self.env is None else self.env
+
+    def with_env(self, changes: Mapping[str, str | None]) -> Settings:
+        """A copy whose environment has some variables set (or, with None, removed): how the local runtime and
+        tests give a provider its settings without touching the process environment."""
+        updated = {**self.environ(), **changes}
+        return replace(self, env={name: value for name, value in updated.items() if value is not None})
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields changed, validated again (tests and the local runtime use this)."""
@@ -241,13 +224,6 @@ def _number(env: Mapping[str, str], name: str, default: Any, kind: type) -> Any:
         return kind(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
-
-
-def _url(env: Mapping[str, str], name: str, default: str) -> str:
-    value = (env.get(name) or default).rstrip("/")
-    if not value.startswith(("http://", "https://")):
-        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
-    return value
 
 
 def _csv(env: Mapping[str, str], name: str) -> tuple[str, ...]:

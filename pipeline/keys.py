@@ -12,7 +12,16 @@ import unicodedata
 import urllib.parse
 from datetime import datetime
 
+from pipeline.messages import MAX_MEDIA_ID_CHARS, MAX_PROVIDER_CHARS
+
+# The project's one limit on a filename as archived: the last segment of the key, which `aws s3 sync` also turns
+# into a local file name. 150 ASCII characters stay under the 255-byte file-name limit of common filesystems and
+# keep the whole key far under S3's 1,024 bytes: the rest of the layout is at most 32 (provider) + 10 (date) + 128
+# (media id) + 3 slashes and one before the name = 174 characters (see `MAX_KEY_CHARS`). The message carries the
+# provider's longer original name (`messages.MAX_ORIGINAL_FILENAME_CHARS`); it is kept in metadata, not the key.
 MAX_FILENAME_CHARS = 150
+S3_MAX_KEY_BYTES = 1024
+MAX_KEY_CHARS = MAX_PROVIDER_CHARS + len("yyyy/mm/dd") + MAX_MEDIA_ID_CHARS + 4 + MAX_FILENAME_CHARS
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _DOTS = re.compile(r"[_-]*\.[._-]*")  # any run with a dot becomes one dot: no ".." survives
 _FILLER = re.compile(r"[_-]{2,}")

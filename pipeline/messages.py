@@ -18,9 +18,12 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
+from pipeline.clock import iso_utc, utc_now
+from pipeline.errors import SyncError
 from pipeline.observability.correlation import CORRELATION_ATTRIBUTE
 
 SCHEMA_VERSION = 1
@@ -37,9 +40,10 @@ MAX_BODY_CHARS = 64 * 1024
 MAX_ID_CHARS = 128
 MAX_MEDIA_ID_CHARS = 128
 MAX_PROVIDER_CHARS = 32
-# Generous: a provider's filename of 1,000+ characters must still reach the downloader, which makes a safe S3 key
-# of it. The lister truncates anything longer before sending.
-MAX_FILENAME_CHARS = 4096
+# The provider's original name as the message carries it (into the state record): generous, since a filename of
+# 1,000+ characters must still reach the downloader. The lister shortens anything longer before sending. Not the
+# limit of the name in the S3 key, which is `pipeline.keys.MAX_FILENAME_CHARS` (the downloader makes a safe key).
+MAX_ORIGINAL_FILENAME_CHARS = 4096
 MAX_TIMESTAMP_CHARS = 64
 MAX_MEDIA_TYPE_CHARS = 32
 # The largest object S3 accepts; a bigger size is a corrupt or hostile message, not a video.
@@ -51,7 +55,7 @@ PROVIDER_PATTERN = re.compile(r"[a-z][a-z0-9-]*")
 TOKEN_PATTERN = re.compile(r"[\x21-\x7e]+")
 
 
-class PoisonMessage(ValueError):
+class PoisonMessage(SyncError, ValueError):
     """A message body that can never be processed. `reason` is a short code, `detail` says which field and why.
 
     Also raised when the lister tries to build an invalid message, so a bad message is never sent.
@@ -63,7 +67,7 @@ class PoisonMessage(ValueError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
-class PoisonReason:
+class PoisonReason(StrEnum):
     BODY_TOO_LARGE = "body_too_large"
     NOT_JSON = "not_json"
     NOT_OBJECT = "not_object"
@@ -76,11 +80,10 @@ class PoisonReason:
 
 def utc_timestamp(moment: datetime | None = None) -> str:
     """ISO-8601 UTC with milliseconds and a Z (the format of `enqueued_at`)."""
-    value = (moment or datetime.now(UTC)).astimezone(UTC)
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(moment or utc_now())
 
 
-def fit_filename(name: str, limit: int = MAX_FILENAME_CHARS) -> str:
+def fit_filename(name: str, limit: int = MAX_ORIGINAL_FILENAME_CHARS) -> str:
     """`name` shortened to `limit` characters, keeping a short extension (".mp4") at the end."""
     if len(name) <= limit:
         return name
@@ -144,7 +147,7 @@ class DownloadMessage:
         _check_str("correlation_id", self.correlation_id, max_chars=MAX_ID_CHARS, pattern=TOKEN_PATTERN)
         _check_str("provider", self.provider, max_chars=MAX_PROVIDER_CHARS, pattern=PROVIDER_PATTERN)
         _check_str("media_id", self.media_id, max_chars=MAX_MEDIA_ID_CHARS, pattern=MEDIA_ID_PATTERN)
-        _check_str("filename", self.filename, max_chars=MAX_FILENAME_CHARS)
+        _check_str("filename", self.filename, max_chars=MAX_ORIGINAL_FILENAME_CHARS)
         if self.size is not None:
             if isinstance(self.size, bool) or not isinstance(self.size, int):
                 raise PoisonMessage(PoisonReason.WRONG_TYPE, "size must be an integer or null")
@@ -171,8 +174,8 @@ class DownloadMessage:
     ) -> DownloadMessage:
         """A message stamped with the current schema version and `enqueued_at` = now.
 
-        A filename longer than MAX_FILENAME_CHARS is shortened here (keeping its extension) rather than refused:
-        the provider named it, and the medium must still be archived; the downloader keeps a safe key anyway.
+        A filename longer than MAX_ORIGINAL_FILENAME_CHARS is shortened here (keeping its extension) rather than
+        refused: the provider named it, and the medium must still be archived; the downloader keeps a safe key.
         """
         return cls(
             run_id=run_id,

@@ -19,6 +19,8 @@ from typing import TypeVar
 import backoff
 
 from pipeline.config import Settings
+from pipeline.deadline import Deadline
+from pipeline.errors import is_transient
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -49,34 +51,32 @@ class RetryPolicy:
             yield backoff.full_jitter(ceiling)
 
 
-class RetryGaveUp(Exception):
-    """Not raised to callers: the last underlying exception is re-raised instead, with attempts noted."""
-
-
 def call_with_retry(
     fn: Callable[[], T],
     *,
     policy: RetryPolicy,
-    retry_on: tuple[type[BaseException], ...],
+    retry_on: tuple[type[BaseException], ...] | None = None,
     give_up: Callable[[BaseException], bool] = lambda _exc: False,
     sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
     describe: str = "call",
 ) -> T:
-    """Call `fn` until it succeeds, a non-retryable error occurs, attempts run out, or `deadline` would pass.
+    """Call `fn` until it succeeds, an error not worth retrying occurs, attempts run out, or `deadline` would pass.
 
-    An exception with a `retry_after` attribute (seconds, or None) waits at least that long. `deadline` is a
-    value of `clock()` after which no retry may start (a Lambda's remaining time, for example).
+    `retry_on`: the exception types to retry; None (the default) retries exactly the transient ones
+    (`pipeline.errors.is_transient`), which is what a caller raising the project's own errors wants.
+    An exception with a `retry_after` attribute (seconds, or None) waits at least that long. No retry starts
+    whose wait would end past `deadline` (a Lambda's remaining time, for example).
     """
+    retried = (Exception,) if retry_on is None else retry_on
     delays = policy.delays()
     attempt = 0
     while True:
         attempt += 1
         try:
             return fn()
-        except retry_on as exc:
-            if give_up(exc) or attempt >= policy.max_attempts:
+        except retried as exc:
+            if (retry_on is None and not is_transient(exc)) or give_up(exc) or attempt >= policy.max_attempts:
                 raise
             wait = next(delays)
             retry_after = getattr(exc, "retry_after", None)
@@ -90,7 +90,7 @@ def call_with_retry(
                     )
                     raise
                 wait = max(wait, float(retry_after))
-            if deadline is not None and clock() + wait > deadline:
+            if deadline is not None and deadline.remaining_seconds() < wait:
                 raise
             log.info(
                 "%s failed (%s); retry %d/%d in %.2fs",

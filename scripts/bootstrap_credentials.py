@@ -38,12 +38,12 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
-from pipeline.config import ProviderCredentialsOverride
 from pipeline.credentials.factory import store_for
 from pipeline.credentials.model import ProviderCredentials
 from pipeline.observability.redaction import register_secret
 from pipeline.providers.gopro.api import COOKIE_TOKEN
 from pipeline.providers.gopro.api import NAME as GOPRO
+from pipeline.providers.gopro.config import CREDENTIAL_VARIABLES, GoProSettings
 from pipeline.services.rotation import gopro_hooks
 from scripts._common import (
     EXIT_OK,
@@ -99,7 +99,7 @@ def read_secret_line(prompt: str, stdin: TextIO | None = None) -> str:
 
 
 def client_credentials(args: Any, ctx: Context) -> tuple[str, str]:
-    override = ctx.settings.credentials_override
+    override = GoProSettings.of(ctx.settings).credentials_override
     client_id = args.client_id or override.client_id
     client_secret = args.client_secret or override.client_secret
     register_secret(client_secret)
@@ -156,7 +156,7 @@ def obtain(
         if not password:
             raise UsageError("an empty password was given")
         auth = GoProAuth(
-            auth_url=ctx.settings.gopro_auth_url,
+            auth_url=GoProSettings.of(ctx.settings).auth_url,
             session=make_session(),
             timeout=(ctx.settings.http_connect_timeout, ctx.settings.http_read_timeout),
             policy=RetryPolicy.from_settings(ctx.settings),
@@ -177,7 +177,7 @@ def obtain(
 @contextmanager
 def refresh_lock(ctx: Context) -> Iterator[None]:
     """The downloaders' refresh lock while the secret is written (skipped when the state table does not exist)."""
-    settings = ctx.settings.with_overrides(credentials_override=ProviderCredentialsOverride())
+    settings = ctx.settings.with_env(dict.fromkeys(CREDENTIAL_VARIABLES))  # the secret's store, not the variables
     _store, lock, _ = store_for(settings)
     owner = f"bootstrap:{uuid.uuid4().hex[:12]}"
     deadline = time.monotonic() + LOCK_WAIT_SECONDS

@@ -25,11 +25,12 @@ from devtools.net import free_port
 from pipeline import resources
 from pipeline.app import App
 from pipeline.aws_clients import clear_client_cache, make_client
-from pipeline.config import ProviderCredentialsOverride, Settings
+from pipeline.config import Settings
 from pipeline.credentials.model import ProviderCredentials
 from pipeline.handlers.downloader import process_event
 from pipeline.handlers.lister import run_listing
 from pipeline.handlers.summary import summarise
+from pipeline.providers.gopro.config import CREDENTIAL_VARIABLES, GoProEnv, GoProSettings
 from pipeline.state.models import MediaStatus
 from pipeline.state.store import utc_now
 
@@ -124,8 +125,8 @@ class LocalPipeline:
         self._set_env({"AWS_ENDPOINT_URL": endpoint, **({} if self._endpoint else FAKE_AWS)})
         clear_client_cache()
         api_url = self._api_url or self._sim.base_url
-        settings = self._base.with_overrides(
-            aws_endpoint_url=endpoint, gopro_api_url=api_url, gopro_auth_url=api_url
+        settings = self._base.with_overrides(aws_endpoint_url=endpoint).with_env(
+            {GoProEnv.API_URL: api_url, GoProEnv.AUTH_URL: api_url}
         )
         names = resources.names_for(settings.environment)
         self.resources = provision(
@@ -138,11 +139,10 @@ class LocalPipeline:
             dlq_url=self.resources.dlq_url,
             topic_arn=self.resources.topic_arn,
             credentials_secret_id=self.resources.secret_id,
-            # The credentials now live in the (local) secret: the pipeline reads them as it would in AWS.
-            credentials_override=ProviderCredentialsOverride(),
             local_mode=True,
             **self._overrides,
-        )
+        ).with_env(dict.fromkeys(CREDENTIAL_VARIABLES))
+        # The credentials now live in the (local) secret: the pipeline reads them as it would in AWS.
         # Metric lines go with the logs (stderr) so the terminal keeps the progress line and the report.
         self.app = App(self.settings, metrics_stream=sys.stderr)
         return self
@@ -357,7 +357,7 @@ class LocalPipeline:
             return ProviderCredentials(
                 refresh_token=creds.refresh_token, client_id=creds.client_id, client_secret=creds.client_secret
             )
-        override = self._base.credentials_override
+        override = GoProSettings.of(self._base).credentials_override
         if not override.present:
             raise ValueError(
                 "--api-url needs GoPro credentials: set GOPRO_ACCESS_TOKEN, or GOPRO_CLIENT_ID, "

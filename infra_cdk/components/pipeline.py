@@ -40,6 +40,7 @@ from infra_cdk.components.storage import Storage
 from infra_cdk.settings import DRAIN_EVALUATION_MINUTES, EnvironmentSettings
 from pipeline import resources
 from pipeline.config import EnvVar
+from pipeline.providers.gopro.config import GoProEnv
 
 HANDLERS = {
     "lister": "pipeline.handlers.lister.handler",
@@ -225,7 +226,7 @@ class Pipeline(Construct):
             EnvVar.LOG_LEVEL: settings.log_level,
         }
         if settings.gopro_api_url:
-            environment[EnvVar.GOPRO_API_URL] = settings.gopro_api_url
+            environment[GoProEnv.API_URL.value] = settings.gopro_api_url
         if settings.allowed_download_hosts:
             environment[EnvVar.ALLOWED_DOWNLOAD_HOSTS] = ",".join(settings.allowed_download_hosts)
         return environment

@@ -17,8 +17,13 @@ from pipeline.credentials.tokens import Refresher, TokenManager
 
 
 def store_for(settings: Settings) -> tuple[CredentialStore, RefreshLock, str]:
-    """(store, lock, description) for the configured credential source."""
-    override = settings.credentials_override
+    """(store, lock, description) for the configured credential source.
+
+    Only GoPro has credentials today, so the override is GoPro's (its settings read the GOPRO_* variables).
+    """
+    from pipeline.providers.gopro.config import GoProSettings
+
+    override = GoProSettings.of(settings).credentials_override
     if override.present:
         creds = ProviderCredentials(
             access_token=override.access_token,

@@ -11,15 +11,18 @@ import json
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 
+from pipeline.clock import iso_utc, parse_iso_utc
+from pipeline.errors import SyncError
 from pipeline.observability.redaction import register_secret
 
 
-class CredentialsError(ValueError):
+class CredentialsError(SyncError, ValueError):
     """The stored credentials are missing or malformed; the message never contains a value."""
 
 
-class Field:
+class Field(StrEnum):
     CLIENT_ID = "client_id"
     CLIENT_SECRET = "client_secret"
     REFRESH_TOKEN = "refresh_token"
@@ -27,6 +30,29 @@ class Field:
     EXPIRES_AT = "expires_at"
     USER_ID = "user_id"
     UPDATED_AT = "updated_at"
+
+
+class CredentialsMode(StrEnum):
+    REFRESHABLE = "refreshable"
+    ACCESS_TOKEN_ONLY = "access_token_only"
+
+
+@dataclass(frozen=True)
+class ProviderCredentialsOverride:
+    """Credentials given through the environment (the provider's settings read them); they take precedence over
+    the stored secret.
+
+    Kept out of `repr` so a settings object can be logged without leaking anything.
+    """
+
+    client_id: str | None = field(default=None, repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    access_token: str | None = field(default=None, repr=False)
+
+    @property
+    def present(self) -> bool:
+        return bool(self.refresh_token or self.access_token)
 
 
 @dataclass(frozen=True)
@@ -48,8 +74,8 @@ class ProviderCredentials:
         return bool(self.refresh_token and self.client_id and self.client_secret)
 
     @property
-    def mode(self) -> str:
-        return "refreshable" if self.refreshable else "access_token_only"
+    def mode(self) -> CredentialsMode:
+        return CredentialsMode.REFRESHABLE if self.refreshable else CredentialsMode.ACCESS_TOKEN_ONLY
 
     def expires_within(self, seconds: float, now: float | None = None) -> bool:
         """True when the access token is absent or ends within `seconds` (unknown expiry counts as valid)."""
@@ -123,7 +149,7 @@ class ProviderCredentials:
 def _iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+    return iso_utc(datetime.fromtimestamp(epoch, UTC), timespec="auto")
 
 
 def _epoch(value: object, name: str) -> float | None:
@@ -135,7 +161,7 @@ def _epoch(value: object, name: str) -> float | None:
         return float(value)
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            return parse_iso_utc(value).timestamp()
         except ValueError:
             pass
     raise CredentialsError(f"credentials field {name!r} must be an ISO-8601 time or epoch seconds")

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from pipeline.aws_errors import RESOURCE_NOT_FOUND, error_code
 from pipeline.credentials.model import CredentialsError, ProviderCredentials
 
 
@@ -36,8 +37,7 @@ class SecretsManagerStore:
         try:
             answer = self._client.get_secret_value(SecretId=self._secret_id, VersionStage="AWSCURRENT")
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code == "ResourceNotFoundException":
+            if error_code(exc) == RESOURCE_NOT_FOUND:
                 raise CredentialsError(
                     f"secret {self._secret_id!r} does not exist; run scripts/bootstrap_credentials.py"
                 ) from None

@@ -33,7 +33,6 @@ class TokenManager:
         lock_ttl_seconds: float = 60.0,
         wait_timeout_seconds: float = 90.0,
         poll_seconds: float = 0.5,
-        on_refresh: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._lock = lock
@@ -43,7 +42,6 @@ class TokenManager:
         self._lock_ttl = lock_ttl_seconds
         self._wait_timeout = wait_timeout_seconds
         self._poll = poll_seconds
-        self._on_refresh = on_refresh
         self._owner = f"{uuid.uuid4().hex[:12]}"
         self._local = threading.Lock()
         self._current: ProviderCredentials | None = None
@@ -104,8 +102,6 @@ class TokenManager:
                     log.info("refreshing the provider access token")
                     fresh = self._refresher(stored)
                     self._store.save(fresh)
-                    if self._on_refresh:
-                        self._on_refresh()
                     return self._adopt(fresh)
                 finally:
                     self._lock.release(owner)

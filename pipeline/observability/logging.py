@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import IO, Any
+from typing import IO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -66,8 +66,3 @@ def configure_logging(level: str = "INFO", stream: IO[str] | None = None) -> log
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "aws_xray_sdk", "backoff", "werkzeug"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     return handler
-
-
-def log_extra(**fields: Any) -> dict[str, Any]:
-    """`extra=` for a log call, so structured fields read the same everywhere."""
-    return {"extra": fields}

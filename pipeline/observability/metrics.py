@@ -23,7 +23,6 @@ class Unit(StrEnum):
     SECONDS = "Seconds"
     MILLISECONDS = "Milliseconds"
     MEGABITS_PER_SECOND = "Megabits/Second"
-    BYTES_PER_SECOND = "Bytes/Second"
 
 
 class Metric(StrEnum):
@@ -39,7 +38,6 @@ class Metric(StrEnum):
     TRANSFER_THROUGHPUT = "TransferThroughput"
     TIME_TO_FIRST_BYTE = "TimeToFirstByte"
     AUTHENTICATION_FAILURES = "AuthenticationFailures"
-    TOKEN_REFRESHES = "TokenRefreshes"
     POISON_MESSAGES = "PoisonMessages"
     LISTER_FAILURES = "ListerFailures"
     ROTATION_SUCCESS = "RotationSucceeded"

@@ -145,7 +145,3 @@ class CloudProvider(ABC):
     @abstractmethod
     def validate_media_id(self, media_id: str) -> str:
         """Returns the id if it is in the provider's alphabet, else raises InvalidMediaId."""
-
-    def allowed_download_hosts(self) -> tuple[str, ...]:
-        """Hosts a download URL may point at (empty: any https host). Guards against SSRF from inside a VPC."""
-        return ()

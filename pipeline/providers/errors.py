@@ -5,6 +5,7 @@ Every message passes through `redact`, so an error body that echoes a token cann
 
 from __future__ import annotations
 
+from pipeline.errors import SyncError
 from pipeline.observability.redaction import redact
 
 SNIPPET_LENGTH = 200
@@ -21,10 +22,10 @@ def snippet(body: str | bytes | None, limit: int = SNIPPET_LENGTH) -> str:
     return redact(text)
 
 
-class ProviderError(Exception):
+class ProviderError(SyncError):
     """Base of every provider failure."""
 
-    retryable = False
+    transient = False
 
     def __init__(self, message: str) -> None:
         super().__init__(redact(message))
@@ -43,7 +44,7 @@ class AuthError(ProviderError):
 
 
 class RateLimited(ProviderError):
-    retryable = True
+    transient = True
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -61,7 +62,7 @@ class MediaNotFound(ProviderError):
 class ProviderUnavailable(ProviderError):
     """5xx, a reset connection or a timeout: worth retrying later."""
 
-    retryable = True
+    transient = True
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
@@ -83,7 +84,7 @@ class TransientResponseError(ProviderResponseError):
     """An answer that looks broken in passing (a 2xx body cut short, the API's own `internal_error`): retried a
     few times before it is reported like any other unusable answer."""
 
-    retryable = True
+    transient = True
 
 
 class InvalidMediaId(ProviderError):

@@ -295,7 +295,7 @@ class RotationService:
             raise RotationError(f"the provider refused the refresh grant: {exc}{hint}") from None
         except ProviderError as exc:
             raise RotationError(
-                f"the provider could not renew the token: {exc}", transient=exc.retryable
+                f"the provider could not renew the token: {exc}", transient=exc.transient
             ) from None
 
     def _set(self, secrets: SecretVersions, token: str) -> None:
@@ -313,7 +313,7 @@ class RotationService:
             self._hooks().test(pending)
         except ProviderError as exc:
             message = f"the new credentials failed the test call: {exc}"
-            raise RotationError(message, transient=exc.retryable) from None
+            raise RotationError(message, transient=exc.transient) from None
 
     def _finish(self, secrets: SecretVersions, token: str) -> None:
         document, _ = secrets.read(version_id=token, stage=AWSPENDING)
@@ -358,12 +358,13 @@ def gopro_hooks(settings: Settings, *, sleep: Callable[[float], None] = time.sle
     from pipeline.credentials.store import MemoryStore
     from pipeline.credentials.tokens import TokenManager
     from pipeline.providers.gopro.auth import GoProAuth
+    from pipeline.providers.gopro.config import GoProSettings
     from pipeline.providers.gopro.provider import build, make_session
     from pipeline.retry import RetryPolicy
 
     session = make_session()
     auth = GoProAuth(
-        auth_url=settings.gopro_auth_url,
+        auth_url=GoProSettings.of(settings).auth_url,
         session=session,
         timeout=(settings.http_connect_timeout, settings.http_read_timeout),
         policy=RetryPolicy.from_settings(settings),

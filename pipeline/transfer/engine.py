@@ -41,6 +41,7 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config import Settings
+from pipeline.deadline import Deadline
 from pipeline.retry import RetryPolicy, call_with_retry
 from pipeline.transfer.checkpoint import CompletedPart, MultipartCheckpoint
 from pipeline.transfer.checksums import ALGORITHM, Checksum, combine_parts, to_base64
@@ -397,8 +398,7 @@ class _Transfer:
             retry_on=(TransferError,),
             give_up=lambda exc: not getattr(exc, "transient", False) or self.cancel.is_set(),
             sleep=self.engine.sleep,
-            clock=self.clock,
-            deadline=self.deadline,
+            deadline=None if self.deadline is None else Deadline(self.deadline, self.clock),
             describe=f"{describe} of {self.source.display_url}",
         )
 

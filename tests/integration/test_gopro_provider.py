@@ -20,6 +20,7 @@ from pipeline.credentials.factory import token_manager_for
 from pipeline.credentials.model import ProviderCredentials
 from pipeline.providers.base import MediaType as PipelineMediaType
 from pipeline.providers.errors import AuthError, MediaNotFound, ProviderResponseError, ProviderUnavailable
+from pipeline.providers.gopro.config import GoProEnv
 from pipeline.providers.gopro.provider import GoProProvider, build
 
 pytestmark = pytest.mark.integration
@@ -183,9 +184,9 @@ def test_a_pasted_access_token_works_then_asks_for_a_new_sign_in(gopro_sim) -> N
     sim = gopro_sim(videos=2, photos=0, video_size=10 * KB)
     settings = Settings.from_env(
         {
-            EnvVar.GOPRO_API_URL: sim.base_url,
-            EnvVar.GOPRO_AUTH_URL: sim.base_url,
-            EnvVar.GOPRO_ACCESS_TOKEN: sim.issue_access_token(),
+            GoProEnv.API_URL: sim.base_url,
+            GoProEnv.AUTH_URL: sim.base_url,
+            GoProEnv.ACCESS_TOKEN: sim.issue_access_token(),
         }
     )
     provider = build(settings, token_manager_for("gopro"), sleep=lambda _s: None)
@@ -218,8 +219,8 @@ def test_five_downloaders_refresh_through_secrets_manager_exactly_once(gopro_sim
     sim = gopro_sim(videos=2, photos=0, video_size=10 * KB)
     settings = Settings.from_env(
         {
-            EnvVar.GOPRO_API_URL: sim.base_url,
-            EnvVar.GOPRO_AUTH_URL: sim.base_url,
+            GoProEnv.API_URL: sim.base_url,
+            GoProEnv.AUTH_URL: sim.base_url,
             "AWS_ENDPOINT_URL": aws.endpoint_url,
         }
     )

@@ -56,6 +56,8 @@ def app(aws: MotoStack, server: ManifestServer, monkeypatch: pytest.MonkeyPatch)
             EnvVar.DLQ_URL: dlq,
             EnvVar.QUEUE_URL: dlq,
             EnvVar.LOCAL_MODE: "true",  # plain http from a loopback server, as with the simulator
+            # The provider reads its own settings from the environment the settings were read from.
+            ManifestEnv.URL: server.url("/manifest.json"),
         }
     )
     application = App(settings)

@@ -29,6 +29,7 @@ from pipeline.credentials.model import ProviderCredentials
 from pipeline.credentials.store import SecretsManagerStore
 from pipeline.handlers.rotation import rotate
 from pipeline.observability.metrics import Metric, MetricsEmitter
+from pipeline.providers.gopro.config import GoProEnv
 from pipeline.providers.gopro.provider import build
 from pipeline.services.rotation import (
     AWSCURRENT,
@@ -112,15 +113,15 @@ def new_token() -> str:
 def rig(gopro_sim: Any, aws: MotoStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     sim = gopro_sim(videos=1, photos=0, video_size=1000, rotate_refresh_tokens=True)
     for name in (
-        EnvVar.GOPRO_REFRESH_TOKEN,
-        EnvVar.GOPRO_ACCESS_TOKEN,
-        EnvVar.GOPRO_CLIENT_ID,
-        EnvVar.GOPRO_CLIENT_SECRET,
+        GoProEnv.REFRESH_TOKEN,
+        GoProEnv.ACCESS_TOKEN,
+        GoProEnv.CLIENT_ID,
+        GoProEnv.CLIENT_SECRET,
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(EnvVar.ENVIRONMENT, ENV)
-    monkeypatch.setenv(EnvVar.GOPRO_API_URL, sim.base_url)
-    monkeypatch.setenv(EnvVar.GOPRO_AUTH_URL, sim.base_url)
+    monkeypatch.setenv(GoProEnv.API_URL, sim.base_url)
+    monkeypatch.setenv(GoProEnv.AUTH_URL, sim.base_url)
     monkeypatch.setenv(EnvVar.RETRY_MAX_ATTEMPTS, "1")
     clear_client_cache()
     ensure_table(aws.client("dynamodb"), NAMES.table)

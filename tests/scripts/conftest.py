@@ -15,8 +15,8 @@ import pytest
 
 from pipeline import resources
 from pipeline.aws_clients import clear_client_cache
-from pipeline.config import EnvVar
 from pipeline.credentials.model import ProviderCredentials
+from pipeline.providers.gopro.config import GoProEnv
 from pipeline.state.schema import ensure_table
 from pipeline.state.store import StateStore
 from scripts._common import Context, load_context
@@ -111,10 +111,10 @@ class LocalStack:
 def stack(aws: MotoStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
     """A clean moto server, nothing provisioned yet; every script client is created afresh for the test."""
     for name in (
-        EnvVar.GOPRO_REFRESH_TOKEN,
-        EnvVar.GOPRO_ACCESS_TOKEN,
-        EnvVar.GOPRO_CLIENT_ID,
-        EnvVar.GOPRO_CLIENT_SECRET,
+        GoProEnv.REFRESH_TOKEN,
+        GoProEnv.ACCESS_TOKEN,
+        GoProEnv.CLIENT_ID,
+        GoProEnv.CLIENT_SECRET,
     ):
         monkeypatch.delenv(name, raising=False)
     clear_client_cache()

@@ -18,6 +18,7 @@ import pytest
 from devtools.gopro_simulator import GoProSimulator
 from pipeline.config import EnvVar
 from pipeline.credentials.factory import store_for
+from pipeline.providers.gopro.config import GoProEnv
 from scripts import bootstrap_credentials
 from tests.scripts.conftest import ENV, NAMES, LocalStack, Result
 
@@ -28,8 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def sim(gopro_sim: Any, stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> GoProSimulator:
     simulator = gopro_sim(videos=1, photos=0, video_size=1000, rotate_refresh_tokens=True)
-    monkeypatch.setenv(EnvVar.GOPRO_API_URL, simulator.base_url)
-    monkeypatch.setenv(EnvVar.GOPRO_AUTH_URL, simulator.base_url)
+    monkeypatch.setenv(GoProEnv.API_URL, simulator.base_url)
+    monkeypatch.setenv(GoProEnv.AUTH_URL, simulator.base_url)
     monkeypatch.setenv(EnvVar.RETRY_MAX_ATTEMPTS, "1")
     stack.provision()
     return simulator
@@ -47,8 +48,8 @@ def assert_nothing_secret(result: Result | subprocess.CompletedProcess, secrets:
 
 
 def with_client_env(sim: GoProSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(EnvVar.GOPRO_CLIENT_ID, sim.credentials.client_id)
-    monkeypatch.setenv(EnvVar.GOPRO_CLIENT_SECRET, sim.credentials.client_secret)
+    monkeypatch.setenv(GoProEnv.CLIENT_ID, sim.credentials.client_id)
+    monkeypatch.setenv(GoProEnv.CLIENT_SECRET, sim.credentials.client_secret)
 
 
 def call(stack: LocalStack, capsys: pytest.CaptureFixture[str], argv: list[str], password: str = "") -> Result:

@@ -17,6 +17,7 @@ from devtools.gopro_simulator import KB, GoProSimulator, SimMedia
 from pipeline.config import EnvVar
 from pipeline.credentials.model import ProviderCredentials
 from pipeline.messages import SCHEMA_VERSION, parse
+from pipeline.providers.gopro.config import GoProEnv
 from scripts import enqueue_media
 from tests.scripts.conftest import ENV, NAMES, LocalStack
 
@@ -34,8 +35,8 @@ def sim(gopro_sim: Any, stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> G
             SimMedia(id=MEDIA_ID, size=20 * KB, filename="GX010042.MP4", captured_at=CAPTURED, created_at=CAPTURED)
         ]
     )
-    monkeypatch.setenv(EnvVar.GOPRO_API_URL, simulator.base_url)
-    monkeypatch.setenv(EnvVar.GOPRO_AUTH_URL, simulator.base_url)
+    monkeypatch.setenv(GoProEnv.API_URL, simulator.base_url)
+    monkeypatch.setenv(GoProEnv.AUTH_URL, simulator.base_url)
     monkeypatch.setenv(EnvVar.RETRY_MAX_ATTEMPTS, "1")
     stack.provision()
     creds = simulator.credentials

@@ -2,6 +2,7 @@ import pytest
 
 from pipeline import resources
 from pipeline.config import ConfigError, EnvVar, Settings
+from pipeline.providers.gopro.config import GoProEnv, GoProSettings
 
 
 def test_defaults_follow_the_environment_names() -> None:
@@ -9,20 +10,20 @@ def test_defaults_follow_the_environment_names() -> None:
     names = resources.names_for("staging")
     assert settings.table_name == names.table
     assert settings.credentials_secret_id == names.credentials_secret
-    assert settings.gopro_api_url == "https://api.gopro.com"
+    assert GoProSettings.of(settings).api_url == "https://api.gopro.com"
 
 
 def test_values_are_read_and_typed() -> None:
     settings = Settings.from_env(
         {
-            EnvVar.GOPRO_API_URL: "http://127.0.0.1:9999/",
+            GoProEnv.API_URL: "http://127.0.0.1:9999/",
             EnvVar.RETRY_MAX_ATTEMPTS: "7",
             EnvVar.HTTP_READ_TIMEOUT: "2.5",
             EnvVar.INCLUDE_PHOTOS: "yes",
             EnvVar.ALLOWED_DOWNLOAD_HOSTS: "A.example.com, b.example.com,,",
         }
     )
-    assert settings.gopro_api_url == "http://127.0.0.1:9999"
+    assert GoProSettings.of(settings).api_url == "http://127.0.0.1:9999"
     assert settings.retry_max_attempts == 7
     assert settings.http_read_timeout == 2.5
     assert settings.include_photos is True
@@ -38,7 +39,6 @@ def test_values_are_read_and_typed() -> None:
         (EnvVar.INCLUDE_PHOTOS, "perhaps"),
         (EnvVar.LIST_PAGE_SIZE, "500"),
         (EnvVar.PART_SIZE, "1024"),
-        (EnvVar.GOPRO_API_URL, "ftp://example.com"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
@@ -46,13 +46,28 @@ def test_bad_values_name_the_variable(name: str, value: str) -> None:
         Settings.from_env({name: value})
 
 
+def test_a_bad_provider_value_names_the_variable_when_the_provider_reads_it() -> None:
+    settings = Settings.from_env({GoProEnv.API_URL: "ftp://example.com"})
+    with pytest.raises(ConfigError, match=GoProEnv.API_URL):
+        GoProSettings.of(settings)
+
+
 def test_credentials_never_appear_in_repr() -> None:
-    settings = Settings.from_env(
-        {EnvVar.GOPRO_REFRESH_TOKEN: "rt-very-secret", EnvVar.GOPRO_CLIENT_SECRET: "cs-x"}
+    settings = Settings.from_env({GoProEnv.REFRESH_TOKEN: "rt-very-secret", GoProEnv.CLIENT_SECRET: "cs-x"})
+    gopro = GoProSettings.of(settings)
+    assert gopro.credentials_override.present
+    for shown in (repr(settings), repr(gopro)):
+        assert "rt-very-secret" not in shown
+        assert "cs-x" not in shown
+
+
+def test_with_env_sets_and_removes_variables_without_touching_the_process() -> None:
+    settings = Settings.from_env({GoProEnv.ACCESS_TOKEN: "at"}).with_env(
+        {GoProEnv.API_URL: "http://127.0.0.1:1", GoProEnv.ACCESS_TOKEN: None}
     )
-    assert settings.credentials_override.present
-    assert "rt-very-secret" not in repr(settings)
-    assert "cs-x" not in repr(settings)
+    gopro = GoProSettings.of(settings)
+    assert gopro.api_url == "http://127.0.0.1:1"
+    assert not gopro.credentials_override.present
 
 
 def test_with_overrides_validates_and_refuses_unknown_fields() -> None:

@@ -66,3 +66,13 @@ def test_metadata_values_are_ascii() -> None:
     encoded = encode_metadata_value("Été\n名前.mp4")
     assert encoded.isascii()
     assert "\n" not in encoded
+
+
+def test_the_longest_key_fits_s3() -> None:
+    from pipeline.keys import MAX_KEY_CHARS, S3_MAX_KEY_BYTES
+    from pipeline.messages import MAX_MEDIA_ID_CHARS, MAX_PROVIDER_CHARS
+
+    key = object_key(
+        "p" * MAX_PROVIDER_CHARS, "m" * MAX_MEDIA_ID_CHARS, datetime(2024, 5, 1, tzinfo=UTC), "a" * 9999 + ".mp4"
+    )
+    assert len(key.encode()) <= MAX_KEY_CHARS <= S3_MAX_KEY_BYTES

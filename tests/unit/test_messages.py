@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pipeline.messages import (
     CORRELATION_ID_ATTRIBUTE,
     MAX_BODY_CHARS,
-    MAX_FILENAME_CHARS,
+    MAX_ORIGINAL_FILENAME_CHARS,
     MAX_SIZE_BYTES,
     DownloadMessage,
     PoisonMessage,
@@ -99,10 +99,10 @@ def test_create_stamps_version_and_time_and_fits_long_filenames() -> None:
     )
     assert message.schema_version == 1
     assert message.enqueued_at == "2024-05-01T02:00:00.000Z"
-    assert len(message.filename) == MAX_FILENAME_CHARS
+    assert len(message.filename) == MAX_ORIGINAL_FILENAME_CHARS
     assert message.filename.endswith(".MP4")
     assert fit_filename("short.mp4") == "short.mp4"
-    assert len(fit_filename("b" * 5000)) == MAX_FILENAME_CHARS
+    assert len(fit_filename("b" * 5000)) == MAX_ORIGINAL_FILENAME_CHARS
 
 
 def test_constructing_an_invalid_message_is_refused() -> None:
@@ -150,7 +150,7 @@ def test_constructing_an_invalid_message_is_refused() -> None:
         (body(provider="GoPro"), PoisonReason.INVALID_VALUE),
         (body(run_id="run\n2"), PoisonReason.INVALID_VALUE),
         (body(correlation_id="c" * 129), PoisonReason.TOO_LONG),
-        (body(filename="f" * (MAX_FILENAME_CHARS + 1)), PoisonReason.TOO_LONG),
+        (body(filename="f" * (MAX_ORIGINAL_FILENAME_CHARS + 1)), PoisonReason.TOO_LONG),
         (body(captured_at="yesterday"), PoisonReason.INVALID_VALUE),
         (body(enqueued_at="2024-13-45T00:00:00Z"), PoisonReason.INVALID_VALUE),
         (body(media_type="video/mp4"), PoisonReason.INVALID_VALUE),
@@ -227,7 +227,7 @@ valid_messages = st.builds(
     provider=st.from_regex(r"[a-z][a-z0-9-]{0,31}", fullmatch=True),
     media_id=st.text(alphabet=ID_ALPHABET, min_size=1, max_size=128),
     # Any unicode, including control characters and lone surrogates: JSON escapes them, SQS never sees them raw.
-    filename=st.text(alphabet=st.characters(exclude_categories=()), max_size=MAX_FILENAME_CHARS),
+    filename=st.text(alphabet=st.characters(exclude_categories=()), max_size=MAX_ORIGINAL_FILENAME_CHARS),
     size=st.none() | st.integers(min_value=0, max_value=MAX_SIZE_BYTES),
     captured_at=st.none() | timestamps,
     enqueued_at=timestamps,
@@ -258,7 +258,7 @@ def test_the_largest_valid_message_still_parses() -> None:
             "correlation_id": quote_heavy,
             "media_id": "m" * 128,
             "provider": "p" * 32,
-            "filename": "\U0001f3c4" * MAX_FILENAME_CHARS,
+            "filename": "\U0001f3c4" * MAX_ORIGINAL_FILENAME_CHARS,
             "size": MAX_SIZE_BYTES,
             "captured_at": "2024-04-30T10:15:00.123456+14:00",
             "media_type": "t" * 32,

@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pipeline.deadline import Deadline
 from pipeline.retry import RetryPolicy, call_with_retry, parse_retry_after
 
 
@@ -86,8 +87,7 @@ def test_deadline_stops_retries_that_would_overrun() -> None:
             policy=RetryPolicy(max_attempts=5),
             retry_on=(Flaky,),
             sleep=lambda _s: None,
-            clock=lambda: 100.0,
-            deadline=105.0,
+            deadline=Deadline(105.0, clock=lambda: 100.0),
         )
     assert calls["n"] == 1
 
@@ -113,3 +113,22 @@ def test_parse_retry_after_http_date() -> None:
     now = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after("Wed, 25 Nov 2026 12:01:30 GMT", now=now) == 90.0
     assert parse_retry_after("Wed, 25 Nov 2026 11:00:00 GMT", now=now) == 0.0
+
+
+def test_by_default_exactly_the_transient_errors_are_retried() -> None:
+    from pipeline.errors import SyncError
+
+    class Passing(SyncError):
+        transient = True
+
+    class Lasting(SyncError):
+        pass
+
+    fn, calls = failing(2, Passing())
+    assert call_with_retry(fn, policy=RetryPolicy(max_attempts=5), sleep=lambda _s: None) == "ok"
+    assert calls["n"] == 3
+    for exc in (Lasting(), Fatal()):
+        fn, calls = failing(2, exc)
+        with pytest.raises(type(exc)):
+            call_with_retry(fn, policy=RetryPolicy(max_attempts=5), sleep=lambda _s: None)
+        assert calls["n"] == 1

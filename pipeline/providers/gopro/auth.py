@@ -14,8 +14,9 @@ from pipeline.credentials.model import ProviderCredentials
 from pipeline.credentials.tokens import REAUTH_HINT
 from pipeline.providers.errors import AuthError, ProviderResponseError, ProviderUnavailable, RateLimited
 from pipeline.providers.gopro import api
-from pipeline.providers.gopro.http import classify, decode_json
+from pipeline.providers.gopro.http import decode_json
 from pipeline.providers.gopro.parsing import parse_token_answer
+from pipeline.providers.http_status import TRANSPORT_ERRORS, raise_for_status, unavailable
 from pipeline.retry import RetryPolicy, call_with_retry
 
 # Answers after which only a person signing in again helps: never retried, always alerted.
@@ -67,8 +68,8 @@ class GoProAuth:
         def attempt() -> ProviderCredentials:
             try:
                 response = self._session.post(self._url, data=form, timeout=self._timeout, allow_redirects=False)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise ProviderUnavailable(f"token endpoint: {type(exc).__name__}") from None
+            except TRANSPORT_ERRORS as exc:
+                raise unavailable(exc, "token endpoint") from None
             if response.status_code in (400, 401, 403):
                 error = _error_code(response)
                 if error in REAUTH_ERRORS or response.status_code == 401:
@@ -77,7 +78,7 @@ class GoProAuth:
                         f"{REAUTH_HINT}",
                         reauth_required=True,
                     )
-            classify(response, "token endpoint")
+            raise_for_status(response, "token endpoint")
             payload = decode_json(response, "token endpoint")
             access, expires_in, refresh, user = parse_token_answer(payload, response.status_code)
             return base.with_tokens(
@@ -87,6 +88,7 @@ class GoProAuth:
         return call_with_retry(
             attempt,
             policy=self._policy,
+            # Not TransientResponseError: a token answer that is not JSON is reported at once, never re-granted.
             retry_on=(RateLimited, ProviderUnavailable),
             sleep=self._sleep,
             describe="token refresh",

@@ -14,35 +14,17 @@ from typing import Any
 import requests
 
 from pipeline.credentials.tokens import TokenManager
-from pipeline.providers.errors import (
-    AuthError,
-    MediaNotFound,
-    ProviderResponseError,
-    ProviderUnavailable,
-    RateLimited,
-    TransientResponseError,
-)
+from pipeline.errors import SyncError
+from pipeline.providers.errors import AuthError, MediaNotFound, ProviderResponseError, TransientResponseError
 from pipeline.providers.gopro import api
-from pipeline.retry import RetryPolicy, call_with_retry, parse_retry_after
+from pipeline.providers.http_status import TRANSPORT_ERRORS, raise_for_status, unavailable
+from pipeline.retry import RetryPolicy, call_with_retry
 
 log = logging.getLogger(__name__)
 
 
-class _NotFound(Exception):
-    pass
-
-
-def classify(response: requests.Response, what: str) -> None:
-    """Raises the typed error for a non-2xx answer (401 and 404 are the caller's to interpret)."""
-    status = response.status_code
-    if status == 429:
-        raise RateLimited(
-            f"{what}: rate limited", retry_after=parse_retry_after(response.headers.get("Retry-After"))
-        )
-    if status >= 500:
-        raise ProviderUnavailable(f"{what}: HTTP {status}", status=status)
-    if status >= 300:
-        raise ProviderResponseError(f"{what}: unexpected answer", status=status, body=response.text)
+class _NotFound(SyncError):
+    """A 404 from the API, turned into `MediaNotFound` by the caller that knows which medium was asked for."""
 
 
 def decode_json(response: requests.Response, what: str) -> Any:
@@ -65,7 +47,6 @@ class GoProHttp:
         timeout: tuple[float, float],
         policy: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
-        on_auth_failure: Callable[[], None] | None = None,
     ) -> None:
         self._api_url = api_url
         self._tokens = tokens
@@ -73,7 +54,6 @@ class GoProHttp:
         self._timeout = timeout
         self._policy = policy
         self._sleep = sleep
-        self._on_auth_failure = on_auth_failure
 
     def get_json(
         self,
@@ -90,13 +70,8 @@ class GoProHttp:
             payload = self._authorised_get(path, params=params, what=what)
             return parse(payload) if parse else payload
 
-        return call_with_retry(
-            attempt,
-            policy=self._policy,
-            retry_on=(RateLimited, ProviderUnavailable, TransientResponseError),
-            sleep=self._sleep,
-            describe=what,
-        )
+        # Every transient provider error: rate limits, 5xx, resets, and answers broken in passing.
+        return call_with_retry(attempt, policy=self._policy, sleep=self._sleep, describe=what)
 
     def get_media_json(self, path: str, media_id: str, *, what: str) -> Any:
         try:
@@ -112,12 +87,10 @@ class GoProHttp:
             token = self._tokens.refresh(stale_token=token)
             response = self._send(path, params, token, what)
             if response.status_code == 401:
-                if self._on_auth_failure:
-                    self._on_auth_failure()
                 raise AuthError(f"{what}: GoPro refused a freshly refreshed token (HTTP 401)")
         if response.status_code == 404:
             raise _NotFound(what)
-        classify(response, what)
+        raise_for_status(response, what)
         return decode_json(response, what)
 
     def _send(self, path: str, params: Mapping[str, str] | None, token: str, what: str) -> requests.Response:
@@ -138,7 +111,7 @@ class GoProHttp:
                 timeout=self._timeout,
                 allow_redirects=False,
             )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise ProviderUnavailable(f"{what}: {type(exc).__name__}") from None
+        except TRANSPORT_ERRORS as exc:
+            raise unavailable(exc, what) from None
         except requests.RequestException as exc:
             raise ProviderResponseError(f"{what}: request failed ({type(exc).__name__})") from None

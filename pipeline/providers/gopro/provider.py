@@ -16,6 +16,7 @@ from pipeline.credentials.tokens import TokenManager
 from pipeline.providers.base import CloudProvider, DownloadPlan, ListingPage, MediaItem, MediaType
 from pipeline.providers.errors import InvalidMediaId
 from pipeline.providers.gopro import api
+from pipeline.providers.gopro.config import GoProSettings
 from pipeline.providers.gopro.http import GoProHttp
 from pipeline.providers.gopro.parsing import parse_download, parse_search_page
 
@@ -29,12 +30,10 @@ class GoProProvider(CloudProvider):
         tokens: TokenManager,
         http: GoProHttp,
         page_size: int = 100,
-        allowed_hosts: tuple[str, ...] = (),
     ) -> None:
         self._tokens = tokens
         self._http = http
         self._page_size = page_size
-        self._allowed_hosts = allowed_hosts
 
     @property
     def tokens(self) -> TokenManager:
@@ -92,9 +91,6 @@ class GoProProvider(CloudProvider):
         )
         return parse_download(payload, media_id=media_id, media_type=media_type)
 
-    def allowed_download_hosts(self) -> tuple[str, ...]:
-        return self._allowed_hosts
-
 
 def _newest_first(items: tuple[MediaItem, ...]) -> bool:
     stamps = [i.created_at for i in items if i.created_at is not None]
@@ -113,19 +109,24 @@ def build(
     settings: Settings,
     tokens_factory: Callable[[Settings, Callable], TokenManager],
     *,
+    gopro: GoProSettings | None = None,
     session: requests.Session | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
 ) -> GoProProvider:
-    """Assembles the provider; `tokens_factory(settings, refresher)` decides where credentials live."""
+    """Assembles the provider; `tokens_factory(settings, refresher)` decides where credentials live.
+
+    `gopro`: the provider's own settings (default: read from the environment `settings` were read from).
+    """
     from pipeline.providers.gopro.auth import GoProAuth
     from pipeline.retry import RetryPolicy
 
+    gopro = gopro or GoProSettings.of(settings)
     http_session = session or make_session()
     timeout = (settings.http_connect_timeout, settings.http_read_timeout)
     policy = RetryPolicy.from_settings(settings)
     auth = GoProAuth(
-        auth_url=settings.gopro_auth_url,
+        auth_url=gopro.auth_url,
         session=http_session,
         timeout=timeout,
         policy=policy,
@@ -134,13 +135,11 @@ def build(
     )
     tokens = tokens_factory(settings, auth.refresh)
     http = GoProHttp(
-        api_url=settings.gopro_api_url,
+        api_url=gopro.api_url,
         tokens=tokens,
         session=http_session,
         timeout=timeout,
         policy=policy,
         sleep=sleep,
     )
-    return GoProProvider(
-        tokens=tokens, http=http, page_size=settings.list_page_size, allowed_hosts=settings.allowed_download_hosts
-    )
+    return GoProProvider(tokens=tokens, http=http, page_size=settings.list_page_size)

@@ -8,11 +8,16 @@ from pipeline.providers import registry
 from pipeline.providers.http_manifest.api import NAME
 
 
-def _factory(settings):  # type: ignore[no-untyped-def]
-    from pipeline.providers.http_manifest.config import HttpManifestConfig
+def _factory(settings, config):  # type: ignore[no-untyped-def]
     from pipeline.providers.http_manifest.provider import build
 
-    return build(settings, HttpManifestConfig.from_env())
+    return build(settings, config)
 
 
-registry.register(NAME, _factory)
+def _options(environ):  # type: ignore[no-untyped-def]
+    from pipeline.providers.http_manifest.config import HttpManifestConfig
+
+    return HttpManifestConfig.from_env(environ)
+
+
+registry.register(NAME, _factory, _options)

@@ -1,8 +1,9 @@
 """The provider's own settings, read from the environment when the registry builds it.
 
-Why not in `pipeline.config.Settings`: adding a provider must touch nothing outside its package (and the registry's
-import line); the variable names live here, next to the only code that reads them. If the provider becomes a
-permanent part of the stack, move them into `EnvVar`/`Settings` (and let the CDK stack set them).
+Why not in `pipeline.config.Settings`: a provider owns its options (as GoPro's do, in `providers/gopro/config.py`);
+adding a provider touches nothing outside its package (and the registry's import line), and the variable names
+live here, next to the only code that reads them. The registry reads them from the environment the pipeline's
+settings were read from.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from pipeline.config import ConfigError
 from pipeline.observability.redaction import register_secret
 
 
-class ManifestEnv:
+class ManifestEnv(StrEnum):
     URL = "HTTP_MANIFEST_URL"
     TOKEN = "HTTP_MANIFEST_TOKEN"  # optional: sent as a bearer token with manifest requests (never to media URLs)
 

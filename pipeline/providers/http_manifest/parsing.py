@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from pipeline.errors import SyncError
 from pipeline.providers.base import DownloadPlan, DownloadSource, MediaItem, MediaType
 from pipeline.providers.errors import ProviderResponseError
 from pipeline.providers.http_manifest import api
@@ -38,7 +39,7 @@ class ManifestPage:
     next_url: str | None
 
 
-class _Unusable(ValueError):
+class _Unusable(SyncError, ValueError):
     pass
 
 

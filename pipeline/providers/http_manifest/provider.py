@@ -16,20 +16,17 @@ import requests
 
 from pipeline.config import Settings
 from pipeline.providers.base import CloudProvider, DownloadPlan, ListingPage, MediaItem, MediaType
-from pipeline.providers.errors import (
-    AuthError,
-    InvalidMediaId,
-    MediaNotFound,
-    ProviderResponseError,
-    ProviderUnavailable,
-    RateLimited,
-)
+from pipeline.providers.errors import InvalidMediaId, MediaNotFound, ProviderResponseError
 from pipeline.providers.http_manifest import api
 from pipeline.providers.http_manifest.config import HttpManifestConfig
 from pipeline.providers.http_manifest.parsing import Entry, ManifestPage, download_plan, parse_manifest
-from pipeline.retry import RetryPolicy, call_with_retry, parse_retry_after
+from pipeline.providers.http_status import TRANSPORT_ERRORS, raise_for_status, unavailable
+from pipeline.retry import RetryPolicy, call_with_retry
 
 JSON_ACCEPT = "application/json"
+# A static token a person configured: a refusal needs that person, not a retry.
+AUTH_STATUSES = frozenset({401, 403})
+REFUSED_BY = "the manifest server"
 
 
 class HttpManifestProvider(CloudProvider):
@@ -42,14 +39,12 @@ class HttpManifestProvider(CloudProvider):
         session: requests.Session,
         timeout: tuple[float, float],
         policy: RetryPolicy,
-        allowed_hosts: tuple[str, ...] = (),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._config = config
         self._session = session
         self._timeout = timeout
         self._policy = policy
-        self._allowed_hosts = allowed_hosts
         self._sleep = sleep
 
     # --- the contract ------------------------------------------------------------------------------------------
@@ -81,9 +76,6 @@ class HttpManifestProvider(CloudProvider):
         """One medium as the manifest lists it (MediaNotFound when it does not)."""
         return self._find(media_id).item
 
-    def allowed_download_hosts(self) -> tuple[str, ...]:
-        return self._allowed_hosts
-
     # --- manifest ----------------------------------------------------------------------------------------------
 
     def _find(self, media_id: str) -> Entry:
@@ -114,33 +106,20 @@ class HttpManifestProvider(CloudProvider):
                 headers["Authorization"] = f"Bearer {self._config.token}"
             try:
                 response = self._session.get(url, headers=headers, timeout=self._timeout, allow_redirects=False)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise ProviderUnavailable(f"{what}: {type(exc).__name__}") from None
-            status = response.status_code
-            if status in (401, 403):
-                raise AuthError(
-                    f"{what}: the manifest server refused access (HTTP {status})", reauth_required=True
-                )
-            if status == 429:
-                raise RateLimited(
-                    f"{what}: rate limited", retry_after=parse_retry_after(response.headers.get("Retry-After"))
-                )
-            if status >= 500:
-                raise ProviderUnavailable(f"{what}: HTTP {status}", status=status)
-            if status != 200:
-                raise ProviderResponseError(f"{what}: unexpected answer", status=status, body=response.text)
+            except TRANSPORT_ERRORS as exc:
+                raise unavailable(exc, what) from None
+            raise_for_status(
+                response, what, ok=lambda status: status == 200, auth_statuses=AUTH_STATUSES, refused_by=REFUSED_BY
+            )
             try:
                 return response.json()
             except ValueError:
-                raise ProviderResponseError(f"{what}: not JSON", status=status, body=response.text) from None
+                raise ProviderResponseError(
+                    f"{what}: not JSON", status=response.status_code, body=response.text
+                ) from None
 
-        return call_with_retry(
-            attempt,
-            policy=self._policy,
-            retry_on=(RateLimited, ProviderUnavailable),
-            sleep=self._sleep,
-            describe=what,
-        )
+        # Every transient provider error (rate limits, 5xx, resets); an unusable answer is reported at once.
+        return call_with_retry(attempt, policy=self._policy, sleep=self._sleep, describe=what)
 
 
 def build(
@@ -157,6 +136,5 @@ def build(
         session=http,
         timeout=(settings.http_connect_timeout, settings.http_read_timeout),
         policy=RetryPolicy.from_settings(settings),
-        allowed_hosts=settings.allowed_download_hosts,
         sleep=sleep,
     )
