@@ -19,7 +19,7 @@ from pipeline.observability.metrics import MetricsEmitter
 from pipeline.observability.tracing import Tracer
 from pipeline.providers import registry
 from pipeline.providers.base import CloudProvider
-from pipeline.state.store import StateStore
+from pipeline.state import StateStore
 
 
 class App:

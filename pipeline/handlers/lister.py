@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pipeline.app import App, current_app
+from pipeline.clock import iso_utc, utc_now
 from pipeline.observability import correlation
 from pipeline.observability.metrics import Metric
 from pipeline.providers.errors import AuthError
 from pipeline.services.lister import FULL, Lister, ListingCursor, ListingOutcome, ListingProgress
 from pipeline.services.summary import SummaryService
-from pipeline.state.models import RunRecord
-from pipeline.state.store import iso_utc, utc_now
+from pipeline.state import RunRecord
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 1000
@@ -61,7 +61,7 @@ def _start(
 ) -> tuple[ListingCursor, ListingProgress]:
     """Tonight's cursor and progress: a new listing planned from the cursor, or the continued one it holds."""
     settings = app.settings
-    cursor = ListingCursor.from_json(app.state.get_cursor(settings.provider))
+    cursor = ListingCursor.from_json(app.state.cursors.get(settings.provider))
     if cont is not None:
         progress = cursor.in_progress
         if progress is None or progress.run_id != cont["run_id"]:
@@ -100,7 +100,7 @@ def run_listing(
 
         def ensure_run() -> None:
             if not progress.run_created:
-                app.state.create_run(
+                app.state.runs.create(
                     run_id, correlation_id=correlation_id, started_at=now, provider=settings.provider
                 )
                 progress.run_created = True
@@ -142,10 +142,10 @@ def run_listing(
         progress.absorb(outcome)
         if outcome.next_page is not None:
             if outcome.send_failures:
-                app.state.update_run(
+                app.state.runs.update(
                     run_id, lister_error=f"{len(outcome.send_failures)} media could not be enqueued"
                 )
-            app.state.put_cursor(settings.provider, {**cursor.as_json(), "in_progress": progress.as_json()})
+            app.state.cursors.put(settings.provider, {**cursor.as_json(), "in_progress": progress.as_json()})
             _continue(app, outcome, correlation_id, function_arn)
             return outcome.as_json()
         _finish(app, cursor, progress, outcome, lister.unflushed_counts(), now)
@@ -164,13 +164,13 @@ def _finish(
     settings = app.settings
     moved = cursor.finished(progress, now=now, hold_window=timedelta(days=max(1, settings.full_reconcile_days)))
     if moved.as_json() != cursor.as_json():  # a quiet incremental night writes nothing
-        app.state.put_cursor(settings.provider, moved.as_json())
+        app.state.cursors.put(settings.provider, moved.as_json())
     log.info("listing done: %s", json.dumps(outcome.as_json()))
     if not progress.run_created:
         log.info("nothing new since %s: no run record, no report", progress.newer_than)
         return
     error = f"{len(outcome.send_failures)} media could not be enqueued" if outcome.send_failures else None
-    run = app.state.finish_listing(progress.run_id, lister_error=error, **counts)
+    run = app.state.runs.finish_listing(progress.run_id, lister_error=error, **counts)
     if _should_report(run, progress, settings.report_quiet_nights):
         # Nothing was queued, so the queue never "drains" and no alarm starts the summary: report now.
         _report_now(app, progress.run_id)
@@ -201,7 +201,7 @@ def _record_failure(app: App, run_id: str, exc: Exception) -> None:
     app.metrics.count(Metric.LISTER_FAILURES)
     if isinstance(exc, AuthError):
         app.metrics.count(Metric.AUTHENTICATION_FAILURES, reauth_required=int(exc.reauth_required))
-    app.state.update_run(run_id, lister_error=message, listing_done=True)
+    app.state.runs.update(run_id, lister_error=message, listing_done=True)
 
 
 def _continue(app: App, outcome: ListingOutcome, correlation_id: str, function_arn: str | None) -> None:

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from pipeline.clock import parse_iso_utc
 from pipeline.config import Settings
 from pipeline.messages import DownloadMessage
 from pipeline.observability.metrics import Metric, MetricsEmitter, Unit
 from pipeline.providers.base import CloudProvider, MediaItem, MediaType
 from pipeline.providers.errors import InvalidMediaId
 from pipeline.queueing import send_download_messages
-from pipeline.state.models import MediaStatus
-from pipeline.state.store import StateStore, parse_iso_utc
+from pipeline.state import MediaStatus, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +350,7 @@ class Lister:
         if not (self._unflushed.listed or self._unflushed.enqueued or self._unflushed.skipped):
             return
         self._ensure_run()
-        self._state.update_run(self._run_id, **self._unflushed.take())
+        self._state.runs.update(self._run_id, **self._unflushed.take())
 
     def _absorb(self, outcome: ListingOutcome, page: ListingOutcome) -> None:
         outcome.listed += page.listed
@@ -378,7 +378,7 @@ class Lister:
                 wanted.append(item)
         if not wanted:
             return outcome
-        records = self._state.batch_get(self._provider.name, [item.media_id for item in wanted])
+        records = self._state.media.batch_get(self._provider.name, [item.media_id for item in wanted])
         todo = []
         for item in wanted:
             record = records.get(item.media_id)

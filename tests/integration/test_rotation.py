@@ -31,7 +31,7 @@ from pipeline.handlers.rotation import BadRotationEvent, rotate
 from pipeline.observability.metrics import Metric, MetricsEmitter
 from pipeline.providers.gopro.provider import build
 from pipeline.services.rotation import AWSCURRENT, AWSPENDING, DERIVED_FROM, ROTATION_FIELD, RotationError, Step
-from pipeline.state.schema import ensure_table
+from pipeline.state import ensure_table
 from tests.fixtures.aws import MotoStack
 
 pytestmark = pytest.mark.integration

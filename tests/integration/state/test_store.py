@@ -22,6 +22,7 @@ from pipeline.state import (
     UnprocessedKeysError,
 )
 from tests.fixtures.aws import MotoStack
+from tests.fixtures.state import seed_pending
 from tests.integration.state.conftest import TABLE
 
 pytestmark = pytest.mark.integration
@@ -36,11 +37,11 @@ def at(seconds: float) -> datetime:
 
 
 def claim(store: StateStore, media_id: str, owner: str, now: datetime, lease: float = 60) -> Any:
-    return store.claim(PROVIDER, media_id, owner=owner, run_id="run-1", lease_seconds=lease, now=now)
+    return store.media.claim(PROVIDER, media_id, owner=owner, run_id="run-1", lease_seconds=lease, now=now)
 
 
 def complete(store: StateStore, media_id: str, owner: str, now: datetime) -> Any:
-    return store.complete(
+    return store.media.complete(
         PROVIDER,
         media_id,
         owner=owner,
@@ -125,7 +126,7 @@ class UnprocessedInjector:
 
 def seed(store: StateStore, media_ids: list[str]) -> None:
     for media_id in media_ids:
-        assert store.mark_pending(PROVIDER, media_id, run_id="run-1", size=10, now=T0)
+        assert seed_pending(store, PROVIDER, media_id, run_id="run-1", size=10, now=T0)
 
 
 def test_batch_get_over_100_keys_retries_unprocessed_keys(
@@ -135,7 +136,7 @@ def test_batch_get_over_100_keys_retries_unprocessed_keys(
     seed(store, ids[:230])  # 20 have no record yet
     injector = UnprocessedInjector(dynamodb, rounds=4)
 
-    found = store.batch_get(PROVIDER, [*ids, *ids[:5]])  # duplicates are tolerated
+    found = store.media.batch_get(PROVIDER, [*ids, *ids[:5]])  # duplicates are tolerated
 
     assert set(found) == set(ids[:230])
     assert all(record.status is MediaStatus.PENDING for record in found.values())
@@ -150,7 +151,7 @@ def test_batch_get_gives_up_after_bounded_attempts(store: StateStore, dynamodb: 
     injector = UnprocessedInjector(dynamodb, rounds=1000, keep_fraction=0.0)
 
     with pytest.raises(UnprocessedKeysError) as info:
-        store.batch_get(PROVIDER, ["a", "b", "c", "d"])
+        store.media.batch_get(PROVIDER, ["a", "b", "c", "d"])
 
     assert info.value.unprocessed == 4
     assert injector.calls == 3
@@ -159,7 +160,7 @@ def test_batch_get_gives_up_after_bounded_attempts(store: StateStore, dynamodb: 
 
 def test_batch_get_projects_what_the_lister_needs(store: StateStore) -> None:
     assert claim(store, "x1", "w1", T0)
-    record = store.batch_get(PROVIDER, ["x1"])["x1"]
+    record = store.media.batch_get(PROVIDER, ["x1"])["x1"]
     assert record.status is MediaStatus.IN_PROGRESS
     assert record.attempts == 1
     assert record.lease_expires_at == at(60)
@@ -183,7 +184,7 @@ def test_concurrent_claims_have_exactly_one_winner(
         losers = [result for result in results if not result.claimed]
         assert all(result.outcome is ClaimOutcome.LEASED_ELSEWHERE for result in losers)
         assert all(result.lease_owner == f"worker-{winners[0]}" for result in losers)
-        record = store.get(PROVIDER, media_id)
+        record = store.media.get(PROVIDER, media_id)
         assert record is not None
         assert record.lease_owner == f"worker-{winners[0]}"
         assert record.attempts == 1
@@ -194,7 +195,9 @@ def test_live_lease_refuses_and_expired_lease_is_taken_over(store: StateStore) -
     assert first.claimed
     assert first.record is not None
     assert first.record.attempts == 1
-    assert store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"upload_id": "u-1", "parts_done": 3})
+    assert store.media.save_checkpoint(
+        PROVIDER, "m1", owner="w1", checkpoint={"upload_id": "u-1", "parts_done": 3}
+    )
 
     refused = claim(store, "m1", "w2", at(59))
     assert refused.outcome is ClaimOutcome.LEASED_ELSEWHERE
@@ -211,9 +214,13 @@ def test_live_lease_refuses_and_expired_lease_is_taken_over(store: StateStore) -
 
 def test_renewed_lease_keeps_the_medium(store: StateStore) -> None:
     assert claim(store, "m1", "w1", T0)
-    assert store.renew_lease(PROVIDER, "m1", owner="w1", lease_seconds=60, now=at(50))
+    assert store.media.save_checkpoint(
+        PROVIDER, "m1", owner="w1", checkpoint={"p": 0}, lease_seconds=60, now=at(50)
+    )
     assert claim(store, "m1", "w2", at(70)).outcome is ClaimOutcome.LEASED_ELSEWHERE
-    assert store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"p": 1}, lease_seconds=60, now=at(100))
+    assert store.media.save_checkpoint(
+        PROVIDER, "m1", owner="w1", checkpoint={"p": 1}, lease_seconds=60, now=at(100)
+    )
     assert claim(store, "m1", "w2", at(150)).outcome is ClaimOutcome.LEASED_ELSEWHERE
     assert claim(store, "m1", "w2", at(161)).claimed
 
@@ -232,10 +239,12 @@ def test_worker_that_lost_its_lease_cannot_write(store: StateStore) -> None:
 
     for write in (
         lambda: complete(store, "m1", "w1", at(62)),
-        lambda: store.fail(PROVIDER, "m1", owner="w1", error="boom", now=at(62)),
-        lambda: store.release(PROVIDER, "m1", owner="w1", error="boom", now=at(62)),
-        lambda: store.renew_lease(PROVIDER, "m1", owner="w1", lease_seconds=60, now=at(62)),
-        lambda: store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"x": 1}, now=at(62)),
+        lambda: store.media.fail(PROVIDER, "m1", owner="w1", error="boom", now=at(62)),
+        lambda: store.media.release(PROVIDER, "m1", owner="w1", error="boom", now=at(62)),
+        lambda: store.media.save_checkpoint(
+            PROVIDER, "m1", owner="w1", checkpoint={"x": 1}, lease_seconds=60, now=at(62)
+        ),
+        lambda: store.media.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"x": 1}, now=at(62)),
     ):
         result = write()
         assert not result
@@ -243,7 +252,7 @@ def test_worker_that_lost_its_lease_cannot_write(store: StateStore) -> None:
         assert result.current is not None
         assert result.current.lease_owner == "w2"
 
-    record = store.get(PROVIDER, "m1")
+    record = store.media.get(PROVIDER, "m1")
     assert record is not None
     assert record.status is MediaStatus.IN_PROGRESS
     assert record.lease_owner == "w2"
@@ -256,7 +265,7 @@ def test_completed_is_terminal(store: StateStore) -> None:
     assert claim(store, "m1", "w1", T0)
     assert complete(store, "m1", "w1", at(5))
 
-    record = store.get(PROVIDER, "m1")
+    record = store.media.get(PROVIDER, "m1")
     assert record is not None
     assert record.status is MediaStatus.COMPLETED
     assert record.checksum == CHECKSUM
@@ -270,16 +279,17 @@ def test_completed_is_terminal(store: StateStore) -> None:
     assert later.outcome is ClaimOutcome.ALREADY_COMPLETED
     assert later.record is not None
     assert later.record.s3_key == record.s3_key
-    assert store.mark_pending(PROVIDER, "m1", run_id="run-2", now=at(10_000)).refusal is (
-        TransitionRefusal.ALREADY_COMPLETED
+    unclaimed = store.media.fail_unclaimed(PROVIDER, "m1", owner="w2", run_id="run-2", error="x", now=at(10_000))
+    assert unclaimed.refusal is TransitionRefusal.ALREADY_COMPLETED
+    assert (
+        store.media.reset_to_pending(PROVIDER, "m1", now=at(10_000)).refusal is TransitionRefusal.ALREADY_COMPLETED
     )
-    assert store.reset_to_pending(PROVIDER, "m1", now=at(10_000)).refusal is TransitionRefusal.ALREADY_COMPLETED
     second = complete(store, "m1", "w1", at(10_001))  # a duplicate delivery finishing late
     assert second.refusal is TransitionRefusal.ALREADY_COMPLETED
-    assert store.fail(PROVIDER, "m1", owner="w1", error="late", now=at(10_002)).refusal is (
+    assert store.media.fail(PROVIDER, "m1", owner="w1", error="late", now=at(10_002)).refusal is (
         TransitionRefusal.ALREADY_COMPLETED
     )
-    final = store.get(PROVIDER, "m1")
+    final = store.media.get(PROVIDER, "m1")
     assert final is not None
     assert final.status is MediaStatus.COMPLETED
     assert final.last_error is None
@@ -287,10 +297,10 @@ def test_completed_is_terminal(store: StateStore) -> None:
 
 def test_source_deleted_completes_with_a_note(store: StateStore) -> None:
     assert claim(store, "gone", "w1", T0)
-    assert store.complete(
+    assert store.media.complete(
         PROVIDER, "gone", owner="w1", s3_key=None, size=None, checksum=None, duration_s=0.2, note="source_deleted"
     )
-    record = store.get(PROVIDER, "gone")
+    record = store.media.get(PROVIDER, "gone")
     assert record is not None
     assert record.status is MediaStatus.COMPLETED
     assert record.note == "source_deleted"
@@ -299,10 +309,10 @@ def test_source_deleted_completes_with_a_note(store: StateStore) -> None:
 
 def test_fail_records_a_truncated_error_and_can_be_retried(store: StateStore) -> None:
     assert claim(store, "m1", "w1", T0)
-    assert store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"upload_id": "u"})
-    assert store.fail(PROVIDER, "m1", owner="w1", error="HTTP 503 " + "x" * 5000, now=at(5))
+    assert store.media.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"upload_id": "u"})
+    assert store.media.fail(PROVIDER, "m1", owner="w1", error="HTTP 503 " + "x" * 5000, now=at(5))
 
-    record = store.get(PROVIDER, "m1")
+    record = store.media.get(PROVIDER, "m1")
     assert record is not None
     assert record.status is MediaStatus.FAILED
     assert record.last_error is not None
@@ -319,9 +329,9 @@ def test_fail_records_a_truncated_error_and_can_be_retried(store: StateStore) ->
 
 def test_release_returns_to_pending_keeping_the_checkpoint(store: StateStore) -> None:
     assert claim(store, "m1", "w1", T0)
-    assert store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"upload_id": "u", "parts_done": 2})
-    assert store.release(PROVIDER, "m1", owner="w1", error="timeout", now=at(5))
-    record = store.get(PROVIDER, "m1")
+    assert store.media.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"upload_id": "u", "parts_done": 2})
+    assert store.media.release(PROVIDER, "m1", owner="w1", error="timeout", now=at(5))
+    record = store.media.get(PROVIDER, "m1")
     assert record is not None
     assert record.status is MediaStatus.PENDING
     assert record.last_error == "timeout"
@@ -331,64 +341,35 @@ def test_release_returns_to_pending_keeping_the_checkpoint(store: StateStore) ->
 
 
 def test_reset_to_pending(store: StateStore) -> None:
-    assert store.reset_to_pending(PROVIDER, "nothing").refusal is TransitionRefusal.NOT_FOUND
+    assert store.media.reset_to_pending(PROVIDER, "nothing").refusal is TransitionRefusal.NOT_FOUND
     assert claim(store, "m1", "w1", T0)
-    live = store.reset_to_pending(PROVIDER, "m1", now=at(30))
+    live = store.media.reset_to_pending(PROVIDER, "m1", now=at(30))
     assert live.refusal is TransitionRefusal.LEASED_ELSEWHERE
-    assert store.fail(PROVIDER, "m1", owner="w1", error="boom", now=at(31))
-    assert store.reset_to_pending(PROVIDER, "m1", now=at(32))
-    record = store.get(PROVIDER, "m1")
+    assert store.media.fail(PROVIDER, "m1", owner="w1", error="boom", now=at(31))
+    assert store.media.reset_to_pending(PROVIDER, "m1", now=at(32))
+    record = store.media.get(PROVIDER, "m1")
     assert record is not None
     assert record.status is MediaStatus.PENDING
     assert record.sync_timestamp == "2024-05-01T02:00:32.000Z"
     # A worker that crashed: its IN_PROGRESS record is reopened once the lease has expired.
     assert claim(store, "m2", "w1", T0)
-    assert store.reset_to_pending(PROVIDER, "m2", now=at(61))
-
-
-def test_mark_pending(store: StateStore) -> None:
-    created = store.mark_pending(
-        PROVIDER,
-        "m1",
-        run_id="run-1",
-        filename="GX010001.MP4",
-        captured_at="2024-04-30T10:00:00Z",
-        size=42,
-        now=T0,
-    )
-    assert created
-    record = store.get(PROVIDER, "m1")
-    assert record is not None
-    assert (record.status, record.run_id, record.filename, record.size, record.attempts) == (
-        MediaStatus.PENDING,
-        "run-1",
-        "GX010001.MP4",
-        42,
-        0,
-    )
-    assert claim(store, "m1", "w1", at(1))
-    held = store.mark_pending(PROVIDER, "m1", run_id="run-2", now=at(30))
-    assert held.refusal is TransitionRefusal.LEASED_ELSEWHERE
-    assert store.get(PROVIDER, "m1").status is MediaStatus.IN_PROGRESS  # type: ignore[union-attr]
-    assert store.mark_pending(PROVIDER, "m1", run_id="run-2", now=at(62))  # lease expired: reopened
-    record = store.get(PROVIDER, "m1")
-    assert record is not None
-    assert record.status is MediaStatus.PENDING
-    assert record.attempts == 1
+    assert store.media.reset_to_pending(PROVIDER, "m2", now=at(61))
 
 
 def test_checkpoint_must_be_small_json(store: StateStore) -> None:
     assert claim(store, "m1", "w1", T0)
     with pytest.raises(ValueError, match="bytes"):
-        store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"etags": ["x" * 40] * 10_000})
+        store.media.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"etags": ["x" * 40] * 10_000})
     parts = [[n, '"' + "e" * 32 + '"', "AAAAAA==", 8 * 1024 * 1024] for n in range(1, 3001)]
-    assert store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"upload_id": "u" * 100, "parts": parts})
-    record = store.get(PROVIDER, "m1")
+    assert store.media.save_checkpoint(
+        PROVIDER, "m1", owner="w1", checkpoint={"upload_id": "u" * 100, "parts": parts}
+    )
+    record = store.media.get(PROVIDER, "m1")
     assert record is not None
     assert record.checkpoint is not None
     assert len(record.checkpoint["parts"]) == 3000
     with pytest.raises(ValueError, match="JSON"):
-        store.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"when": T0})
+        store.media.save_checkpoint(PROVIDER, "m1", owner="w1", checkpoint={"when": T0})
 
 
 # --- status index ----------------------------------------------------------------------------------------------
@@ -409,16 +390,16 @@ def query_calls(dynamodb: Any) -> Iterator[list[dict[str, Any]]]:
 
 def populate_statuses(store: StateStore) -> None:
     for i in range(5):
-        assert store.mark_pending(PROVIDER, f"p{i}", run_id="run-1", now=at(i))
+        assert seed_pending(store, PROVIDER, f"p{i}", run_id="run-1", now=at(i))
     for i in range(3):
         assert claim(store, f"c{i}", "w", at(i))
         assert complete(store, f"c{i}", "w", at(10 + i))
     assert claim(store, "f0", "w", T0)
-    assert store.fail(PROVIDER, "f0", owner="w", error="gone wrong", now=at(20))
+    assert store.media.fail(PROVIDER, "f0", owner="w", error="gone wrong", now=at(20))
     assert claim(store, "i0", "w", T0)
-    assert store.mark_pending("other-provider", "p0", run_id="run-9", now=T0)
-    assert store.create_run("run-1", correlation_id="corr-1", started_at=T0, provider=PROVIDER)
-    store.put_cursor(PROVIDER, {"page": 3})
+    assert seed_pending(store, "other-provider", "p0", run_id="run-9", now=T0)
+    assert store.runs.create("run-1", correlation_id="corr-1", started_at=T0, provider=PROVIDER)
+    store.cursors.put(PROVIDER, {"page": 3})
 
 
 def test_count_by_status_uses_the_index_and_follows_pages(
@@ -426,7 +407,7 @@ def test_count_by_status_uses_the_index_and_follows_pages(
 ) -> None:
     populate_statuses(store)
 
-    counts = store.count_by_status()
+    counts = store.media.count_by_status()
 
     assert counts == {
         MediaStatus.PENDING: 6,
@@ -437,8 +418,8 @@ def test_count_by_status_uses_the_index_and_follows_pages(
     assert all(call["IndexName"] == resources.STATUS_INDEX_NAME for call in query_calls)
     assert all(call["Select"] == "COUNT" for call in query_calls)
     assert len(query_calls) > len(MediaStatus)  # PENDING needed several pages
-    assert store.count_by_status(provider="other-provider")[MediaStatus.PENDING] == 1
-    assert store.count_by_status(run_id="run-9") == {
+    assert store.media.count_by_status(provider="other-provider")[MediaStatus.PENDING] == 1
+    assert store.media.count_by_status(run_id="run-9") == {
         MediaStatus.PENDING: 1,
         MediaStatus.IN_PROGRESS: 0,
         MediaStatus.COMPLETED: 0,
@@ -449,13 +430,13 @@ def test_count_by_status_uses_the_index_and_follows_pages(
 def test_list_by_status(store: StateStore, query_calls: list[dict[str, Any]]) -> None:
     populate_statuses(store)
 
-    failed = store.list_by_status(MediaStatus.FAILED)
+    failed = store.media.list_by_status(MediaStatus.FAILED)
     assert [(r.media_id, r.last_error) for r in failed] == [("f0", "gone wrong")]
-    pending = store.list_by_status(MediaStatus.PENDING, limit=4, provider=PROVIDER)
+    pending = store.media.list_by_status(MediaStatus.PENDING, limit=4, provider=PROVIDER)
     assert [r.media_id for r in pending] == ["p0", "p1", "p2", "p3"]  # oldest first, across pages
-    newest = store.list_by_status(MediaStatus.COMPLETED, limit=2, oldest_first=False)
+    newest = store.media.list_by_status(MediaStatus.COMPLETED, limit=2, oldest_first=False)
     assert [r.media_id for r in newest] == ["c2", "c1"]
-    assert store.list_by_status(MediaStatus.PENDING, limit=10, provider="other-provider")[0].provider == (
+    assert store.media.list_by_status(MediaStatus.PENDING, limit=10, provider="other-provider")[0].provider == (
         "other-provider"
     )
 
@@ -464,19 +445,19 @@ def test_list_by_status(store: StateStore, query_calls: list[dict[str, Any]]) ->
 
 
 def test_run_record_counters_are_atomic(aws: MotoStack, store: StateStore, serialised_moto_writes: None) -> None:
-    assert store.create_run("run-1", correlation_id="corr-1", started_at=T0, provider=PROVIDER)
-    assert not store.create_run("run-1", correlation_id="corr-2", started_at=at(5), provider=PROVIDER)
+    assert store.runs.create("run-1", correlation_id="corr-1", started_at=T0, provider=PROVIDER)
+    assert not store.runs.create("run-1", correlation_id="corr-2", started_at=at(5), provider=PROVIDER)
     stores = [StateStore(aws.client("dynamodb"), TABLE) for _ in range(6)]
 
     def add(index: int) -> None:
         for _ in range(5):
-            assert stores[index].update_run("run-1", synced=1, bytes_transferred=1000, transfer_seconds=0.5)
+            assert stores[index].runs.update("run-1", synced=1, bytes_transferred=1000, transfer_seconds=0.5)
 
     run_concurrently(6, add)
-    assert store.update_run("run-1", listed=40, enqueued=30, skipped=10, listing_done=True, now=at(9))
-    assert store.update_run("run-1", enqueued=2, lister_error="token refresh failed: 401")
+    assert store.runs.update("run-1", listed=40, enqueued=30, skipped=10, listing_done=True, now=at(9))
+    assert store.runs.update("run-1", enqueued=2, lister_error="token refresh failed: 401")
 
-    run = store.get_run("run-1")
+    run = store.runs.get("run-1")
     assert run is not None
     assert run.correlation_id == "corr-1"
     assert run.started_at == "2024-05-01T02:00:00.000Z"
@@ -485,57 +466,57 @@ def test_run_record_counters_are_atomic(aws: MotoStack, store: StateStore, seria
     assert run.listing_done
     assert run.listing_done_at == "2024-05-01T02:00:09.000Z"
     assert run.lister_error == "token refresh failed: 401"
-    assert not store.update_run("no-such-run", synced=1)
-    assert store.get_run("no-such-run") is None
+    assert not store.runs.update("no-such-run", synced=1)
+    assert store.runs.get("no-such-run") is None
 
 
 def test_latest_runs(store: StateStore) -> None:
     for day in (3, 1, 2):
         started = datetime(2024, 5, day, 2, 0, tzinfo=UTC)
-        assert store.create_run(f"run-{day}", correlation_id=f"c{day}", started_at=started, provider=PROVIDER)
-    assert store.create_run("run-x", correlation_id="cx", started_at=at(0), provider="other")
+        assert store.runs.create(f"run-{day}", correlation_id=f"c{day}", started_at=started, provider=PROVIDER)
+    assert store.runs.create("run-x", correlation_id="cx", started_at=at(0), provider="other")
     seed(store, ["m1", "m2"])
 
-    assert [run.run_id for run in store.latest_runs(2)] == ["run-3", "run-2"]
-    assert [run.run_id for run in store.latest_runs(10, provider=PROVIDER)] == ["run-3", "run-2", "run-1"]
+    assert [run.run_id for run in store.runs.latest(2)] == ["run-3", "run-2"]
+    assert [run.run_id for run in store.runs.latest(10, provider=PROVIDER)] == ["run-3", "run-2", "run-1"]
 
 
 def test_claim_report_exactly_once(aws: MotoStack, store: StateStore, serialised_moto_writes: None) -> None:
-    assert not store.claim_report("unknown-run")
-    assert store.create_run("run-1", correlation_id="c", started_at=T0, provider=PROVIDER)
+    assert not store.runs.claim_report("unknown-run")
+    assert store.runs.create("run-1", correlation_id="c", started_at=T0, provider=PROVIDER)
     stores = [StateStore(aws.client("dynamodb"), TABLE) for _ in range(6)]
 
-    results = run_concurrently(6, lambda i: stores[i].claim_report("run-1", now=at(100)))
+    results = run_concurrently(6, lambda i: stores[i].runs.claim_report("run-1", now=at(100)))
 
     assert results.count(True) == 1
-    assert not store.claim_report("run-1", now=at(200))
-    store.mark_report_sent("run-1", now=at(101))
-    assert not store.claim_report("run-1", now=at(100_000))  # sent: never again, however late
-    run = store.get_run("run-1")
+    assert not store.runs.claim_report("run-1", now=at(200))
+    store.runs.mark_report_sent("run-1", now=at(101))
+    assert not store.runs.claim_report("run-1", now=at(100_000))  # sent: never again, however late
+    run = store.runs.get("run-1")
     assert run is not None
     assert run.report_sent_at == "2024-05-01T02:01:41.000Z"
 
 
 def test_stale_report_claim_is_taken_over(store: StateStore) -> None:
-    assert store.create_run("run-1", correlation_id="c", started_at=T0, provider=PROVIDER)
-    assert store.claim_report("run-1", now=T0)  # this summary died before publishing
-    assert not store.claim_report("run-1", now=at(60), stale_after_seconds=900)
-    assert store.claim_report("run-1", now=at(901), stale_after_seconds=900)
+    assert store.runs.create("run-1", correlation_id="c", started_at=T0, provider=PROVIDER)
+    assert store.runs.claim_report("run-1", now=T0)  # this summary died before publishing
+    assert not store.runs.claim_report("run-1", now=at(60), stale_after_seconds=900)
+    assert store.runs.claim_report("run-1", now=at(901), stale_after_seconds=900)
 
 
 # --- cursors ---------------------------------------------------------------------------------------------------
 
 
 def test_cursor_round_trip(store: StateStore) -> None:
-    assert store.get_cursor(PROVIDER) is None
+    assert store.cursors.get(PROVIDER) is None
     cursor = {"page": 7, "high_water_mark": "2024-05-01T00:00:00Z", "last_full_reconcile_at": None}
-    store.put_cursor(PROVIDER, cursor)
-    store.put_cursor("other", {"page": 1})
-    assert store.get_cursor(PROVIDER) == cursor
-    store.delete_cursor(PROVIDER)
-    assert store.get_cursor(PROVIDER) is None
-    assert store.get_cursor("other") == {"page": 1}
-    assert store.count_by_status()[MediaStatus.PENDING] == 0
+    store.cursors.put(PROVIDER, cursor)
+    store.cursors.put("other", {"page": 1})
+    assert store.cursors.get(PROVIDER) == cursor
+    store.client.delete_item(TableName=TABLE, Key={resources.TABLE_PARTITION_KEY: {"S": f"cursor#{PROVIDER}"}})
+    assert store.cursors.get(PROVIDER) is None
+    assert store.cursors.get("other") == {"page": 1}
+    assert store.media.count_by_status()[MediaStatus.PENDING] == 0
 
 
 # --- latest-run pointer and the lister's last write ----------------------------------------------------------
@@ -550,34 +531,34 @@ def count_calls(store: StateStore) -> list[str]:
 def test_latest_run_of_a_provider_is_read_through_the_pointer_without_a_scan(store: StateStore) -> None:
     for day in (3, 1, 2):  # created out of order: the pointer follows started_at, not creation order
         started = datetime(2024, 5, day, 2, 0, tzinfo=UTC)
-        assert store.create_run(f"run-{day}", correlation_id=f"c{day}", started_at=started, provider=PROVIDER)
-    assert store.create_run("run-x", correlation_id="cx", started_at=at(10**7), provider="other")
+        assert store.runs.create(f"run-{day}", correlation_id=f"c{day}", started_at=started, provider=PROVIDER)
+    assert store.runs.create("run-x", correlation_id="cx", started_at=at(10**7), provider="other")
     calls = count_calls(store)
 
-    (latest,) = store.latest_runs(1, provider=PROVIDER)
+    (latest,) = store.runs.latest(1, provider=PROVIDER)
 
     assert latest.run_id == "run-3"
     assert calls == ["GetItem", "GetItem"]
-    assert [run.run_id for run in store.latest_runs(10, provider=PROVIDER)] == ["run-3", "run-2", "run-1"]
+    assert [run.run_id for run in store.runs.latest(10, provider=PROVIDER)] == ["run-3", "run-2", "run-1"]
     assert "Scan" in calls  # several runs: still the scan, which never mistakes the pointer for a run
 
 
 def test_latest_run_falls_back_to_the_scan_when_the_pointer_is_missing_or_stale(store: StateStore) -> None:
-    assert store.create_run("run-1", correlation_id="c", started_at=T0, provider=PROVIDER)
+    assert store.runs.create("run-1", correlation_id="c", started_at=T0, provider=PROVIDER)
     pointer = {resources.TABLE_PARTITION_KEY: {"S": f"latest-run#{PROVIDER}"}}
     store.client.delete_item(TableName=TABLE, Key=pointer)  # a table from before the pointer existed
-    assert [run.run_id for run in store.latest_runs(1, provider=PROVIDER)] == ["run-1"]
+    assert [run.run_id for run in store.runs.latest(1, provider=PROVIDER)] == ["run-1"]
     store.client.put_item(TableName=TABLE, Item={**pointer, "run_id": {"S": "gone"}})
-    assert [run.run_id for run in store.latest_runs(1, provider=PROVIDER)] == ["run-1"]
+    assert [run.run_id for run in store.runs.latest(1, provider=PROVIDER)] == ["run-1"]
 
 
 def test_finish_listing_adds_marks_done_and_answers_with_the_record(store: StateStore) -> None:
-    assert store.finish_listing("no-such-run", listed=1) is None
-    assert store.create_run("run-1", correlation_id="c", started_at=T0, provider=PROVIDER)
-    assert store.update_run("run-1", listed=100, enqueued=3)
+    assert store.runs.finish_listing("no-such-run", listed=1) is None
+    assert store.runs.create("run-1", correlation_id="c", started_at=T0, provider=PROVIDER)
+    assert store.runs.update("run-1", listed=100, enqueued=3)
     calls = count_calls(store)
 
-    run = store.finish_listing("run-1", listed=20, enqueued=2, skipped=1, now=at(9))
+    run = store.runs.finish_listing("run-1", listed=20, enqueued=2, skipped=1, now=at(9))
 
     assert calls == ["UpdateItem"]
     assert run is not None
