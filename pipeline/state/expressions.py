@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import enum
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 Item = dict[str, Any]
 
@@ -138,25 +138,26 @@ class BeginsWith(Condition):
 
 
 @dataclass(frozen=True)
-class All(Condition):
+class _Join(Condition):
     parts: tuple[Condition, ...]
+    word: ClassVar[str]
+    combine: ClassVar[Callable[[Iterable[bool]], bool]]
 
     def render(self, p: Placeholders) -> str:
-        return " AND ".join(f"({part.render(p)})" for part in self.parts)
+        return f" {self.word} ".join(f"({part.render(p)})" for part in self.parts)
 
     def holds(self, item: Mapping[str, Any] | None) -> bool:
-        return all(part.holds(item) for part in self.parts)
+        return type(self).combine(part.holds(item) for part in self.parts)
 
 
-@dataclass(frozen=True)
-class AnyOf(Condition):
-    parts: tuple[Condition, ...]
+class All(_Join):
+    word = "AND"
+    combine = staticmethod(all)
 
-    def render(self, p: Placeholders) -> str:
-        return " OR ".join(f"({part.render(p)})" for part in self.parts)
 
-    def holds(self, item: Mapping[str, Any] | None) -> bool:
-        return any(part.holds(item) for part in self.parts)
+class AnyOf(_Join):
+    word = "OR"
+    combine = staticmethod(any)
 
 
 @dataclass(frozen=True)

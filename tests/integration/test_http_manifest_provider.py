@@ -133,6 +133,6 @@ def test_a_medium_gone_from_the_manifest_is_recorded_as_deleted_at_the_source(
         run_id="r-1", correlation_id="c-1", provider=MANIFEST, media_id=SAME_ID, filename="clip.mp4"
     )
     assert process_event(app, sqs_event(message)) == {"batchItemFailures": []}
-    record = StateStore(client=aws.client("dynamodb"), table_name=TABLE).get(MANIFEST, SAME_ID)
+    record = StateStore(client=aws.client("dynamodb"), table_name=TABLE).media.get(MANIFEST, SAME_ID)
     assert record is not None
     assert (record.status, record.note) == (MediaStatus.COMPLETED, "source_deleted")
