@@ -147,7 +147,7 @@ def _min(a: datetime | None, b: datetime | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class ListingCursor:
-    """The provider's listing cursor (`StateStore.get_cursor` / `put_cursor`).
+    """The provider's listing cursor (`store.cursors.get` / `put`).
 
     `high_water_mark`: the newest `created_at` every medium at or before which was dealt with by a completed
     listing. `last_full_reconcile_at`: when the last full listing that enqueued everything it had to started.
@@ -297,7 +297,7 @@ class Lister:
         finish_run: bool = False,
     ) -> ListingOutcome:
         """List from `start_page`. With `finish_run`, counters left at the end are not written here: the caller
-        writes them with `listing_done` in one `StateStore.finish_listing` (they stay in `unflushed_counts`)."""
+        writes them with `listing_done` in one `store.runs.finish_listing` (they stay in `unflushed_counts`)."""
         plan = plan or ListingPlan()
         outcome = ListingOutcome(run_id=run_id, mode=plan.mode)
         self._run_id = run_id

@@ -1,4 +1,4 @@
-"""`StateStore.fail_unclaimed`, added when chaos found a throttled last-receive claim leaving a DLQ message beside
+"""`store.media.fail_unclaimed`, added when chaos found a throttled last-receive claim leaving a DLQ message beside
 a PENDING record: it records FAILED exactly where a claim by the same owner would have applied."""
 
 from __future__ import annotations
