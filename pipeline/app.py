@@ -25,7 +25,7 @@ from pipeline.providers.gopro.config import GoProSettings
 from pipeline.services.listing import ListingService
 from pipeline.services.rotation import Notifier, RotationService, provider_hooks
 from pipeline.services.summary import SummaryService
-from pipeline.state.store import StateStore
+from pipeline.state import StateStore
 
 
 class App:

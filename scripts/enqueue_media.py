@@ -21,14 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from pipeline.clock import iso_utc, utc_now
 from pipeline.messages import DownloadMessage, PoisonMessage
 from pipeline.observability.correlation import new_correlation_id, new_run_id
 from pipeline.providers import registry
 from pipeline.providers.base import CloudProvider, MediaItem
 from pipeline.providers.errors import InvalidMediaId, MediaNotFound
 from pipeline.queueing import send_download_messages
-from pipeline.state.models import MediaRecord, MediaStatus
-from pipeline.state.store import StateStore, iso_utc, utc_now
+from pipeline.state import MediaRecord, MediaStatus, StateStore
 from scripts._common import (
     EXIT_OK,
     Context,
@@ -98,7 +98,7 @@ def enqueue(ctx: Context, provider_name: str, raw_id: str, run_id: str | None) -
     url = queue_url(ctx, ctx.names.queue)
     state = StateStore.from_settings(ctx.settings)
     with aws_call(f"table {ctx.settings.table_name}", ctx):
-        record = state.get(provider_name, media_id)
+        record = state.media.get(provider_name, media_id)
     try:
         item = lookup(provider, media_id)
     except MediaNotFound:

@@ -46,8 +46,7 @@ from pipeline.queueing import (
     POISON_REASON_ATTRIBUTE,
     RECEIVE_COUNT_ATTRIBUTE,
 )
-from pipeline.state.models import TransitionResult
-from pipeline.state.store import StateStore
+from pipeline.state import StateStore, TransitionResult
 from scripts._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -295,7 +294,7 @@ def reset_media(state: StateStore, message: DlqMessage) -> str:
     if message.message is None:
         return "no_record"
     try:
-        result = state.reset_to_pending(message.message.provider, message.message.media_id)
+        result = state.media.reset_to_pending(message.message.provider, message.message.media_id)
     except ClientError as exc:
         return f"reset_failed:{error_code(exc)}"
     return describe_reset(result)

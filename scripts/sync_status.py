@@ -21,8 +21,8 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from pipeline.state.models import MediaRecord, MediaStatus, RunRecord
-from pipeline.state.store import StateStore, parse_iso_utc, utc_now
+from pipeline.clock import parse_iso_utc, utc_now
+from pipeline.state import MediaRecord, MediaStatus, RunRecord, StateStore
 from scripts._common import (
     EXIT_OK,
     Context,
@@ -100,10 +100,10 @@ def collect(ctx: Context, provider: str | None, limit: int, now: datetime | None
     table = ctx.settings.table_name
     state = StateStore.from_settings(ctx.settings)
     with aws_call(f"table {table}", ctx):
-        counts = state.count_by_status(provider=provider)
-        runs = state.latest_runs(1, provider=provider)
-        failed = state.list_by_status(MediaStatus.FAILED, limit, provider=provider)
-        in_progress = state.list_by_status(MediaStatus.IN_PROGRESS, limit, provider=provider)
+        counts = state.media.count_by_status(provider=provider)
+        runs = state.runs.latest(1, provider=provider)
+        failed = state.media.list_by_status(MediaStatus.FAILED, limit, provider=provider)
+        in_progress = state.media.list_by_status(MediaStatus.IN_PROGRESS, limit, provider=provider)
     queues = {
         "downloads": queue_depth(ctx, queue_url(ctx, ctx.names.queue), ctx.names.queue),
         "dead_letter": queue_depth(ctx, queue_url(ctx, ctx.names.dead_letter_queue), ctx.names.dead_letter_queue),

@@ -45,7 +45,7 @@ class Progress:
         now = time.monotonic()
         if not self._tty and now - self._last_print < 3.0:
             return
-        run = app.state.get_run(self._run_id)
+        run = app.state.runs.get(self._run_id)
         if run is None:
             return
         done = run.synced + run.failed + run.source_deleted

@@ -25,14 +25,14 @@ from devtools.net import free_port
 from pipeline import resources
 from pipeline.app import App
 from pipeline.aws_clients import clear_client_cache, make_client
+from pipeline.clock import utc_now
 from pipeline.config import Settings
 from pipeline.credentials.model import ProviderCredentials
 from pipeline.handlers.downloader import process_event
 from pipeline.handlers.lister import run_listing
 from pipeline.handlers.summary import summarise
 from pipeline.providers.gopro.config import CREDENTIAL_VARIABLES, GoProEnv, GoProSettings
-from pipeline.state.models import MediaStatus
-from pipeline.state.store import utc_now
+from pipeline.state import MediaStatus
 
 log = logging.getLogger(__name__)
 
@@ -191,13 +191,13 @@ class LocalPipeline:
                 payload = {
                     "continuation": {
                         "run_id": outcome["run_id"],
-                        "correlation_id": self.app.state.get_run(outcome["run_id"]).correlation_id,  # type: ignore[union-attr]
+                        "correlation_id": self.app.state.runs.get(outcome["run_id"]).correlation_id,  # type: ignore[union-attr]
                         "page": outcome["next_page"],
                     }
                 }
         except Exception as exc:
             log.error("the lister failed: %s", exc)
-            runs = self.app.state.latest_runs(1)
+            runs = self.app.state.runs.latest(1)
             return {**totals, "run_id": runs[0].run_id if runs else "", "error": f"{type(exc).__name__}: {exc}"}
 
     def drain(
@@ -257,9 +257,9 @@ class LocalPipeline:
     ) -> RunResult:
         assert self.app is not None
         run_id = listing.get("run_id", "")
-        counts = self.app.state.count_by_status(run_id=run_id) if run_id else {}
+        counts = self.app.state.media.count_by_status(run_id=run_id) if run_id else {}
         report, text = summary.get("report"), summary.get("text")
-        run = self.app.state.get_run(run_id) if run_id else None
+        run = self.app.state.runs.get(run_id) if run_id else None
         if report is None and run is not None and run.report_sent_at:
             # Published earlier (by the lister, on a night with nothing queued or a failed listing): show it.
             built = self.app.summary().build(run, now=utc_now())

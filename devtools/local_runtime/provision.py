@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from pipeline import resources
 from pipeline.credentials.model import ProviderCredentials
-from pipeline.state.schema import ensure_table
+from pipeline.state import ensure_table
 
 log = logging.getLogger(__name__)
 DAY = 24 * 3600

@@ -36,13 +36,7 @@ from pipeline.providers.errors import AuthError, InvalidMediaId, MediaNotFound
 from pipeline.providers.registry import UnknownProvider
 from pipeline.queueing import send_to_dead_letter
 from pipeline.retry import RetryPolicy, call_with_retry
-from pipeline.state.models import (
-    NOTE_SOURCE_DELETED,
-    Checksum,
-    ClaimOutcome,
-    TransitionRefusal,
-)
-from pipeline.state.store import StateStore
+from pipeline.state import NOTE_SOURCE_DELETED, Checksum, ClaimOutcome, StateStore, TransitionRefusal
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +213,7 @@ class Downloader:
         owner, message_id = delivery.owner, delivery.message_id
         try:
             claim = self._write(
-                self._state.claim,
+                self._state.media.claim,
                 message.provider,
                 message.media_id,
                 owner=owner,
@@ -285,7 +279,7 @@ class Downloader:
             }
 
             def save(progress: Mapping[str, Any], key: str = key) -> None:
-                self._state.save_checkpoint(
+                self._state.media.save_checkpoint(
                     message.provider,
                     message.media_id,
                     owner=owner,
@@ -323,7 +317,7 @@ class Downloader:
             s3_key = results[0].key.rsplit("/", 1)[0] + "/"
             checksum = Checksum(results[0].checksum.algorithm, ",".join(r.checksum.value for r in results))
         written = self._write(
-            self._state.complete,
+            self._state.media.complete,
             message.provider,
             message.media_id,
             owner=owner,
@@ -359,7 +353,7 @@ class Downloader:
         owner, message_id = delivery.owner, delivery.message_id
         log.warning("%s was deleted at the source; recording it as such", message.media_id)
         self._write(
-            self._state.complete,
+            self._state.media.complete,
             message.provider,
             message.media_id,
             owner=owner,
@@ -386,7 +380,7 @@ class Downloader:
             error = RuntimeError(f"still unfinished after {continuations} continuations; giving up")
             return self._failed(message, delivery, error, final=True)
         # Progress is kept in the record; the lease is released so the new message can claim it at once.
-        self._write(self._state.release, message.provider, message.media_id, owner=owner)
+        self._write(self._state.media.release, message.provider, message.media_id, owner=owner)
         self._sqs.send_message(
             QueueUrl=self._settings.queue_url,
             MessageBody=message.to_json(),
@@ -413,7 +407,7 @@ class Downloader:
             return RecordOutcome(message_id, Disposition.RETRY, media_id, error)
         log.error("could not claim %s on its last receive; recording it FAILED: %s", media_id, error)
         try:
-            written = self._state.fail_unclaimed(
+            written = self._state.media.fail_unclaimed(
                 message.provider, media_id, owner=delivery.owner, run_id=message.run_id, error=error
             )
         except (ClientError, BotoCoreError) as again:
@@ -440,12 +434,12 @@ class Downloader:
             self._metrics.count(Metric.AUTHENTICATION_FAILURES, reauth_required=int(exc.reauth_required))
         if final or delivery.last_try:
             log.error("giving up on %s after %d receives: %s", message.media_id, receive_count, error)
-            self._write(self._state.fail, message.provider, message.media_id, owner=owner, error=error)
+            self._write(self._state.media.fail, message.provider, message.media_id, owner=owner, error=error)
             self._add_to_run(message.run_id, failed=1)
             self._metrics.count(Metric.VIDEOS_FAILED)
             return RecordOutcome(message_id, Disposition.FAILED, message.media_id, error)
         log.warning("attempt %d of %s failed, SQS will retry: %s", receive_count, message.media_id, error)
-        self._write(self._state.release, message.provider, message.media_id, owner=owner, error=error)
+        self._write(self._state.media.release, message.provider, message.media_id, owner=owner, error=error)
         self._add_to_run(message.run_id, retried=1)
         self._retry_soon(delivery)
         return RecordOutcome(message_id, Disposition.RETRY, message.media_id, error)
@@ -474,7 +468,7 @@ class Downloader:
         """
         try:
             call_with_retry(
-                lambda: self._state.update_run(run_id, **counters),
+                lambda: self._state.runs.update(run_id, **counters),
                 policy=STATE_WRITE_RETRY,
                 retry_on=(ClientError, BotoCoreError),
                 sleep=self._sleep,

@@ -40,8 +40,7 @@ from pipeline.services.listing_models import (
     SkipReason,
 )
 from pipeline.services.summary import SummaryService
-from pipeline.state.models import MediaStatus, RunRecord
-from pipeline.state.store import StateStore
+from pipeline.state import MediaStatus, RunRecord, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ class _Night:
 
     def ensure_run(self) -> None:
         if not self.progress.run_created:
-            self._state.create_run(
+            self._state.runs.create(
                 self.run_id, correlation_id=self.correlation_id, started_at=self._now, provider=self._provider
             )
             self.progress.run_created = True
@@ -90,19 +89,19 @@ class _Night:
         if not self.counts:
             return
         self.ensure_run()
-        self._state.update_run(self.run_id, **self.counts.take())
+        self._state.runs.update(self.run_id, **self.counts.take())
 
     def archived(self, media_ids: list[str]) -> set[str]:
         """Which of `media_ids` are archived already (one BatchGetItem per 100 ids)."""
-        records = self._state.batch_get(self._provider, media_ids)
+        records = self._state.media.batch_get(self._provider, media_ids)
         return {media_id for media_id, record in records.items() if record.status == MediaStatus.COMPLETED}
 
     def note_error(self, message: str, *, listing_done: bool | None = None) -> None:
-        self._state.update_run(self.run_id, lister_error=message, listing_done=listing_done)
+        self._state.runs.update(self.run_id, lister_error=message, listing_done=listing_done)
 
     def finish(self, error: str | None) -> RunRecord | None:
         """The last write: the counters left, `listing_done` and the error, answered with the whole record."""
-        return self._state.finish_listing(self.run_id, lister_error=error, **self.counts.take())
+        return self._state.runs.finish_listing(self.run_id, lister_error=error, **self.counts.take())
 
 
 class ListingService:
@@ -143,7 +142,7 @@ class ListingService:
         caller continues it, as the local runtime does)."""
         now = now or utc_now()
         settings = self._settings
-        cursor = ListingCursor.from_json(self._state.get_cursor(settings.provider))
+        cursor = ListingCursor.from_json(self._state.cursors.get(settings.provider))
         progress = cursor.progress_for(request, now=now, reconcile_days=settings.full_reconcile_days)
         correlation_id = request.correlation_id or correlation.new_correlation_id()
         night = _Night(self._state, settings.provider, progress, correlation_id=correlation_id, now=now)
@@ -224,7 +223,7 @@ class ListingService:
             log.exception("could not record the failure of run %s", night.run_id)
 
     def _save_cursor(self, cursor: ListingCursor) -> None:
-        self._state.put_cursor(self._settings.provider, cursor.as_json())
+        self._state.cursors.put(self._settings.provider, cursor.as_json())
 
     # --- the page loop -----------------------------------------------------------------------------------------
 

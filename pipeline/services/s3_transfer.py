@@ -23,7 +23,6 @@ import urllib3.util
 from botocore.exceptions import ClientError
 
 from pipeline.services.downloader import META_MEDIA_ID, DeadlineCheckpoint, FileResult
-from pipeline.state.models import Checksum
 from pipeline.transfer import (
     CHECKSUM_METADATA_KEY,
     DeadlineReached,
@@ -34,6 +33,7 @@ from pipeline.transfer import (
     TransferRequest,
     redact_url,
 )
+from pipeline.transfer.checksums import Checksum
 from pipeline.transfer.source import host_allowed
 
 if TYPE_CHECKING:

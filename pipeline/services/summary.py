@@ -19,8 +19,7 @@ from pipeline.clock import iso_utc, parse_iso_utc, utc_now
 from pipeline.config import Settings
 from pipeline.observability import correlation
 from pipeline.observability.metrics import MetricsEmitter
-from pipeline.state.models import MediaStatus, RunRecord
-from pipeline.state.store import StateStore
+from pipeline.state import MediaStatus, RunRecord, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +147,8 @@ class SummaryService:
 
     def _find_run(self, run_id: str | None) -> RunRecord | None:
         if run_id:
-            return self._state.get_run(run_id)
-        runs = self._state.latest_runs(1, provider=self._settings.provider)
+            return self._state.runs.get(run_id)
+        runs = self._state.runs.latest(1, provider=self._settings.provider)
         return runs[0] if runs else None
 
     def report(self, run_id: str | None = None, *, now: datetime | None = None) -> RunReport | None:
@@ -164,23 +163,23 @@ class SummaryService:
         if run.report_sent_at:
             log.info("run %s was already reported at %s", run.run_id, run.report_sent_at)
             return None
-        if not self._state.claim_report(run.run_id, now=now):
+        if not self._state.runs.claim_report(run.run_id, now=now):
             return None
         try:
             report = self.build(run, now=now or utc_now())
             self._sns.publish(TopicArn=self._settings.topic_arn, Subject=report.subject(), Message=report.body())
         except Exception:
             # Hand the claim back: the invocation fails, and Lambda's retry must be able to send the report.
-            self._state.release_report_claim(run.run_id)
+            self._state.runs.release_report_claim(run.run_id)
             raise
-        self._state.mark_report_sent(run.run_id, now=now)
+        self._state.runs.mark_report_sent(run.run_id, now=now)
         log.info("published the report of run %s: %s", run.run_id, report.outcome.value)
         return report
 
     def build(self, run: RunRecord, *, now: datetime) -> RunReport:
         failures = [
             FailedMedia(r.media_id, r.last_error or "unknown error", r.attempts)
-            for r in self._state.list_by_status(MediaStatus.FAILED, MAX_FAILURES_LISTED, run_id=run.run_id)
+            for r in self._state.media.list_by_status(MediaStatus.FAILED, MAX_FAILURES_LISTED, run_id=run.run_id)
         ]
         dlq_depth = self._dlq_depth()
         finished = run.synced + run.failed + run.source_deleted

@@ -13,15 +13,18 @@ from datetime import datetime
 from typing import Any
 
 from pipeline import resources
+from pipeline.errors import SyncError
+from pipeline.transfer.checksums import Checksum  # the one checksum type: what the transfer verified
 
 
 class MediaStatus(enum.StrEnum):
-    """States of one medium. Transitions (see `StateStore`):
+    """States of one medium. Transitions (see `pipeline.state.media`):
 
-    (none) -> PENDING (lister) -> IN_PROGRESS (claim) -> COMPLETED (terminal)
-                                                      -> FAILED (last receive) -> PENDING (redrive / next run)
-                                                      -> PENDING (release: SQS will redeliver)
-    A claim also starts from nothing, PENDING, FAILED, or an IN_PROGRESS whose lease expired (a crashed worker).
+    (none) -> IN_PROGRESS (claim) -> COMPLETED (terminal)
+                                  -> FAILED (last receive) -> PENDING (redrive) / IN_PROGRESS (next run's claim)
+                                  -> PENDING (release: SQS will redeliver)
+    (none) -> FAILED (`fail_unclaimed`: the last receive could not even claim)
+    A claim starts from nothing, PENDING, FAILED, or an IN_PROGRESS whose lease expired (a crashed worker).
     """
 
     PENDING = "PENDING"
@@ -70,15 +73,6 @@ NOTE_SOURCE_DELETED = "source_deleted"
 
 
 @dataclass(frozen=True)
-class Checksum:
-    """An end-to-end checksum: `algorithm` as S3 names it (e.g. "SHA256", "CRC64NVME"), `value` base64 as S3
-    returns it (for a multipart object, S3's composite or full-object value, whichever the downloader used)."""
-
-    algorithm: str
-    value: str
-
-
-@dataclass(frozen=True)
 class MediaRecord:
     """One medium's state. `sync_timestamp` is the ISO-8601 UTC time of the last status change (every media item
     has one, so the sparse status index holds every medium, ordered by how long it has been in its status).
@@ -121,7 +115,7 @@ class ClaimOutcome(enum.StrEnum):
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """The answer to `StateStore.claim`.
+    """The answer to `store.media.claim`.
 
     CLAIMED: `record` is the item after the claim (attempts incremented; any multipart `checkpoint` a previous
     worker left is still there so the new owner can resume). ALREADY_COMPLETED: `record` is the completed item.
@@ -147,14 +141,14 @@ class TransitionRefusal(enum.StrEnum):
     NOT_FOUND = "not_found"
     ALREADY_COMPLETED = "already_completed"
     LEASE_LOST = "lease_lost"  # the record is not IN_PROGRESS under this owner any more
-    LEASED_ELSEWHERE = "leased_elsewhere"  # another worker holds a live lease (reset/mark_pending)
+    LEASED_ELSEWHERE = "leased_elsewhere"  # another worker holds a live lease (reset_to_pending, fail_unclaimed)
 
 
 @dataclass(frozen=True)
 class TransitionResult:
-    """The answer to `complete`, `fail`, `release`, `renew_lease`, `save_checkpoint`, `reset_to_pending` and
-    `mark_pending`. Truthy when the write applied; otherwise `refusal` says why and `current` is the item as
-    DynamoDB had it when it refused (None if there was no item)."""
+    """The answer to `complete`, `fail`, `fail_unclaimed`, `release`, `save_checkpoint` and `reset_to_pending`.
+    Truthy when the write applied; otherwise `refusal` says why and `current` is the item as the table had it
+    when it refused (None if there was no item)."""
 
     applied: bool
     refusal: TransitionRefusal | None = None
@@ -166,7 +160,7 @@ class TransitionResult:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One nightly run. Counters are totals of the increments every writer made through `update_run`."""
+    """One nightly run. Counters are totals of the increments every writer made through `store.runs.update`."""
 
     run_id: str
     provider: str
@@ -188,7 +182,7 @@ class RunRecord:
     report_sent_at: str | None = None
 
 
-# Counters `update_run` adds to atomically (ADD), in the order they appear on a report.
+# Counters `store.runs.update` adds to atomically (ADD), in the order they appear on a report.
 RUN_COUNTERS: tuple[str, ...] = (
     "listed",
     "enqueued",
@@ -202,12 +196,14 @@ RUN_COUNTERS: tuple[str, ...] = (
 )
 
 
-class StateStoreError(Exception):
+class StateStoreError(SyncError):
     """The state store could not do what was asked for a reason other than a refused condition."""
 
 
 class UnprocessedKeysError(StateStoreError):
     """BatchGetItem still left keys unprocessed after the bounded retries (sustained throttling)."""
+
+    transient = True
 
     def __init__(self, unprocessed: int, attempts: int) -> None:
         super().__init__(f"{unprocessed} keys still unprocessed after {attempts} BatchGetItem attempts")

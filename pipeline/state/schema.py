@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipeline import resources
+from pipeline.aws_errors import RESOURCE_IN_USE, error_code
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def ensure_table(dynamodb: Any, table_name: str) -> bool:
     try:
         dynamodb.create_table(**table_definition(table_name))
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
+        if error_code(exc) != RESOURCE_IN_USE:
             raise
         log.debug("table %s already exists", table_name)
         created = False

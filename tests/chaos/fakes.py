@@ -18,7 +18,7 @@ from pipeline.providers.base import DownloadPlan, DownloadSource
 from pipeline.providers.errors import InvalidMediaId
 from pipeline.providers.gopro import api
 from pipeline.services.downloader import Downloader, FileResult
-from pipeline.state.models import Checksum, ClaimOutcome, ClaimResult, MediaRecord, MediaStatus, TransitionResult
+from pipeline.state import Checksum, ClaimOutcome, ClaimResult, MediaRecord, MediaStatus, TransitionResult
 
 
 @dataclass
@@ -46,8 +46,17 @@ class FakeState:
     def save_checkpoint(self, *args: Any, **kwargs: Any) -> TransitionResult:
         return TransitionResult(True)
 
-    def update_run(self, *args: Any, **kwargs: Any) -> bool:
+    def update(self, *args: Any, **kwargs: Any) -> bool:  # `runs.update`
         return True
+
+    # The store's shape (`state.media.claim`, `state.runs.update`): this one fake answers for both.
+    @property
+    def media(self) -> FakeState:
+        return self
+
+    @property
+    def runs(self) -> FakeState:
+        return self
 
 
 @dataclass

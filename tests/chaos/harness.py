@@ -20,8 +20,8 @@ from devtools.gopro_simulator import GoProSimulator
 from devtools.local_runtime import LocalPipeline, RunResult
 from devtools.local_runtime import pipeline as local_runtime
 from devtools.local_runtime.pipeline import ConsumerStats
+from pipeline.clock import utc_now
 from pipeline.config import Settings
-from pipeline.state.store import utc_now
 from tests.chaos.aws_faults import AwsFaults
 from tests.chaos.invariants import InvariantChecker, Outcome
 from tests.chaos.kill import KillSwitch

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from pipeline.clock import utc_now
 from pipeline.keys import object_key
-from pipeline.state.models import NOTE_SOURCE_DELETED, MediaRecord, MediaStatus
-from pipeline.state.store import utc_now
+from pipeline.state import NOTE_SOURCE_DELETED, MediaRecord, MediaStatus
 
 if TYPE_CHECKING:
     from devtools.gopro_simulator import GoProSimulator
@@ -117,7 +117,7 @@ class InvariantChecker:
         versions = self._versions()
         state = self._pipeline.app.state  # type: ignore[union-attr]
         for media_id in self._videos:
-            record = state.get(PROVIDER, media_id)
+            record = state.media.get(PROVIDER, media_id)
             self._check_video(outcome, sim, media_id, record, media_id not in present, dead_letters, versions)
         self._check_duplicates(outcome, versions)
         self._check_uploads(outcome)
@@ -255,7 +255,7 @@ class InvariantChecker:
     def _check_in_progress(self, outcome: Outcome) -> None:
         state = self._pipeline.app.state  # type: ignore[union-attr]
         now = utc_now()
-        for record in state.list_by_status(MediaStatus.IN_PROGRESS, 1000):
+        for record in state.media.list_by_status(MediaStatus.IN_PROGRESS, 1000):
             outcome.stuck += 1
             past = record.lease_expires_at is not None and record.lease_expires_at <= now
             outcome.violation(

@@ -100,9 +100,11 @@ class KillSwitch:
         s3.meta.events.register("after-call.s3.PutObject", self._upload_completed)
         client_for("sqs").meta.events.register("after-call.sqs.SendMessage", self._message_sent)
         state = app.state
-        state.claim = self._after(state.claim, AFTER_CLAIM, lambda result: bool(result))
-        state.complete = self._after(state.complete, AFTER_STATE_COMPLETE, lambda result: bool(result))
-        state.save_checkpoint = self._after(state.save_checkpoint, AFTER_CHECKPOINT, lambda result: bool(result))
+        state.media.claim = self._after(state.media.claim, AFTER_CLAIM, lambda result: bool(result))
+        state.media.complete = self._after(state.media.complete, AFTER_STATE_COMPLETE, lambda result: bool(result))
+        state.media.save_checkpoint = self._after(
+            state.media.save_checkpoint, AFTER_CHECKPOINT, lambda result: bool(result)
+        )
 
     def wrap_handler(self, process_event: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         """The downloader handler as a killable invocation (patched into the local runtime's consumer)."""

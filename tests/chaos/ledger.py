@@ -46,7 +46,7 @@ class UploadLedger:
         s3.meta.events.register("after-call.s3.CompleteMultipartUpload", self._completed)
         s3.meta.events.register("after-call.s3.PutObject", self._put)
         s3.meta.events.register("after-call.s3.AbortMultipartUpload", self._aborted)
-        save = app.state.save_checkpoint
+        save = app.state.media.save_checkpoint
 
         def save_checkpoint(
             provider: str, media_id: str, *args: Any, checkpoint: Mapping[str, Any], **kw: Any
@@ -57,7 +57,7 @@ class UploadLedger:
                     self.checkpointed.add(upload_id)
             return save(provider, media_id, *args, checkpoint=checkpoint, **kw)
 
-        app.state.save_checkpoint = save_checkpoint
+        app.state.media.save_checkpoint = save_checkpoint
 
     def duplicated_keys(self) -> dict[str, int]:
         with self._lock:

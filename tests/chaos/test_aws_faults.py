@@ -109,7 +109,7 @@ def test_dynamodb_throttles_the_claim_on_the_last_receive(chaos) -> None:
     run.night(after_listing=lambda p: p.simulator.faults.cut_connection(64 * 1024, count=None, media_id=victim))
     outcome = run.verify()  # FAILED with its reason, and its message in the DLQ: the two agree
     assert (outcome.completed, outcome.failed) == (2, 1)
-    assert "ProvisionedThroughputExceeded" in (run.app.state.get("gopro", victim).last_error or "")
+    assert "ProvisionedThroughputExceeded" in (run.app.state.media.get("gopro", victim).last_error or "")
 
 
 def test_dynamodb_throttles_the_failed_write_on_the_last_receive(chaos) -> None:

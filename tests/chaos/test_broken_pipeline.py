@@ -17,7 +17,7 @@ from pipeline.queueing import SendReport, SentMessage
 from pipeline.services import listing as listing_service
 from pipeline.services.downloader import Disposition
 from pipeline.services.s3_transfer import S3FileTransfer
-from pipeline.state.models import TransitionRefusal, TransitionResult
+from pipeline.state import TransitionRefusal, TransitionResult
 from pipeline.transfer import engine, source
 from pipeline.transfer.checksums import crc32c
 from tests.chaos import kill
@@ -100,7 +100,7 @@ def test_without_the_idempotency_check_a_redelivery_uploads_again_and_is_caught(
 
 def test_a_dropped_state_update_leaves_a_record_in_progress_and_is_caught(chaos, reliability_report: Any) -> None:
     run = _proof(chaos, "proof: completion never recorded")
-    run.app.state.complete = lambda *args, **kwargs: TransitionResult(False, TransitionRefusal.LEASE_LOST)
+    run.app.state.media.complete = lambda *args, **kwargs: TransitionResult(False, TransitionRefusal.LEASE_LOST)
     run.night()
     outcome = run.check()
     assert _violations(outcome, "IN_PROGRESS with nobody working on it")
@@ -126,8 +126,8 @@ def test_a_final_failure_acknowledged_instead_of_dead_lettered_is_caught(
 
 def test_a_failure_recorded_without_its_reason_is_caught(chaos, reliability_report: Any) -> None:
     run = _proof(chaos, "proof: failure reason dropped")
-    fail = run.app.state.fail
-    run.app.state.fail = lambda provider, media_id_, **kw: fail(provider, media_id_, **{**kw, "error": " "})
+    fail = run.app.state.media.fail
+    run.app.state.media.fail = lambda provider, media_id_, **kw: fail(provider, media_id_, **{**kw, "error": " "})
     victim = media_id(2)
     run.night(after_listing=lambda p: p.simulator.faults.cut_connection(64 * 1024, count=None, media_id=victim))
     outcome = run.check()

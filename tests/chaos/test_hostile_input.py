@@ -567,7 +567,7 @@ def test_a_download_link_off_the_allowed_hosts_fails_that_video_alone(
     result = run.night()
     outcome = run.verify()
     assert (outcome.completed, outcome.failed) == (1, 1)
-    record = run.app.state.get("gopro", victim)
+    record = run.app.state.media.get("gopro", victim)
     assert "refusing download URL" in record.last_error
     assert "internal address" in record.last_error
     assert result.dlq_depth == 1
@@ -585,4 +585,4 @@ def test_outside_local_mode_the_simulators_plain_http_links_are_refused(chaos) -
     outcome = run.verify()
     assert outcome.failed == 1
     assert run.sim.requests_to("content") == []  # not one byte requested in clear text
-    assert "plain http" in (run.app.state.get("gopro", media_id(1)).last_error or "")
+    assert "plain http" in (run.app.state.media.get("gopro", media_id(1)).last_error or "")

@@ -37,7 +37,7 @@ def test_the_downloader_killed_at_each_step(chaos, point: str) -> None:
     assert outcome.completed == 3
     assert outcome.orphaned_uploads == (1 if point == kill.MID_PART else 0)
     finished_first = point in (kill.AFTER_STATE_COMPLETE, kill.BEFORE_DELETE)  # the redelivery finds it COMPLETED
-    assert run.app.state.get("gopro", victim).attempts == (1 if finished_first else 2)
+    assert run.app.state.media.get("gopro", victim).attempts == (1 if finished_first else 2)
 
 
 @LONG
@@ -85,7 +85,7 @@ def test_two_downloaders_claim_the_same_medium_at_the_same_instant(chaos) -> Non
         consumers=2,
     )
     state = run.app.state
-    claim = state.claim
+    claim = state.media.claim
     both_there = threading.Barrier(2, timeout=30)
     answers: list[str] = []
 
@@ -95,7 +95,7 @@ def test_two_downloaders_claim_the_same_medium_at_the_same_instant(chaos) -> Non
         answers.append(result.outcome.value)
         return result
 
-    state.claim = racing_claim
+    state.media.claim = racing_claim
 
     def duplicate(pipeline: Any) -> None:
         sqs = run.client("sqs")

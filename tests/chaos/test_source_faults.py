@@ -153,7 +153,7 @@ def test_a_video_still_processing_waits_for_a_later_night(chaos) -> None:
     )
     first = run.night()
     assert first.listing["enqueued"] == 1
-    assert run.app.state.get("gopro", media_id(2)) is None  # skipped, never claimed
+    assert run.app.state.media.get("gopro", media_id(2)) is None  # skipped, never claimed
     run.sim.set_ready_state(media_id(2), "ready")
     run.next_night()
     assert run.verify().completed == 2

@@ -15,7 +15,7 @@ from pipeline.deadline import Deadline
 from pipeline.handlers.lister import run_listing
 from pipeline.keys import object_key
 from pipeline.services.downloader import CONTINUATION_ATTRIBUTE, deadline_safety_seconds
-from pipeline.state.models import MediaStatus
+from pipeline.state import MediaStatus
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def test_a_listing_out_of_time_continues_where_it_stopped(aws, gopro_sim) -> Non
             invocations.append(outcome)
             if outcome["done"]:
                 break
-            run = pipeline.app.state.get_run(outcome["run_id"])
+            run = pipeline.app.state.runs.get(outcome["run_id"])
             payload = {
                 "continuation": {
                     "run_id": run.run_id,
@@ -66,7 +66,7 @@ def test_a_listing_out_of_time_continues_where_it_stopped(aws, gopro_sim) -> Non
         assert [o["next_page"] for o in invocations] == [2, 3, 4, None]
         assert len({o["run_id"] for o in invocations}) == 1  # one run, continued
         assert sorted(queued_ids(pipeline)) == sorted(m.id for m in media)  # each once, none lost
-        run = pipeline.app.state.get_run(invocations[0]["run_id"])
+        run = pipeline.app.state.runs.get(invocations[0]["run_id"])
         assert (run.listed, run.enqueued, run.listing_done) == (7, 7, True)
     finally:
         pipeline.stop()
@@ -110,7 +110,7 @@ def test_a_slow_transfer_is_checkpointed_and_resumed_without_spending_receives(a
         continuations = [p for p in sent if CONTINUATION_ATTRIBUTE in p.get("MessageAttributes", {})]
         assert continuations, "the transfer should have needed more than one invocation"
         assert stats.failed_records == 0  # no receive was spent on the deadline
-        record_ = pipeline.app.state.get("gopro", medium.id)
+        record_ = pipeline.app.state.media.get("gopro", medium.id)
         assert record_.status is MediaStatus.COMPLETED
         assert record_.checkpoint is None
         assert pipeline.dlq_depth() == 0

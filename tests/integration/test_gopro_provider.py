@@ -214,7 +214,7 @@ def test_a_blacklisted_refresh_token_alerts_instead_of_looping(gopro_sim) -> Non
 def test_five_downloaders_refresh_through_secrets_manager_exactly_once(gopro_sim, aws, monkeypatch) -> None:
     """Five workers (own providers, as five Lambda containers) meet one expired token: one refresh, one winner."""
     from pipeline.aws_clients import clear_client_cache
-    from pipeline.state.schema import ensure_table
+    from pipeline.state import ensure_table
 
     sim = gopro_sim(videos=2, photos=0, video_size=10 * KB)
     settings = Settings.from_env(

@@ -19,10 +19,9 @@ from pipeline.observability.metrics import MetricsEmitter
 from pipeline.providers.gopro.api import NAME as GOPRO
 from pipeline.providers.http_manifest.api import NAME as MANIFEST
 from pipeline.providers.http_manifest.config import ManifestEnv
-from pipeline.state.models import MediaStatus
-from pipeline.state.schema import ensure_table
-from pipeline.state.store import StateStore
+from pipeline.state import MediaStatus, StateStore, ensure_table
 from tests.fixtures.aws import MotoStack
+from tests.fixtures.state import seed_pending
 from tests.unit.providers.manifest_server import ManifestServer
 
 pytestmark = pytest.mark.integration
@@ -99,7 +98,7 @@ def test_the_downloader_archives_a_manifest_medium_beside_a_gopro_one(
     )
     state = StateStore(client=aws.client("dynamodb"), table_name=TABLE)
     # A GoPro medium with the very same id, still pending.
-    state.mark_pending(GOPRO, SAME_ID, run_id="r-gopro")
+    assert seed_pending(state, GOPRO, SAME_ID, run_id="r-gopro")
     message = DownloadMessage.create(
         run_id="r-manifest",
         correlation_id="c-1",
@@ -117,15 +116,15 @@ def test_the_downloader_archives_a_manifest_medium_beside_a_gopro_one(
     assert stored["Metadata"]["sync-provider"] == MANIFEST
     listed = aws.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]
     assert [o["Key"] for o in listed] == [key]
-    manifest_record = state.get(MANIFEST, SAME_ID)
-    gopro_record = state.get(GOPRO, SAME_ID)
+    manifest_record = state.media.get(MANIFEST, SAME_ID)
+    gopro_record = state.media.get(GOPRO, SAME_ID)
     assert manifest_record is not None
     assert manifest_record.status is MediaStatus.COMPLETED
     assert manifest_record.s3_key == key
     assert gopro_record is not None
     assert gopro_record.status is MediaStatus.PENDING
-    assert state.count_by_status(provider=MANIFEST)[MediaStatus.COMPLETED] == 1
-    assert state.count_by_status(provider=GOPRO)[MediaStatus.COMPLETED] == 0
+    assert state.media.count_by_status(provider=MANIFEST)[MediaStatus.COMPLETED] == 1
+    assert state.media.count_by_status(provider=GOPRO)[MediaStatus.COMPLETED] == 0
 
 
 def test_a_medium_gone_from_the_manifest_is_recorded_as_deleted_at_the_source(
@@ -136,6 +135,6 @@ def test_a_medium_gone_from_the_manifest_is_recorded_as_deleted_at_the_source(
         run_id="r-1", correlation_id="c-1", provider=MANIFEST, media_id=SAME_ID, filename="clip.mp4"
     )
     assert process_event(app, sqs_event(message)) == {"batchItemFailures": []}
-    record = StateStore(client=aws.client("dynamodb"), table_name=TABLE).get(MANIFEST, SAME_ID)
+    record = StateStore(client=aws.client("dynamodb"), table_name=TABLE).media.get(MANIFEST, SAME_ID)
     assert record is not None
     assert (record.status, record.note) == (MediaStatus.COMPLETED, "source_deleted")

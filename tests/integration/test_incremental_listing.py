@@ -122,7 +122,7 @@ def archive_queued(pipeline: LocalPipeline) -> list[str]:
 
 
 def cursor(pipeline: LocalPipeline) -> ListingCursor:
-    return ListingCursor.from_json(pipeline.app.state.get_cursor("gopro"))
+    return ListingCursor.from_json(pipeline.app.state.cursors.get("gopro"))
 
 
 def test_a_night_with_nothing_new_costs_one_provider_call_and_two_aws_calls(night) -> None:
@@ -133,7 +133,7 @@ def test_a_night_with_nothing_new_costs_one_provider_call_and_two_aws_calls(nigh
     assert (first["mode"], first["enqueued"]) == ("full", 5)
     assert archive_queued(pipeline)
     assert cursor(pipeline).high_water_mark == media[-1].created_at
-    latest_before = pipeline.app.state.latest_runs(1, provider="gopro")[0].run_id
+    latest_before = pipeline.app.state.runs.latest(1, provider="gopro")[0].run_id
     sim.clear_requests()
 
     quiet, calls = listen(pipeline, NIGHT_1 + DAY)
@@ -145,8 +145,8 @@ def test_a_night_with_nothing_new_costs_one_provider_call_and_two_aws_calls(nigh
     assert calls.calls["dynamodb.GetItem"] == 1
     assert set(calls.calls) <= {"dynamodb.GetItem", "secretsmanager.GetSecretValue"}
     assert calls.total <= 2, calls.calls
-    assert pipeline.app.state.latest_runs(1, provider="gopro")[0].run_id == latest_before  # no run record
-    assert pipeline.app.state.get_run(quiet["run_id"]) is None
+    assert pipeline.app.state.runs.latest(1, provider="gopro")[0].run_id == latest_before  # no run record
+    assert pipeline.app.state.runs.get(quiet["run_id"]) is None
 
 
 def test_new_media_are_listed_alone_and_move_the_mark(night) -> None:
@@ -167,9 +167,9 @@ def test_new_media_are_listed_alone_and_move_the_mark(night) -> None:
     assert len(pipeline.simulator.requests_to("search")) == 2
     assert calls.calls["dynamodb.BatchGetItem"] == 1
     assert cursor(pipeline).high_water_mark == new[-1].created_at
-    run = pipeline.app.state.get_run(outcome["run_id"])
+    run = pipeline.app.state.runs.get(outcome["run_id"])
     assert (run.listed, run.enqueued, run.listing_done) == (3, 3, True)
-    assert pipeline.app.state.latest_runs(1, provider="gopro")[0].run_id == outcome["run_id"]
+    assert pipeline.app.state.runs.latest(1, provider="gopro")[0].run_id == outcome["run_id"]
 
 
 def test_the_weekly_reconcile_catches_a_medium_an_incremental_night_missed(night) -> None:
@@ -204,7 +204,7 @@ def test_a_forced_or_disabled_incremental_listing_is_full(night) -> None:
     assert archive_queued(pipeline)
     again, _ = listen(pipeline, NIGHT_1 + DAY)
     assert (again["mode"], again["already_archived"]) == ("full", 3)
-    run = pipeline.app.state.get_run(again["run_id"])
+    run = pipeline.app.state.runs.get(again["run_id"])
     assert run.report_sent_at  # nothing queued on a full night: the lister reported it (as before)
 
     other = night(library(2))
@@ -219,7 +219,7 @@ def test_a_quiet_night_reports_when_asked_to(night) -> None:
     assert archive_queued(pipeline)
     quiet, calls = listen(pipeline, NIGHT_1 + DAY)
     assert quiet["mode"] == "incremental"
-    run = pipeline.app.state.get_run(quiet["run_id"])
+    run = pipeline.app.state.runs.get(quiet["run_id"])
     assert run.report_sent_at
     assert calls.calls["sns.Publish"] == 1
 
@@ -261,7 +261,7 @@ def test_a_continued_incremental_listing_keeps_its_mode(night) -> None:
         if outcome["done"]:
             break
         assert cursor(pipeline).in_progress is not None
-        run = pipeline.app.state.get_run(outcome["run_id"])
+        run = pipeline.app.state.runs.get(outcome["run_id"])
         payload = {
             "continuation": {
                 "run_id": run.run_id,
@@ -278,5 +278,5 @@ def test_a_continued_incremental_listing_keeps_its_mode(night) -> None:
     assert after.in_progress is None
     assert after.high_water_mark == new[-1].created_at
     assert after.last_full_reconcile_at == NIGHT_1  # an incremental listing is not a reconcile
-    run = pipeline.app.state.get_run(outcomes[0]["run_id"])
+    run = pipeline.app.state.runs.get(outcomes[0]["run_id"])
     assert (run.listed, run.enqueued, run.listing_done) == (5, 5, True)

@@ -23,7 +23,7 @@ from pipeline.config import Settings
 from pipeline.keys import object_key
 from pipeline.messages import DownloadMessage
 from pipeline.queueing import POISON_REASON_ATTRIBUTE
-from pipeline.state.models import NOTE_SOURCE_DELETED, MediaStatus
+from pipeline.state import NOTE_SOURCE_DELETED, MediaStatus
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -127,16 +127,16 @@ def test_a_full_run_archives_every_video_byte_for_byte(local) -> None:
     assert report["retried"] >= 1  # the flaky video failed its first delivery and SQS redelivered it
     assert report["outcome"] == "OK"
     state = pipeline.app.state
-    deleted = state.get("gopro", DELETED_ID)
+    deleted = state.media.get("gopro", DELETED_ID)
     assert deleted.status is MediaStatus.COMPLETED
     assert deleted.note == NOTE_SOURCE_DELETED
-    assert state.get("gopro", FLAKY_ID).attempts == 2
+    assert state.media.get("gopro", FLAKY_ID).attempts == 2
     objects = s3_objects(pipeline)
     checked = 0
     for medium in sim.library:
         if medium.type != MediaType.VIDEO:
             continue
-        record = state.get("gopro", medium.id)
+        record = state.media.get("gopro", medium.id)
         assert record.status is MediaStatus.COMPLETED
         for item in range(1, medium.items + 1):
             name = medium.filename if medium.items == 1 else f"{Path(medium.filename).stem}_{item:02d}.MP4"
@@ -229,7 +229,7 @@ def test_a_video_failing_three_times_lands_in_the_dlq_recorded_failed(local) -> 
     assert not result.ok
     # The downloader shortened the 90-minute wait before each retry (the local consumer then sets 0).
     assert [v for v in visibility if v] == list(resources.RETRY_VISIBILITY_SECONDS)
-    record = pipeline.app.state.get("gopro", broken)
+    record = pipeline.app.state.media.get("gopro", broken)
     assert record.status is MediaStatus.FAILED
     assert record.attempts == 3
     assert "cut short" in (record.last_error or "") or "Size" in (record.last_error or "")
@@ -260,7 +260,7 @@ def test_a_checksum_refused_by_s3_never_becomes_completed(local) -> None:
         result = pipeline.run(timeout=120)
     finally:
         s3.meta.events.unregister("before-call.s3.UploadPart", bad_digest)
-    record = pipeline.app.state.get("gopro", victim)
+    record = pipeline.app.state.media.get("gopro", victim)
     assert record.status is MediaStatus.FAILED
     assert "Checksum" in (record.last_error or "")
     assert not any(victim in key for key in s3_objects(pipeline))
@@ -294,7 +294,7 @@ def test_poison_messages_go_to_the_dlq_once_with_their_reason(local) -> None:
         assert attributes[POISON_REASON_ATTRIBUTE]["StringValue"]
         assert attributes["receive_count"]["StringValue"] == "1"  # not retried three times first
     assert {m["Body"] for m in dead} == {"this is not json", json.dumps({"schema_version": 99})}
-    counts = pipeline.app.state.count_by_status()
+    counts = pipeline.app.state.media.count_by_status()
     assert counts[MediaStatus.COMPLETED] == 2  # the good messages of the same queue went on
     assert stats.failed_records == 0
 

@@ -40,7 +40,7 @@ from pipeline.services.rotation import (
     RotationError,
     Step,
 )
-from pipeline.state.schema import ensure_table
+from pipeline.state import ensure_table
 from tests.fixtures.aws import MotoStack
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,7 @@ from pipeline import resources
 from pipeline.aws_clients import clear_client_cache
 from pipeline.credentials.model import ProviderCredentials
 from pipeline.providers.gopro.config import GoProEnv
-from pipeline.state.schema import ensure_table
-from pipeline.state.store import StateStore
+from pipeline.state import StateStore, ensure_table
 from scripts._common import Context, load_context
 from tests.fixtures.aws import MotoStack
 

@@ -19,6 +19,7 @@ from pipeline.credentials.model import ProviderCredentials
 from pipeline.messages import SCHEMA_VERSION, parse
 from pipeline.providers.gopro.config import GoProEnv
 from scripts import enqueue_media
+from tests.fixtures.state import seed_pending
 from tests.scripts.conftest import ENV, NAMES, LocalStack
 
 pytestmark = pytest.mark.integration
@@ -53,7 +54,9 @@ def sim(gopro_sim: Any, stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> G
 
 def test_sends_one_message_in_the_listers_schema(sim: GoProSimulator, stack: LocalStack, run_script) -> None:
     # The lister saw this medium before: its capture time keeps the S3 key the nightly run would use.
-    stack.state.mark_pending("gopro", MEDIA_ID, run_id="r-1", captured_at="2025-03-04T05:06:07.000Z", size=20 * KB)
+    seed_pending(
+        stack.state, "gopro", MEDIA_ID, run_id="r-1", captured_at="2025-03-04T05:06:07.000Z", size=20 * KB
+    )
     result = run_script(enqueue_media, stack.args(MEDIA_ID, "--json"))
     assert result.code == 0, result.err
     [raw] = stack.drain(stack.queue_url)

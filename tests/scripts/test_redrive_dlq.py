@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from pipeline.messages import DownloadMessage, parse
 from pipeline.queueing import POISON_REASON_ATTRIBUTE, send_to_dead_letter
-from pipeline.state.models import MediaStatus
+from pipeline.state import MediaStatus
 from scripts import redrive_dlq
 from tests.scripts.conftest import LocalStack, Result
 
@@ -47,8 +47,8 @@ def seed(stack: LocalStack, media: tuple[str, ...] = MEDIA, *, poison: bool = Tr
     bodies = {}
     for media_id in media:
         message = message_for(media_id)
-        state.claim(PROVIDER, media_id, owner="worker", run_id=message.run_id, lease_seconds=60)
-        state.fail(PROVIDER, media_id, owner="worker", error="ProviderUnavailable: HTTP 503")
+        state.media.claim(PROVIDER, media_id, owner="worker", run_id=message.run_id, lease_seconds=60)
+        state.media.fail(PROVIDER, media_id, owner="worker", error="ProviderUnavailable: HTTP 503")
         bodies[media_id] = message.to_json()
         sqs.send_message(
             QueueUrl=stack.dlq_url, MessageBody=bodies[media_id], MessageAttributes=message.message_attributes()
@@ -67,7 +67,7 @@ def media_in(messages: list[dict[str, Any]]) -> list[str]:
 
 
 def status(stack: LocalStack, media_id: str) -> MediaStatus:
-    record = stack.state.get(PROVIDER, media_id)
+    record = stack.state.media.get(PROVIDER, media_id)
     assert record is not None
     return record.status
 

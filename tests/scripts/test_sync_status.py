@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.state.models import Checksum, MediaStatus
+from pipeline.state import Checksum, MediaStatus
 from scripts import sync_status
+from tests.fixtures.state import seed_pending
 from tests.scripts.conftest import ENV, NAMES, LocalStack
 
 pytestmark = pytest.mark.integration
@@ -25,11 +26,11 @@ def seed(stack: LocalStack) -> None:
     stack.provision()
     state = stack.state
     now = datetime.now(UTC)
-    state.create_run(RUN_ID, correlation_id="c-1", started_at=now - timedelta(hours=1), provider=PROVIDER)
-    state.update_run(RUN_ID, listed=6, enqueued=4, synced=2, failed=1, bytes_transferred=3_000_000)
+    state.runs.create(RUN_ID, correlation_id="c-1", started_at=now - timedelta(hours=1), provider=PROVIDER)
+    state.runs.update(RUN_ID, listed=6, enqueued=4, synced=2, failed=1, bytes_transferred=3_000_000)
     for media_id in ("DONE000001", "DONE000002"):
-        state.claim(PROVIDER, media_id, owner="w", run_id=RUN_ID, lease_seconds=60)
-        state.complete(
+        state.media.claim(PROVIDER, media_id, owner="w", run_id=RUN_ID, lease_seconds=60)
+        state.media.complete(
             PROVIDER,
             media_id,
             owner="w",
@@ -38,13 +39,15 @@ def seed(stack: LocalStack) -> None:
             checksum=Checksum("CRC32C", "AA=="),
             duration_s=1.0,
         )
-    state.claim(PROVIDER, "FAIL000001", owner="w", run_id=RUN_ID, lease_seconds=60)
-    state.fail(PROVIDER, "FAIL000001", owner="w", error="ProviderUnavailable: HTTP 503 after 5 attempts")
-    state.mark_pending(PROVIDER, "WAIT000001", run_id=RUN_ID)
-    state.claim(
+    state.media.claim(PROVIDER, "FAIL000001", owner="w", run_id=RUN_ID, lease_seconds=60)
+    state.media.fail(PROVIDER, "FAIL000001", owner="w", error="ProviderUnavailable: HTTP 503 after 5 attempts")
+    assert seed_pending(state, PROVIDER, "WAIT000001", run_id=RUN_ID)
+    state.media.claim(
         PROVIDER, "LIVE000001", owner="w1", run_id=RUN_ID, lease_seconds=900, now=now - timedelta(minutes=5)
     )
-    state.claim(PROVIDER, "GONE000001", owner="w2", run_id=RUN_ID, lease_seconds=60, now=now - timedelta(hours=2))
+    state.media.claim(
+        PROVIDER, "GONE000001", owner="w2", run_id=RUN_ID, lease_seconds=60, now=now - timedelta(hours=2)
+    )
     sqs = stack.client("sqs")
     sqs.send_message(QueueUrl=stack.queue_url, MessageBody="{}")
     sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="{}")

@@ -66,7 +66,7 @@ def test_factory_client_retries_throughput_errors(client: Any) -> None:
     client.meta.events.register("before-send.dynamodb.UpdateItem", throttler)
     store = StateStore(client, TABLE)
 
-    result = store.claim("gopro", "m1", owner="w1", run_id="r", lease_seconds=60, now=T0)
+    result = store.media.claim("gopro", "m1", owner="w1", run_id="r", lease_seconds=60, now=T0)
 
     assert result.claimed
     assert throttler.sent == 3
@@ -78,7 +78,7 @@ def test_throughput_errors_that_outlast_the_retries_propagate(client: Any) -> No
     store = StateStore(client, TABLE)
 
     with pytest.raises(ClientError) as info:
-        store.claim("gopro", "m1", owner="w1", run_id="r", lease_seconds=60, now=T0)
+        store.media.claim("gopro", "m1", owner="w1", run_id="r", lease_seconds=60, now=T0)
 
     assert info.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
     assert throttler.sent == 3  # bounded by max_attempts
@@ -86,11 +86,11 @@ def test_throughput_errors_that_outlast_the_retries_propagate(client: Any) -> No
 
 def test_refused_condition_is_not_retried(client: Any) -> None:
     store = StateStore(client, TABLE)
-    assert store.claim("gopro", "m1", owner="w1", run_id="r", lease_seconds=60, now=T0)
+    assert store.media.claim("gopro", "m1", owner="w1", run_id="r", lease_seconds=60, now=T0)
     counter = Throttler(times=0)
     client.meta.events.register("before-send.dynamodb.UpdateItem", counter)
 
-    result = store.claim("gopro", "m1", owner="w2", run_id="r", lease_seconds=60, now=T0)
+    result = store.media.claim("gopro", "m1", owner="w2", run_id="r", lease_seconds=60, now=T0)
 
     assert result.outcome is ClaimOutcome.LEASED_ELSEWHERE
     assert counter.sent == 1  # one request: the refusal came back with the item, no retry and no extra read

@@ -5,17 +5,17 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from pipeline import resources
+from pipeline.clock import iso_utc, parse_iso_utc
 from pipeline.state import (
     MAX_ERROR_CHARS,
     Attr,
     Checksum,
     MediaStatus,
-    iso_utc,
-    parse_iso_utc,
+    record_from_item,
     table_definition,
     truncate_error,
 )
-from pipeline.state.store import record_from_item
+from pipeline.state.items import aware_utc
 
 T0 = datetime(2024, 5, 1, 2, 0, tzinfo=UTC)
 
@@ -49,8 +49,8 @@ def test_iso_utc_is_fixed_width_and_sorts_in_time_order() -> None:
     assert stamps == sorted(stamps)
     assert iso_utc(datetime(2024, 5, 1, 4, 0, tzinfo=paris)) == "2024-05-01T02:00:00.000Z"
     assert parse_iso_utc(stamps[2]) == T0 + timedelta(milliseconds=999)
-    with pytest.raises(ValueError, match="naive"):
-        iso_utc(datetime(2024, 5, 1))
+    with pytest.raises(ValueError, match="naive"):  # the store refuses naive times (`pipeline.clock` assumes UTC)
+        aware_utc(datetime(2024, 5, 1))
 
 
 def test_truncate_error() -> None:

@@ -1,20 +1,19 @@
 import pytest
 
-from pipeline.state.models import RUN_COUNTERS
-from pipeline.state.store import StateStore
+from pipeline.state import RUN_COUNTERS, StateStore
 
 
 def test_an_unknown_run_counter_is_refused_before_any_call() -> None:
     store = StateStore(client=None, table_name="unused")  # no call may reach a client
     with pytest.raises(ValueError, match="unknown run counters: bogus"):
-        store.update_run("run-1", bogus=1)
+        store.runs.update("run-1", bogus=1)
     with pytest.raises(ValueError, match="unknown run counters"):
-        store.finish_listing("run-1", synced_twice=1)
+        store.runs.finish_listing("run-1", synced_twice=1)
 
 
 def test_the_counters_are_the_run_records_fields() -> None:
     from dataclasses import fields
 
-    from pipeline.state.models import RunRecord
+    from pipeline.state import RunRecord
 
     assert set(RUN_COUNTERS) <= {f.name for f in fields(RunRecord)}

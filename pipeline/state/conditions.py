@@ -1,0 +1,91 @@
+"""The named sub-conditions every conditional write of the state table is joined from.
+
+Why named (as Powertools' idempotency layer names `key_not_exist`, `expired`, `inprogress_expired`): a write's
+rule then reads as a sentence (`key_not_exist | reopenable(now) | owned_by(owner)`), each part is defined once,
+and both backends evaluate the same objects (see `pipeline.state.expressions`).
+
+Lease times are stored as epoch seconds (a Number, so conditions compare them numerically); see `items.epoch`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pipeline.state.expressions import Compare, Condition, Exists, In, Named
+from pipeline.state.items import epoch
+from pipeline.state.models import Attr, MediaStatus
+
+
+def key_not_exist() -> Condition:
+    return Named("key_not_exist", Exists(Attr.PK, present=False))
+
+
+def item_exists() -> Condition:
+    return Named("item_exists", Exists(Attr.PK))
+
+
+def status_in(*statuses: MediaStatus) -> Condition:
+    if len(statuses) == 1:
+        return Named(f"status_is_{statuses[0].value}", Compare(Attr.STATUS, "=", statuses[0]))
+    return Named("status_in", In(Attr.STATUS, statuses))
+
+
+def owned_by(owner: str) -> Condition:
+    """`owner` is the lease owner (whatever the status: COMPLETED and FAILED records hold no lease)."""
+    return Named("owned_by", Compare(Attr.LEASE_OWNER, "=", owner))
+
+
+def lease_expired(now: datetime) -> Condition:
+    """No live lease: none was set, or it ran out at or before `now` (its worker crashed or gave up)."""
+    return Named(
+        "lease_expired",
+        Exists(Attr.LEASE_EXPIRES_AT, present=False) | Compare(Attr.LEASE_EXPIRES_AT, "<=", epoch(now)),
+    )
+
+
+def in_progress_expired(now: datetime) -> Condition:
+    return Named("in_progress_expired", status_in(MediaStatus.IN_PROGRESS) & lease_expired(now))
+
+
+def reopenable(now: datetime) -> Condition:
+    """What the lister or an operator may put back: PENDING, FAILED, or IN_PROGRESS with an expired lease."""
+    return Named("reopenable", status_in(MediaStatus.PENDING, MediaStatus.FAILED) | in_progress_expired(now))
+
+
+def held_by(owner: str) -> Condition:
+    """`owner` still holds the medium IN_PROGRESS: the condition of every write a worker makes after its claim."""
+    return Named("held_by", status_in(MediaStatus.IN_PROGRESS) & owned_by(owner))
+
+
+def claimable(owner: str, now: datetime) -> Condition:
+    """No item, PENDING, FAILED, or IN_PROGRESS whose lease expired or is `owner`'s own (a fresh invocation for
+    the same message resuming its work)."""
+    in_progress_for_owner = status_in(MediaStatus.IN_PROGRESS) & (lease_expired(now) | owned_by(owner))
+    return Named(
+        "claimable",
+        key_not_exist() | status_in(MediaStatus.PENDING, MediaStatus.FAILED) | in_progress_for_owner,
+    )
+
+
+# --- run records ------------------------------------------------------------------------------------------------
+
+
+def report_not_sent() -> Condition:
+    return Named("report_not_sent", Exists(Attr.REPORT_SENT_AT, present=False))
+
+
+def report_unclaimed_or_stale(stale_before: str) -> Condition:
+    """No claim on the report, or one made before `stale_before` (ISO text: its summary died)."""
+    return Named(
+        "report_unclaimed_or_stale",
+        Exists(Attr.REPORT_CLAIMED_AT, present=False) | Compare(Attr.REPORT_CLAIMED_AT, "<", stale_before),
+    )
+
+
+def not_later_run_than(started_at: str, run_id: str) -> Condition:
+    """The pointer names no run later than (`started_at`, `run_id`), or there is no pointer yet."""
+    same_start = Compare(Attr.STARTED_AT, "=", started_at) & Compare(Attr.RUN_ID, "<=", run_id)
+    return Named(
+        "not_later_run_than",
+        key_not_exist() | Compare(Attr.STARTED_AT, "<", started_at) | same_start,
+    )

@@ -1,0 +1,209 @@
+"""Run records, the latest-run pointer, and the exactly-once claim on a run's report.
+
+Design choices, and why:
+- **Counters are atomic ADDs.** The lister's invocations and every downloader add to the same run; nobody
+  overwrites, so no increment is lost to a race. A counter for a run that does not exist creates nothing.
+- **`latest-run#<provider>` names each provider's newest run**, so the summary's question on every drain is two
+  GetItems instead of a Scan of the whole table. It is moved only forward (`not_later_run_than`).
+- **One report per run**: `claim_report` is a conditional write only one caller wins; a claim whose summary died
+  goes stale and may be taken over; `mark_report_sent` closes the run's report for good.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from pipeline import resources
+from pipeline.clock import iso_utc
+from pipeline.state import conditions as c
+from pipeline.state.backend import Table
+from pipeline.state.expressions import BeginsWith, Compare, Condition, Update
+from pipeline.state.items import aware_utc, run_from_data, truncate_error
+from pipeline.state.models import RUN_COUNTERS, Attr, RunRecord, StateStoreError
+
+log = logging.getLogger(__name__)
+
+# The item that names each provider's newest run (`latest-run#gopro`). Not `run#...`: the scan in `latest` must
+# never mistake it for a run.
+LATEST_RUN_KEY_PREFIX = "latest-run"
+# A summary that claimed a run's report but died before marking it sent can be taken over after this long.
+DEFAULT_REPORT_CLAIM_STALE_SECONDS = 900
+
+
+class RunState:
+    """Run records over a state table (see the module docstring)."""
+
+    def __init__(self, table: Table, now: Callable[[datetime | None], datetime]) -> None:
+        self._table = table
+        self._now = now
+
+    def create(self, run_id: str, *, correlation_id: str, started_at: datetime | str, provider: str) -> bool:
+        """Create the run record with zeroed counters. False when it already exists (a continued listing)."""
+        started = iso_utc(aware_utc(started_at)) if isinstance(started_at, datetime) else started_at
+        item = {
+            Attr.RUN_ID: run_id,
+            Attr.PROVIDER: provider,
+            Attr.CORRELATION_ID: correlation_id,
+            Attr.STARTED_AT: started,
+            Attr.LISTING_DONE: False,
+            **dict.fromkeys(RUN_COUNTERS, 0),
+        }
+        if not self._table.put(resources.run_key(run_id), item, condition=c.key_not_exist()):
+            log.info("run %s already exists", run_id)
+            return False
+        log.info("created run %s (correlation %s)", run_id, correlation_id)
+        self._point_latest(provider, run_id, started)
+        return True
+
+    @staticmethod
+    def _latest_key(provider: str) -> str:
+        return f"{LATEST_RUN_KEY_PREFIX}{resources.KEY_SEPARATOR}{provider}"
+
+    def _point_latest(self, provider: str, run_id: str, started: str) -> None:
+        """Make `latest-run#<provider>` name this run unless it already names a later one (runs created out of
+        order, or a slow continuation, never move the pointer back)."""
+        u = Update()
+        u.set(Attr.RUN_ID, run_id)
+        u.set(Attr.STARTED_AT, started)
+        if not self._table.update(self._latest_key(provider), u, condition=c.not_later_run_than(started, run_id)):
+            log.info("run %s is not the latest of %s; pointer kept", run_id, provider)
+
+    def update(
+        self,
+        run_id: str,
+        *,
+        lister_error: str | None = None,
+        listing_done: bool | None = None,
+        now: datetime | None = None,
+        **counters: float,
+    ) -> bool:
+        """Add to the run's counters (keywords named in RUN_COUNTERS) and set `lister_error` / `listing_done` when
+        given. Returns False if the run does not exist (nothing is created: a stray counter must not invent a
+        run)."""
+        exists, _ = self._update(
+            run_id, counters, lister_error=lister_error, listing_done=listing_done, now=now, returning=False
+        )
+        return exists
+
+    def finish_listing(
+        self,
+        run_id: str,
+        *,
+        lister_error: str | None = None,
+        now: datetime | None = None,
+        **counters: float,
+    ) -> RunRecord | None:
+        """The lister's last write of a run: its remaining counters and `listing_done`, in one UpdateItem that
+        answers with the whole record (so deciding whether to report needs no second read). None if the run does
+        not exist."""
+        _, record = self._update(
+            run_id, counters, lister_error=lister_error, listing_done=True, now=now, returning=True
+        )
+        return record
+
+    def _update(
+        self,
+        run_id: str,
+        counters: Mapping[str, float],
+        *,
+        lister_error: str | None,
+        listing_done: bool | None,
+        now: datetime | None,
+        returning: bool,
+    ) -> tuple[bool, RunRecord | None]:
+        """`update` and `finish_listing`: (whether the run exists, the updated record when `returning`)."""
+        unknown = set(counters) - set(RUN_COUNTERS)
+        if unknown:
+            raise ValueError(f"unknown run counters: {', '.join(sorted(unknown))}")
+        u = Update()
+        for name, amount in counters.items():
+            if amount:
+                u.add(name, amount)
+        if lister_error is not None:
+            u.set(Attr.LISTER_ERROR, truncate_error(lister_error))
+        if listing_done is not None:
+            u.set(Attr.LISTING_DONE, bool(listing_done))
+            if listing_done:
+                u.set(Attr.LISTING_DONE_AT, iso_utc(self._now(now)))
+        if not u:
+            return True, None
+        result = self._table.update(resources.run_key(run_id), u, condition=c.item_exists(), return_new=returning)
+        if not result.applied:
+            log.warning("update of run %s: it does not exist", run_id)
+            return False, None
+        return True, run_from_data(result.item) if result.item else None
+
+    def get(self, run_id: str) -> RunRecord | None:
+        item = self._table.get(resources.run_key(run_id), consistent=True)
+        return run_from_data(item) if item else None
+
+    def latest(self, n: int = 1, *, provider: str | None = None) -> list[RunRecord]:
+        """The `n` most recent runs by `started_at`, newest first.
+
+        The latest run of one provider (what the summary asks for on every drain) is two GetItems through the
+        `latest-run#<provider>` pointer that `create` keeps. Anything else (several runs, every provider, a
+        table from before the pointer) is a paginated Scan filtered on the `run#` key prefix: a full read of the
+        table (about 1 read unit per 8 KB, eventually consistent), fine for an operator's status command.
+        """
+        if n <= 0:
+            return []
+        if n == 1 and provider is not None:
+            latest = self._latest(provider)
+            if latest is not None:
+                return [latest]
+        where: Condition = BeginsWith(Attr.PK, resources.run_key(""))
+        if provider is not None:
+            where = where & Compare(Attr.PROVIDER, "=", provider)
+        runs = [run_from_data(item) for item in self._table.scan(where)]
+        runs.sort(key=lambda run: (run.started_at, run.run_id), reverse=True)
+        return runs[:n]
+
+    def _latest(self, provider: str) -> RunRecord | None:
+        pointer = self._table.get(self._latest_key(provider), consistent=True)
+        run_id = pointer.get(Attr.RUN_ID) if pointer else None
+        if not isinstance(run_id, str):
+            return None
+        run = self.get(run_id)
+        if run is None:
+            log.warning("the latest-run pointer of %s names a missing run %s; scanning", provider, run_id)
+        return run
+
+    def claim_report(
+        self,
+        run_id: str,
+        *,
+        now: datetime | None = None,
+        stale_after_seconds: float = DEFAULT_REPORT_CLAIM_STALE_SECONDS,
+    ) -> bool:
+        """True for exactly one caller per run: the one that must publish the report.
+
+        A conditional write on the run record: no report sent yet, and no claim, or a claim older than
+        `stale_after_seconds` (its summary died before publishing; a later alarm may take over). After publishing,
+        call `mark_report_sent`; from then on every claim is refused. False as well when the run does not exist.
+        """
+        moment = self._now(now)
+        stale = iso_utc(moment - timedelta(seconds=stale_after_seconds))
+        u = Update()
+        u.set(Attr.REPORT_CLAIMED_AT, iso_utc(moment))
+        condition = c.item_exists() & c.report_not_sent() & c.report_unclaimed_or_stale(stale)
+        if not self._table.update(resources.run_key(run_id), u, condition=condition):
+            log.info("report for run %s already claimed or sent", run_id)
+            return False
+        log.info("claimed the report of run %s", run_id)
+        return True
+
+    def release_report_claim(self, run_id: str) -> None:
+        """Give a claimed report back (its publish failed), so the summary's retry can send it at once instead
+        of waiting for the claim to go stale. Does nothing once the report was sent."""
+        u = Update()
+        u.remove(Attr.REPORT_CLAIMED_AT)
+        self._table.update(resources.run_key(run_id), u, condition=c.item_exists() & c.report_not_sent())
+
+    def mark_report_sent(self, run_id: str, *, now: datetime | None = None) -> None:
+        """Record that the report was published: no later `claim_report` for this run succeeds."""
+        u = Update()
+        u.set(Attr.REPORT_SENT_AT, iso_utc(self._now(now)))
+        if not self._table.update(resources.run_key(run_id), u, condition=c.item_exists()):
+            raise StateStoreError(f"run {run_id} does not exist")
