@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pipeline import resources
 from pipeline.aws_clients import make_client
@@ -20,6 +20,9 @@ from pipeline.observability.tracing import Tracer
 from pipeline.providers import registry
 from pipeline.providers.base import CloudProvider
 from pipeline.state.store import StateStore
+
+if TYPE_CHECKING:
+    from pipeline.services.downloader import Downloader
 
 
 class App:
@@ -64,6 +67,20 @@ class App:
             if wanted not in cache:
                 cache[wanted] = registry.create(wanted, self.settings)
             return cache[wanted]
+
+    def downloader(self) -> Downloader:
+        """The downloader service over this App's clients, state store and provider registry."""
+        from pipeline.services.downloader import Downloader
+        from pipeline.transfer.archive import S3FileTransfer
+
+        return Downloader(
+            settings=self.settings,
+            provider_for=self.provider,
+            state=self.state,
+            sqs=self.client("sqs"),
+            transfer=S3FileTransfer.from_settings(self.settings, self.client("s3")),
+            metrics=self.metrics,
+        )
 
 
 _app: App | None = None

@@ -7,8 +7,8 @@ Why it is strict about what it accepts (each rule is one way wrong bytes could o
   starts at byte 0, so the engine switches to one sequential stream.
 - Every body is counted: fewer bytes than announced raises a transient `SizeMismatch` (a cut connection), which
   the engine retries; urllib3's own Content-Length enforcement stays on as a second check.
-- Redirects are refused (`allow_redirects=False`): a pre-signed URL that redirects is not what the caller
-  vetted. `allowed_hosts`, when given, is checked for the URL, the HEAD URL and any refreshed URL.
+- Redirects are refused and `allowed_hosts`, when given, is checked for the URL, the HEAD URL and any refreshed
+  URL (`url_policy`).
 - A 403 (an expired pre-signed URL) calls `refresh_url` at most `max_refreshes` times per transfer, shared by
   all threads: four parts failing together with 403 cause one refresh, not four.
 """
@@ -25,10 +25,11 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from pipeline.observability.redaction import describe_exception, redact_url
 from pipeline.retry import parse_retry_after
 from pipeline.transfer.checksums import crc32c
 from pipeline.transfer.errors import ChecksumMismatch, SizeMismatch, SourceError, TransferError
-from pipeline.transfer.redact import describe_exception, redact_url
+from pipeline.transfer.url_policy import FOLLOW_REDIRECTS, check_request_url
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +60,6 @@ def make_session(pool_size: int) -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
-
-
-def host_allowed(url: str, allowed_hosts: Iterable[str] | None) -> bool:
-    """`allowed_hosts` entries are exact host names or `*.example.com` (any subdomain); None allows any host."""
-    if allowed_hosts is None:
-        return True
-    host = (urllib3.util.parse_url(url).host or "").lower().rstrip(".")
-    for pattern in allowed_hosts:
-        pattern = pattern.lower().rstrip(".")
-        if pattern.startswith("*."):
-            if host.endswith(pattern[1:]) and host != pattern[2:]:
-                return True
-        elif host == pattern:
-            return True
-    return False
 
 
 @dataclass(frozen=True)
@@ -255,11 +241,7 @@ class HttpSource:
     # --- requests ------------------------------------------------------------------------------------------
 
     def _check_url(self, url: str) -> None:
-        scheme = url.split(":", 1)[0].lower()
-        if scheme not in ("http", "https"):
-            raise SourceError(f"refusing a non-HTTP(S) source URL ({redact_url(url)})")
-        if not host_allowed(url, self._allowed):
-            raise SourceError(f"refusing a source host that is not allowed ({redact_url(url)})")
+        check_request_url(url, self._allowed)
 
     def _send(self, method: str, url: str, headers: dict[str, str]) -> requests.Response:
         self._check_url(url)
@@ -271,7 +253,7 @@ class HttpSource:
                 url,
                 headers={**_IDENTITY, **headers},
                 stream=True,
-                allow_redirects=False,
+                allow_redirects=FOLLOW_REDIRECTS,
                 timeout=self._timeout,
             )
         except (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError, OSError) as exc:

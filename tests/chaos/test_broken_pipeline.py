@@ -16,9 +16,9 @@ from pipeline.messages import DownloadMessage
 from pipeline.queueing import SendReport, SentMessage
 from pipeline.services import lister as lister_service
 from pipeline.services.downloader import Disposition
-from pipeline.services.s3_transfer import S3FileTransfer
 from pipeline.state.models import TransitionRefusal, TransitionResult
 from pipeline.transfer import engine, source
+from pipeline.transfer.archive import S3FileTransfer
 from pipeline.transfer.checksums import crc32c
 from tests.chaos import kill
 from tests.chaos.library import library, media_id, standard, video

@@ -8,6 +8,8 @@ from decimal import Decimal
 import pytest
 import requests
 
+from pipeline.deadline import Deadline
+from pipeline.observability.redaction import describe_exception, redact_text, redact_url
 from pipeline.retry import RetryPolicy
 from pipeline.transfer import (
     DeadlineReached,
@@ -18,8 +20,7 @@ from pipeline.transfer import (
 from pipeline.transfer.checkpoint import CompletedPart, MultipartCheckpoint
 from pipeline.transfer.checksums import crc32c
 from pipeline.transfer.plan import MIB
-from pipeline.transfer.redact import describe_exception, redact_text, redact_url
-from pipeline.transfer.source import host_allowed
+from pipeline.transfer.url_policy import host_allowed
 
 PRESIGNED = (
     "https://gopro-prod.s3.amazonaws.com/path/to/GX010042.MP4"
@@ -45,20 +46,20 @@ def checkpoint() -> MultipartCheckpoint:
 
 def test_checkpoint_round_trips_through_json():
     original = checkpoint()
-    restored = MultipartCheckpoint.from_dict(json.loads(json.dumps(original.to_dict())))
-    assert restored.to_dict() == original.to_dict()
+    restored = MultipartCheckpoint.from_json(json.loads(json.dumps(original.to_json())))
+    assert restored.to_json() == original.to_json()
     assert [p.number for p in restored.parts] == [1, 2]
     assert restored.bytes_done == 32 * MIB
 
 
 def test_checkpoint_accepts_dynamodb_decimals():
-    data = json.loads(json.dumps(checkpoint().to_dict()), parse_int=Decimal)
-    assert MultipartCheckpoint.from_dict(data).to_dict() == checkpoint().to_dict()
+    data = json.loads(json.dumps(checkpoint().to_json()), parse_int=Decimal)
+    assert MultipartCheckpoint.from_json(data).to_json() == checkpoint().to_json()
 
 
 def test_checkpoint_of_an_unknown_size_source():
-    data = {**checkpoint().to_dict(), "size": None}
-    assert MultipartCheckpoint.from_dict(data).size is None
+    data = {**checkpoint().to_json(), "size": None}
+    assert MultipartCheckpoint.from_json(data).size is None
 
 
 def test_prefix_crc_is_the_crc_of_the_contiguous_parts():
@@ -81,14 +82,14 @@ def test_prefix_crc_is_the_crc_of_the_contiguous_parts():
 )
 def test_malformed_checkpoints_are_refused(change: dict[str, object]):
     with pytest.raises(ValueError, match="checkpoint"):
-        MultipartCheckpoint.from_dict({**checkpoint().to_dict(), **change})
+        MultipartCheckpoint.from_json({**checkpoint().to_json(), **change})
 
 
 def test_missing_fields_are_refused():
-    data = checkpoint().to_dict()
+    data = checkpoint().to_json()
     del data["upload_id"]
     with pytest.raises(ValueError, match="malformed"):
-        MultipartCheckpoint.from_dict(data)
+        MultipartCheckpoint.from_json(data)
 
 
 def test_redact_url_keeps_scheme_host_port_and_path_only():
@@ -167,6 +168,6 @@ def test_a_deadline_too_close_to_start_raises_without_touching_anything():
     engine = S3StreamTransfer(NoS3(), config=TransferConfig(), clock=lambda: 100.0)
     req = TransferRequest(url="http://127.0.0.1:9/x", bucket="b", key="k")
     with pytest.raises(DeadlineReached) as raised:
-        engine.transfer(req, deadline=101.0)
+        engine.transfer(req, deadline=Deadline(101.0, clock=lambda: 100.0))
     assert raised.value.checkpoint is None
     assert raised.value.transient
