@@ -88,19 +88,7 @@ class S3StreamTransfer:
         After any error other than `DeadlineReached`, the multipart upload has been aborted and an earlier
         checkpoint is dead.
         """
-        job = TransferJob(
-            s3=self.s3,
-            session=self.session,
-            config=self.config,
-            checksum_type=self.s3_checksum_type,
-            allowed_hosts=self.allowed_hosts,
-            req=req,
-            deadline=deadline,
-            on_checkpoint=on_checkpoint,
-            refresh_url=refresh_url,
-            sleep=self.sleep,
-            clock=self.clock,
-        )
+        job = TransferJob(self, req, deadline=deadline, on_checkpoint=on_checkpoint, refresh_url=refresh_url)
         if resume is not None and (resume.bucket, resume.key) != (req.bucket, req.key):
             raise ValueError("the checkpoint belongs to another object")
         if job.deadline_near():

@@ -11,9 +11,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
-
-import requests
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pipeline.deadline import Deadline
 from pipeline.retry import call_with_retry
@@ -21,10 +19,13 @@ from pipeline.transfer.buffers import BufferPool
 from pipeline.transfer.checkpoint import CompletedPart, MultipartCheckpoint
 from pipeline.transfer.checksums import Checksum, combine_parts
 from pipeline.transfer.errors import DeadlineReached, SizeMismatch, TransferError
-from pipeline.transfer.model import FULL_OBJECT, TransferConfig, TransferMode, TransferRequest, TransferResult
+from pipeline.transfer.model import FULL_OBJECT, TransferMode, TransferRequest, TransferResult
 from pipeline.transfer.plan import MAX_PARTS, MIB, part_count
 from pipeline.transfer.s3_sink import S3Sink
 from pipeline.transfer.source import HttpSource
+
+if TYPE_CHECKING:
+    from pipeline.transfer.engine import S3StreamTransfer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,44 +36,40 @@ class TransferJob:
 
     def __init__(
         self,
-        *,
-        s3: Any,
-        session: requests.Session,
-        config: TransferConfig,
-        checksum_type: str,
-        allowed_hosts: tuple[str, ...] | None,
+        engine: S3StreamTransfer,
         req: TransferRequest,
+        *,
         deadline: Deadline | None,
         on_checkpoint: Callable[[MultipartCheckpoint], None] | None,
         refresh_url: Callable[[], str] | None,
-        sleep: Callable[[float], None],
-        clock: Callable[[], float],
     ) -> None:
-        self.cfg = config
+        config = self.cfg = engine.config
         self.req = req
         self.deadline = deadline
         self.on_checkpoint = on_checkpoint
-        self.sleep = sleep
-        self.clock = clock
-        self.started = clock()
+        self.sleep = engine.sleep
+        self.clock = engine.clock
+        self.started = self.clock()
         self.cancel = threading.Event()
         self.lock = threading.Lock()
         self.ttfb: float | None = None
         self._cleanups: list[Callable[[str], None]] = []
         self.source = HttpSource(
-            session,
+            engine.session,
             req.url,
             head_url=req.head_url,
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
             read_chunk=config.read_chunk,
-            allowed_hosts=allowed_hosts,
+            allowed_hosts=engine.allowed_hosts,
             refresh_url=refresh_url,
             max_refreshes=config.max_url_refreshes,
             cancel=self.cancel,
             on_first_byte=self._first_byte,
         )
-        self.sink = S3Sink(s3, req, checksum_type=checksum_type, register_cleanup=self._cleanups.append)
+        self.sink = S3Sink(
+            engine.s3, req, checksum_type=engine.s3_checksum_type, register_cleanup=self._cleanups.append
+        )
         self.size: int | None = None
         self.part_size = config.part_size
         self.window = config.window

@@ -103,26 +103,31 @@ class S3Sink:
         self._register_cleanup(self.abort)
         return self.upload_id
 
+    def _send(self, operation: str, call: Callable[..., Any], buf: bytearray, length: int, **params: Any) -> Any:
+        """One request whose body is `buf[:length]` (UploadPart, PutObject), counted once it is accepted."""
+        try:
+            with PartBody(buf, length) as body:
+                resp = call(Bucket=self.req.bucket, Key=self.req.key, Body=body, ContentLength=length, **params)
+        except _S3_ERRORS as exc:
+            raise sink_error(operation, exc) from None
+        with self._lock:
+            self.bytes_uploaded += length
+        return resp
+
     def upload_part(self, number: int, buf: bytearray, length: int, crc: int) -> CompletedPart:
         upload_id = self.upload_id
         if upload_id is None:
             raise SinkError("no multipart upload to add a part to")
-        try:
-            with PartBody(buf, length) as body:
-                resp = self.s3.upload_part(
-                    Bucket=self.req.bucket,
-                    Key=self.req.key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=body,
-                    ContentLength=length,
-                    ChecksumAlgorithm=ALGORITHM,
-                    ChecksumCRC32C=to_base64(crc),
-                )
-        except _S3_ERRORS as exc:
-            raise sink_error(f"UploadPart {number}", exc) from None
-        with self._lock:
-            self.bytes_uploaded += length
+        resp = self._send(
+            f"UploadPart {number}",
+            self.s3.upload_part,
+            buf,
+            length,
+            UploadId=upload_id,
+            PartNumber=number,
+            ChecksumAlgorithm=ALGORITHM,
+            ChecksumCRC32C=to_base64(crc),
+        )
         return CompletedPart(number=number, etag=str(resp["ETag"]), crc32c=crc, size=length)
 
     def complete(self, parts: Sequence[CompletedPart], whole_crc: int) -> Mapping[str, Any]:
@@ -174,20 +179,13 @@ class S3Sink:
     def put(self, buf: bytearray, length: int, crc: int) -> Mapping[str, Any]:
         """PutObject of `buf[:length]`, its CRC32C sent for S3 to check and kept in the metadata."""
         value = to_base64(crc)
-        try:
-            with PartBody(buf, length) as body:
-                resp = self.s3.put_object(
-                    Bucket=self.req.bucket,
-                    Key=self.req.key,
-                    Body=body,
-                    ContentLength=length,
-                    ContentType=self.req.content_type,
-                    Metadata={**self.req.metadata, CHECKSUM_METADATA_KEY: value},
-                    ChecksumCRC32C=value,
-                    **self._tagging(),
-                )
-        except _S3_ERRORS as exc:
-            raise sink_error("PutObject", exc) from None
-        with self._lock:
-            self.bytes_uploaded += length
-        return resp
+        return self._send(
+            "PutObject",
+            self.s3.put_object,
+            buf,
+            length,
+            ContentType=self.req.content_type,
+            Metadata={**self.req.metadata, CHECKSUM_METADATA_KEY: value},
+            ChecksumCRC32C=value,
+            **self._tagging(),
+        )
