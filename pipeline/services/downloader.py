@@ -16,40 +16,29 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline import resources
 from pipeline.config import Settings
 from pipeline.deadline import Deadline
-from pipeline.keys import encode_metadata_value, object_key
 from pipeline.messages import DownloadMessage, PoisonMessage, parse
 from pipeline.observability import correlation
 from pipeline.observability.metrics import Metric, MetricsEmitter, Unit
 from pipeline.observability.redaction import redact
-from pipeline.providers.base import CloudProvider, DownloadSource, MediaType
+from pipeline.providers.base import CloudProvider
 from pipeline.providers.errors import AuthError, InvalidMediaId, MediaNotFound
 from pipeline.providers.registry import UnknownProvider
 from pipeline.queueing import send_to_dead_letter
 from pipeline.retry import RetryPolicy, call_with_retry
 from pipeline.services.download_outcome import Disposition, RecordOutcome
+from pipeline.services.medium_files import FileTransfer, MediumFiles, summarise
 from pipeline.sqs_delivery import SqsDelivery
 from pipeline.state.models import NOTE_SOURCE_DELETED, ClaimOutcome, TransitionRefusal
 from pipeline.state.store import StateStore
-from pipeline.transfer.archive import (
-    META_CAPTURED_AT,
-    META_ITEM,
-    META_MEDIA_ID,
-    META_ORIGINAL_FILENAME,
-    META_PROVIDER,
-    META_RUN_ID,
-)
-from pipeline.transfer.checkpoint import MultipartCheckpoint
-from pipeline.transfer.checksums import Checksum
 from pipeline.transfer.errors import DeadlineReached
 from pipeline.transfer.model import TransferResult
 
@@ -64,25 +53,6 @@ DEADLINE_BOOKKEEPING_SECONDS = 15.0
 # State writes that botocore's own retries could not get through (throttling) are retried briefly in the
 # invocation: the claim (then the record is handed back to SQS), and the run counters (then they are given up).
 STATE_WRITE_RETRY = RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=1.0)
-
-
-class FileTransfer(Protocol):
-    """The seam to the transfer engine (`pipeline.transfer.archive.S3FileTransfer`); raises DeadlineReached,
-    carrying the checkpoint, at the deadline."""
-
-    def existing(self, key: str, media_id: str, source: DownloadSource) -> TransferResult | None: ...
-
-    def __call__(
-        self,
-        source: DownloadSource,
-        *,
-        key: str,
-        metadata: Mapping[str, str],
-        deadline: Deadline | None,
-        resume: MultipartCheckpoint | None,
-        on_checkpoint: Callable[[MultipartCheckpoint], None],
-        refresh_url: Callable[[], str],
-    ) -> TransferResult: ...
 
 
 @dataclass(frozen=True)
@@ -131,11 +101,13 @@ class Downloader:
         self._provider_for = provider_for
         self._state = state
         self._sqs = sqs
-        self._transfer = transfer
+        self._files = MediumFiles(
+            transfer, state, lease_seconds=resources.DOWNLOADER_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS
+        )
         self._metrics = metrics
         self._clock = clock
         self._sleep = sleep
-        self._lease_seconds = resources.DOWNLOADER_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS
+        self._lease_seconds = self._files.lease_seconds
 
     # --- one SQS record ----------------------------------------------------------------------------------------
 
@@ -203,7 +175,7 @@ class Downloader:
         checkpoint = claim.record.checkpoint if claim.record else None
         started = self._clock()
         try:
-            results = self._transfer_all(message, provider, owner, checkpoint, delivery.deadline)
+            results = self._files.archive(message, provider, owner, checkpoint, delivery.deadline)
         except MediaNotFound:
             return self._source_deleted(message, delivery)
         except DeadlineReached as stop:
@@ -212,73 +184,13 @@ class Downloader:
             return self._failed(message, delivery, exc)
         return self._completed(message, delivery, results, self._clock() - started)
 
-    def _transfer_all(
-        self,
-        message: DownloadMessage,
-        provider: CloudProvider,
-        owner: str,
-        checkpoint: Mapping[str, Any] | None,
-        deadline: Deadline | None,
-    ) -> list[TransferResult]:
-        media_type = _media_type(message)
-        plan = provider.resolve_download(message.media_id, media_type=media_type)
-        captured = _parse_time(message.captured_at)
-        results: list[TransferResult] = []
-        for index, source in enumerate(plan.files):
-            key = object_key(message.provider, message.media_id, captured, source.filename)
-            existing = self._transfer.existing(key, message.media_id, source)
-            if existing is not None:
-                log.info("%s is already in S3 with the right size; not downloading it again", key)
-                results.append(existing)
-                continue
-            resume = _resume_point(checkpoint, key)
-            metadata = {
-                META_PROVIDER: message.provider,
-                META_MEDIA_ID: message.media_id,
-                META_RUN_ID: message.run_id,
-                META_CAPTURED_AT: message.captured_at or "",
-                META_ORIGINAL_FILENAME: encode_metadata_value(source.filename),
-                META_ITEM: str(source.item_number),
-            }
-
-            def save(progress: MultipartCheckpoint, key: str = key) -> None:
-                self._state.save_checkpoint(
-                    message.provider,
-                    message.media_id,
-                    owner=owner,
-                    checkpoint={"key": key, "multipart": progress.to_json()},
-                    lease_seconds=self._lease_seconds,
-                )
-
-            def refresh(index: int = index) -> str:
-                fresh = provider.resolve_download(message.media_id, media_type=media_type)
-                return fresh.files[index].url
-
-            results.append(
-                self._transfer(
-                    source,
-                    key=key,
-                    metadata=metadata,
-                    deadline=deadline,
-                    resume=resume,
-                    on_checkpoint=save,
-                    refresh_url=refresh,
-                )
-            )
-        return results
-
     # --- outcomes ------------------------------------------------------------------------------------------------
 
     def _completed(
         self, message: DownloadMessage, delivery: Delivery, results: list[TransferResult], duration: float
     ) -> RecordOutcome:
         owner, message_id = delivery.owner, delivery.message_id
-        size = sum(r.size for r in results)
-        if len(results) == 1:
-            s3_key, checksum = results[0].key, results[0].checksum
-        else:
-            s3_key = results[0].key.rsplit("/", 1)[0] + "/"
-            checksum = Checksum(results[0].checksum.algorithm, ",".join(r.checksum.value for r in results))
+        s3_key, size, checksum = summarise(results)
         written = self._write(
             self._state.complete,
             message.provider,
@@ -457,32 +369,3 @@ class Downloader:
 def deadline_safety_seconds(settings: Settings) -> float:
     """How long before the Lambda deadline a transfer must stop: a stalled read, then the bookkeeping."""
     return settings.http_read_timeout + DEADLINE_BOOKKEEPING_SECONDS
-
-
-def _resume_point(stored: Mapping[str, Any] | None, key: str) -> MultipartCheckpoint | None:
-    """The typed checkpoint for `key` from what the state store keeps (`{"key": ..., "multipart": {...}}`), the
-    one place its JSON form is read; an unusable one is ignored (the transfer starts afresh)."""
-    if not stored or stored.get("key") != key or not stored.get("multipart"):
-        return None
-    try:
-        return MultipartCheckpoint.from_json(stored["multipart"])
-    except ValueError as exc:
-        log.warning("ignoring an unusable checkpoint for %s: %s", key, exc)
-        return None
-
-
-def _media_type(message: DownloadMessage) -> MediaType:
-    raw = getattr(message, "media_type", None)
-    try:
-        return MediaType(raw) if raw else MediaType.VIDEO
-    except ValueError:
-        return MediaType.VIDEO
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None

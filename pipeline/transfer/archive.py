@@ -37,7 +37,6 @@ META_RUN_ID = "sync-run-id"
 META_CAPTURED_AT = "sync-captured-at"
 META_ORIGINAL_FILENAME = "sync-original-filename"
 META_ITEM = "sync-item"
-META_SOURCE_SIZE = "sync-source-size"
 
 
 class S3FileTransfer:
