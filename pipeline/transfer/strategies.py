@@ -22,10 +22,11 @@ from typing import Any, Protocol
 
 from pipeline.transfer.checkpoint import CompletedPart
 from pipeline.transfer.errors import ChecksumMismatch, SizeMismatch, SourceError
+from pipeline.transfer.http_body import SourceStream
 from pipeline.transfer.job import TransferJob
 from pipeline.transfer.model import TransferMode, TransferResult
 from pipeline.transfer.plan import MAX_PARTS, part_range
-from pipeline.transfer.source import RangeNotHonoured, SourceStream
+from pipeline.transfer.source import RangeNotHonoured
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pipeline.queueing import SendReport, SentMessage
 from pipeline.services import lister as lister_service
 from pipeline.services.downloader import Disposition
 from pipeline.state.models import TransitionRefusal, TransitionResult
-from pipeline.transfer import s3_sink, source
+from pipeline.transfer import http_body, s3_sink, source
 from pipeline.transfer.archive import S3FileTransfer
 from pipeline.transfer.checksums import crc32c
 from tests.chaos import kill
@@ -45,8 +45,8 @@ def test_without_the_byte_count_check_a_cut_body_is_archived_corrupt_and_caught(
         filled = 0
         while filled < len(view):
             try:
-                count = source._readinto(resp, view[filled : min(len(view), filled + self._chunk)])
-            except source._READ_ERRORS:
+                count = http_body.readinto(resp, view[filled : min(len(view), filled + self._chunk)])
+            except http_body.READ_ERRORS:
                 break
             if not count:
                 break
