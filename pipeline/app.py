@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pipeline import resources
 from pipeline.aws_clients import make_client
@@ -26,6 +26,9 @@ from pipeline.services.listing import ListingService
 from pipeline.services.rotation import Notifier, RotationService, provider_hooks
 from pipeline.services.summary import SummaryService
 from pipeline.state import StateStore
+
+if TYPE_CHECKING:
+    from pipeline.services.downloader import Downloader
 
 
 class App:
@@ -105,6 +108,20 @@ class App:
             hooks=lambda: provider_hooks(settings),
             metrics=self.metrics,
             notifier=Notifier(self.client("sns"), settings.topic_arn, settings.environment),
+        )
+
+    def downloader(self) -> Downloader:
+        """The downloader service over this App's clients, state store and provider registry."""
+        from pipeline.services.downloader import Downloader
+        from pipeline.transfer.archive import S3FileTransfer
+
+        return Downloader(
+            settings=self.settings,
+            provider_for=self.provider,
+            state=self.state,
+            sqs=self.client("sqs"),
+            transfer=S3FileTransfer.from_settings(self.settings, self.client("s3")),
+            metrics=self.metrics,
         )
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -258,24 +257,4 @@ def parse(body: Any) -> DownloadMessage:
 def _typed(name: str, value: Any, kinds: tuple[type, ...]) -> Any:
     if isinstance(value, bool) or not isinstance(value, kinds):
         raise PoisonMessage(PoisonReason.WRONG_TYPE, f"{name} must be {'/'.join(k.__name__ for k in kinds)}")
-    return value
-
-
-def attribute_value(attributes: Mapping[str, Any] | None, name: str) -> str | None:
-    """A string message attribute from either shape: the SQS API's (`StringValue`) or a Lambda SQS event's
-    (`stringValue`). None when absent or malformed."""
-    if not attributes:
-        return None
-    entry = attributes.get(name)
-    if not isinstance(entry, Mapping):
-        return None
-    value = entry.get("StringValue", entry.get("stringValue"))
-    return value if isinstance(value, str) else None
-
-
-def correlation_id_from_attributes(attributes: Mapping[str, Any] | None) -> str | None:
-    """The correlation id carried as a message attribute, if it is a plausible one (it goes into log lines)."""
-    value = attribute_value(attributes, CORRELATION_ID_ATTRIBUTE)
-    if value is None or len(value) > MAX_ID_CHARS or not TOKEN_PATTERN.fullmatch(value):
-        return None
     return value

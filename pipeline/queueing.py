@@ -28,8 +28,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.aws_errors import error_code, error_message
 from pipeline.errors import SyncError
-from pipeline.messages import CORRELATION_ID_ATTRIBUTE, DownloadMessage, correlation_id_from_attributes
+from pipeline.messages import CORRELATION_ID_ATTRIBUTE, DownloadMessage
 from pipeline.retry import RetryPolicy
+from pipeline.sqs_delivery import correlation_id_from_attributes
 
 log = logging.getLogger(__name__)
 

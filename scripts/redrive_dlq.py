@@ -46,6 +46,7 @@ from pipeline.queueing import (
     POISON_REASON_ATTRIBUTE,
     RECEIVE_COUNT_ATTRIBUTE,
 )
+from pipeline.sqs_delivery import attribute_value
 from pipeline.state import StateStore, TransitionResult
 from scripts._common import (
     EXIT_FAILED,
@@ -113,8 +114,7 @@ class DlqMessage:
     def from_sqs(cls, raw: dict[str, Any]) -> DlqMessage:
         body = str(raw.get("Body", ""))
         attributes = dict(raw.get("MessageAttributes") or {})
-        reason_attribute = attributes.get(POISON_REASON_ATTRIBUTE) or {}
-        reason = reason_attribute.get("StringValue")
+        reason = attribute_value(attributes, POISON_REASON_ATTRIBUTE)
         message: DownloadMessage | None = None
         try:
             message = parse(body)

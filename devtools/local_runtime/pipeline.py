@@ -28,6 +28,7 @@ from pipeline.aws_clients import clear_client_cache, make_client
 from pipeline.clock import utc_now
 from pipeline.config import Settings
 from pipeline.credentials.model import ProviderCredentials
+from pipeline.deadline import Deadline
 from pipeline.handlers.downloader import process_event
 from pipeline.handlers.lister import run_listing
 from pipeline.handlers.summary import summarise
@@ -309,7 +310,7 @@ class LocalPipeline:
             busy[index] = True
             try:
                 event = {"Records": [_lambda_record(m, self.settings.aws_region) for m in messages]}
-                response = process_event(self.app, event, remaining_seconds=_lambda_clock(self._lambda_timeout))
+                response = process_event(self.app, event, deadline=Deadline.in_seconds(self._lambda_timeout))
                 failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
                 for message in messages:
                     if message["MessageId"] in failed:
@@ -374,12 +375,6 @@ class LocalPipeline:
         for name, value in values.items():
             self._saved_env.setdefault(name, os.environ.get(name))
             os.environ[name] = value
-
-
-def _lambda_clock(timeout: float) -> Callable[[], float]:
-    """Remaining seconds of an emulated invocation that starts now (what `get_remaining_time_in_millis` gives)."""
-    started = time.monotonic()
-    return lambda: timeout - (time.monotonic() - started)
 
 
 def _is_running(sim: Any) -> bool:

@@ -7,28 +7,31 @@ Anything unexpected while handling one record fails that record alone (never the
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pipeline.app import App, current_app
-from pipeline.services.downloader import Downloader, RecordOutcome
+from pipeline.deadline import Deadline
+from pipeline.services.downloader import RecordOutcome
+from pipeline.sqs_delivery import SqsDelivery
 
 log = logging.getLogger(__name__)
 
 
-def process_event(
-    app: App, event: Any, *, remaining_seconds: Callable[[], float] | None = None
-) -> dict[str, list[dict[str, str]]]:
+def process_event(app: App, event: Any, *, deadline: Deadline | None = None) -> dict[str, list[dict[str, str]]]:
+    """Each record through the downloader built by `app`; `deadline` is the invocation's (None: no limit)."""
     records = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(records, list):
         log.error("not an SQS event: no Records list")
         return {"batchItemFailures": []}
-    downloader = build_downloader(app)
+    downloader = app.downloader()
     failures: list[dict[str, str]] = []
     for record in records:
-        message_id = str(record.get("messageId", "")) if isinstance(record, Mapping) else ""
+        message_id = ""
         try:
-            outcome = downloader.process(record, remaining_seconds=remaining_seconds)
+            delivery = SqsDelivery.from_record(record)
+            message_id = delivery.message_id
+            outcome: RecordOutcome | None = downloader.process(delivery, deadline=deadline)
         except Exception:
             log.exception("unexpected failure on message %s; SQS will retry it", message_id)
             outcome = None
@@ -37,24 +40,8 @@ def process_event(
     return {"batchItemFailures": failures}
 
 
-def build_downloader(app: App) -> Downloader:
-    from pipeline.services.s3_transfer import S3FileTransfer
-
-    return Downloader(
-        settings=app.settings,
-        provider_for=app.provider,
-        state=app.state,
-        sqs=app.client("sqs"),
-        transfer=S3FileTransfer.from_app(app),
-        metrics=app.metrics,
-    )
-
-
 def handler(event: Any, context: Any) -> dict[str, list[dict[str, str]]]:
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    return process_event(
-        current_app(), event, remaining_seconds=(lambda: remaining() / 1000.0) if remaining else None
-    )
+    return process_event(current_app(), event, deadline=Deadline.from_lambda_context(context))
 
 
 __all__ = ["RecordOutcome", "handler", "process_event"]

@@ -16,27 +16,30 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline import resources
 from pipeline.config import Settings
-from pipeline.keys import encode_metadata_value, object_key
-from pipeline.messages import DownloadMessage, PoisonMessage, correlation_id_from_attributes, parse
+from pipeline.deadline import Deadline
+from pipeline.messages import DownloadMessage, PoisonMessage, parse
 from pipeline.observability import correlation
 from pipeline.observability.metrics import Metric, MetricsEmitter, Unit
 from pipeline.observability.redaction import redact
-from pipeline.providers.base import CloudProvider, DownloadSource, MediaType
+from pipeline.providers.base import CloudProvider
 from pipeline.providers.errors import AuthError, InvalidMediaId, MediaNotFound
 from pipeline.providers.registry import UnknownProvider
 from pipeline.queueing import send_to_dead_letter
 from pipeline.retry import RetryPolicy, call_with_retry
-from pipeline.state import NOTE_SOURCE_DELETED, Checksum, ClaimOutcome, StateStore, TransitionRefusal
+from pipeline.services.download_outcome import Disposition, RecordOutcome
+from pipeline.services.medium_files import FileTransfer, MediumFiles, summarise
+from pipeline.sqs_delivery import SqsDelivery
+from pipeline.state import NOTE_SOURCE_DELETED, ClaimOutcome, StateStore, TransitionRefusal
+from pipeline.transfer.errors import DeadlineReached
+from pipeline.transfer.model import TransferResult
 
 log = logging.getLogger(__name__)
 
@@ -46,82 +49,30 @@ LEASE_MARGIN_SECONDS = 60
 # Time kept back from the Lambda deadline: a part that stalls may hold the transfer for a read timeout before
 # it can stop, then the checkpoint and the continuation message must still be written.
 DEADLINE_BOOKKEEPING_SECONDS = 15.0
-META_PROVIDER = "sync-provider"
-META_MEDIA_ID = "sync-media-id"
-META_RUN_ID = "sync-run-id"
-META_CAPTURED_AT = "sync-captured-at"
-META_ORIGINAL_FILENAME = "sync-original-filename"
-META_ITEM = "sync-item"
-META_SOURCE_SIZE = "sync-source-size"
 # State writes that botocore's own retries could not get through (throttling) are retried briefly in the
 # invocation: the claim (then the record is handed back to SQS), and the run counters (then they are given up).
 STATE_WRITE_RETRY = RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=1.0)
 
 
-class Disposition(StrEnum):
-    """What became of one SQS record."""
-
-    SYNCED = "synced"
-    ALREADY_DONE = "already_done"
-    SOURCE_DELETED = "source_deleted"
-    LEASED_ELSEWHERE = "leased_elsewhere"
-    POISON = "poison"
-    CONTINUED = "continued"
-    RETRY = "retry"  # reported in batchItemFailures: SQS redelivers it
-    FAILED = "failed"  # last receive: recorded FAILED, SQS moves the message to the DLQ
-
-    @property
-    def acknowledged(self) -> bool:
-        return self not in (Disposition.RETRY, Disposition.FAILED)
-
-
-@dataclass(frozen=True)
-class FileResult:
-    key: str
-    size: int
-    checksum: Checksum
-    duration_s: float
-    time_to_first_byte_s: float | None
-    skipped_existing: bool = False
-
-
-class DeadlineCheckpoint(Exception):
-    """The transfer stopped for the Lambda deadline; `checkpoint` lets a fresh invocation continue it."""
-
-    def __init__(self, checkpoint: Mapping[str, Any] | None, bytes_done: int) -> None:
-        super().__init__("deadline reached mid-transfer")
-        self.checkpoint = checkpoint
-        self.bytes_done = bytes_done
-
-
-class FileTransfer(Protocol):
-    """The seam to the transfer engine (see `pipeline.transfer`); raises DeadlineCheckpoint at the deadline."""
-
-    def existing(self, key: str, media_id: str, source: DownloadSource) -> FileResult | None: ...
-
-    def __call__(
-        self,
-        source: DownloadSource,
-        *,
-        key: str,
-        metadata: dict[str, str],
-        deadline: float | None,
-        resume: Mapping[str, Any] | None,
-        on_checkpoint: Callable[[Mapping[str, Any]], None],
-        refresh_url: Callable[[], str],
-    ) -> FileResult: ...
-
-
 @dataclass(frozen=True)
 class Delivery:
-    """What SQS says about one delivery of a message; `message_id` doubles as the lease owner, so a redelivery
-    of the same message resumes its own lease at once."""
+    """One delivery being worked on: what SQS says about it, and the time the transfer may use. `message_id`
+    doubles as the lease owner, so a redelivery of the same message resumes its own lease at once."""
 
-    message_id: str
-    receipt_handle: str | None
-    receive_count: int
-    attributes: Mapping[str, Any]
-    deadline: float | None
+    sqs: SqsDelivery
+    deadline: Deadline | None
+
+    @property
+    def message_id(self) -> str:
+        return self.sqs.message_id or "?"
+
+    @property
+    def receipt_handle(self) -> str | None:
+        return self.sqs.receipt_handle
+
+    @property
+    def receive_count(self) -> int:
+        return self.sqs.receive_count
 
     @property
     def owner(self) -> str:
@@ -130,14 +81,6 @@ class Delivery:
     @property
     def last_try(self) -> bool:
         return self.receive_count >= resources.MAX_RECEIVE_COUNT
-
-
-@dataclass(frozen=True)
-class RecordOutcome:
-    message_id: str
-    disposition: Disposition
-    media_id: str | None = None
-    error: str | None = None
 
 
 class Downloader:
@@ -157,35 +100,28 @@ class Downloader:
         self._provider_for = provider_for
         self._state = state
         self._sqs = sqs
-        self._transfer = transfer
+        self._files = MediumFiles(
+            transfer, state, lease_seconds=resources.DOWNLOADER_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS
+        )
         self._metrics = metrics
         self._clock = clock
         self._sleep = sleep
-        self._lease_seconds = resources.DOWNLOADER_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS
+        self._lease_seconds = self._files.lease_seconds
 
     # --- one SQS record ----------------------------------------------------------------------------------------
 
-    def process(
-        self, record: Mapping[str, Any], *, remaining_seconds: Callable[[], float] | None = None
-    ) -> RecordOutcome:
-        attributes = record.get("messageAttributes")
-        receipt = record.get("receiptHandle")
+    def process(self, sqs: SqsDelivery, *, deadline: Deadline | None = None) -> RecordOutcome:
+        """Archive the medium `sqs` asks for; `deadline` is the invocation's (None: no time limit)."""
         delivery = Delivery(
-            message_id=str(record.get("messageId", "?")),
-            receipt_handle=receipt if isinstance(receipt, str) else None,
-            receive_count=_receive_count(record),
-            attributes=attributes if isinstance(attributes, Mapping) else {},
-            deadline=None
-            if remaining_seconds is None
-            else self._clock() + remaining_seconds() - deadline_safety_seconds(self._settings),
+            sqs, None if deadline is None else deadline.earlier_by(deadline_safety_seconds(self._settings))
         )
-        with correlation.bind(correlation_id=correlation_id_from_attributes(delivery.attributes)):
+        with correlation.bind(correlation_id=sqs.correlation_id):
             try:
-                message = parse(record.get("body"))
+                message = parse(sqs.body)
                 provider = self._provider_for(message.provider)
                 provider.validate_media_id(message.media_id)
             except (PoisonMessage, InvalidMediaId, UnknownProvider) as exc:
-                return self._poison(record, delivery, exc)
+                return self._poison(delivery, exc)
             with correlation.bind(
                 correlation_id=message.correlation_id,
                 run_id=message.run_id,
@@ -194,10 +130,10 @@ class Downloader:
             ):
                 return self._archive(message, provider, delivery)
 
-    def _poison(self, record: Mapping[str, Any], delivery: Delivery, exc: Exception) -> RecordOutcome:
+    def _poison(self, delivery: Delivery, exc: Exception) -> RecordOutcome:
         reason = redact(str(exc))
         log.error("poison message %s: %s", delivery.message_id, reason)
-        body = record.get("body")
+        body = delivery.sqs.body
         send_to_dead_letter(
             self._sqs,
             self._settings.dlq_url,
@@ -238,84 +174,22 @@ class Downloader:
         checkpoint = claim.record.checkpoint if claim.record else None
         started = self._clock()
         try:
-            results = self._transfer_all(message, provider, owner, checkpoint, delivery.deadline)
+            results = self._files.archive(message, provider, owner, checkpoint, delivery.deadline)
         except MediaNotFound:
             return self._source_deleted(message, delivery)
-        except DeadlineCheckpoint as stop:
+        except DeadlineReached as stop:
             return self._continue_later(message, delivery, stop)
         except Exception as exc:  # every failure is reported per record; nothing escapes to fail the batch
             return self._failed(message, delivery, exc)
         return self._completed(message, delivery, results, self._clock() - started)
 
-    def _transfer_all(
-        self,
-        message: DownloadMessage,
-        provider: CloudProvider,
-        owner: str,
-        checkpoint: Mapping[str, Any] | None,
-        deadline: float | None,
-    ) -> list[FileResult]:
-        media_type = _media_type(message)
-        plan = provider.resolve_download(message.media_id, media_type=media_type)
-        captured = _parse_time(message.captured_at)
-        results: list[FileResult] = []
-        for index, source in enumerate(plan.files):
-            key = object_key(message.provider, message.media_id, captured, source.filename)
-            existing = self._transfer.existing(key, message.media_id, source)
-            if existing is not None:
-                log.info("%s is already in S3 with the right size; not downloading it again", key)
-                results.append(existing)
-                continue
-            resume = None
-            if checkpoint and checkpoint.get("key") == key:
-                resume = checkpoint.get("multipart")
-            metadata = {
-                META_PROVIDER: message.provider,
-                META_MEDIA_ID: message.media_id,
-                META_RUN_ID: message.run_id,
-                META_CAPTURED_AT: message.captured_at or "",
-                META_ORIGINAL_FILENAME: encode_metadata_value(source.filename),
-                META_ITEM: str(source.item_number),
-            }
-
-            def save(progress: Mapping[str, Any], key: str = key) -> None:
-                self._state.media.save_checkpoint(
-                    message.provider,
-                    message.media_id,
-                    owner=owner,
-                    checkpoint={"key": key, "multipart": dict(progress)},
-                    lease_seconds=self._lease_seconds,
-                )
-
-            def refresh(index: int = index) -> str:
-                fresh = provider.resolve_download(message.media_id, media_type=media_type)
-                return fresh.files[index].url
-
-            results.append(
-                self._transfer(
-                    source,
-                    key=key,
-                    metadata=metadata,
-                    deadline=deadline,
-                    resume=resume,
-                    on_checkpoint=save,
-                    refresh_url=refresh,
-                )
-            )
-        return results
-
     # --- outcomes ------------------------------------------------------------------------------------------------
 
     def _completed(
-        self, message: DownloadMessage, delivery: Delivery, results: list[FileResult], duration: float
+        self, message: DownloadMessage, delivery: Delivery, results: list[TransferResult], duration: float
     ) -> RecordOutcome:
         owner, message_id = delivery.owner, delivery.message_id
-        size = sum(r.size for r in results)
-        if len(results) == 1:
-            s3_key, checksum = results[0].key, results[0].checksum
-        else:
-            s3_key = results[0].key.rsplit("/", 1)[0] + "/"
-            checksum = Checksum(results[0].checksum.algorithm, ",".join(r.checksum.value for r in results))
+        s3_key, size, checksum = summarise(results)
         written = self._write(
             self._state.media.complete,
             message.provider,
@@ -368,10 +242,10 @@ class Downloader:
         return RecordOutcome(message_id, Disposition.SOURCE_DELETED, message.media_id)
 
     def _continue_later(
-        self, message: DownloadMessage, delivery: Delivery, stop: DeadlineCheckpoint
+        self, message: DownloadMessage, delivery: Delivery, stop: DeadlineReached
     ) -> RecordOutcome:
         owner, message_id = delivery.owner, delivery.message_id
-        continuations = _int_attribute(delivery.attributes, CONTINUATION_ATTRIBUTE)
+        continuations = delivery.sqs.int_attribute(CONTINUATION_ATTRIBUTE)
         if stop.checkpoint is None:
             # Too little time left to start anything: an ordinary failure, retried by SQS like any other.
             error = RuntimeError("the invocation had too little time left to start the transfer")
@@ -494,38 +368,3 @@ class Downloader:
 def deadline_safety_seconds(settings: Settings) -> float:
     """How long before the Lambda deadline a transfer must stop: a stalled read, then the bookkeeping."""
     return settings.http_read_timeout + DEADLINE_BOOKKEEPING_SECONDS
-
-
-def _receive_count(record: Mapping[str, Any]) -> int:
-    attributes = record.get("attributes")
-    raw = attributes.get("ApproximateReceiveCount") if isinstance(attributes, Mapping) else None
-    try:
-        return max(1, int(raw))
-    except (TypeError, ValueError):
-        return 1
-
-
-def _int_attribute(attributes: Mapping[str, Any], name: str) -> int:
-    value = attributes.get(name) if isinstance(attributes, Mapping) else None
-    if isinstance(value, Mapping):
-        raw = value.get("stringValue") or value.get("StringValue")
-        if isinstance(raw, str) and raw.isdigit():
-            return int(raw)
-    return 0
-
-
-def _media_type(message: DownloadMessage) -> MediaType:
-    raw = getattr(message, "media_type", None)
-    try:
-        return MediaType(raw) if raw else MediaType.VIDEO
-    except ValueError:
-        return MediaType.VIDEO
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None

@@ -1,18 +1,13 @@
 """Streaming transfer engine: one HTTP(S) source into one S3 object, verified, bounded in memory, resumable.
 
-A plain service with no knowledge of providers or pipeline state: the downloader handler resolves the URL,
-decides the key and metadata, stores checkpoints and results; this package moves and verifies the bytes.
+Everything about bytes from a URL into S3 and nothing about pipeline state: the downloader resolves the URL,
+decides the key and metadata, and stores checkpoints and results; this package checks the URL (`url_policy`),
+finds an object already archived (`archive`), and moves and verifies the bytes (`engine`).
 """
 
 from pipeline.transfer.checkpoint import CompletedPart, MultipartCheckpoint
 from pipeline.transfer.checksums import Checksum, crc32c, crc32c_combine
-from pipeline.transfer.engine import (
-    CHECKSUM_METADATA_KEY,
-    S3StreamTransfer,
-    TransferConfig,
-    TransferRequest,
-    TransferResult,
-)
+from pipeline.transfer.engine import S3StreamTransfer
 from pipeline.transfer.errors import (
     ChecksumMismatch,
     DeadlineReached,
@@ -21,8 +16,14 @@ from pipeline.transfer.errors import (
     SourceError,
     TransferError,
 )
+from pipeline.transfer.model import (
+    CHECKSUM_METADATA_KEY,
+    TransferConfig,
+    TransferMode,
+    TransferRequest,
+    TransferResult,
+)
 from pipeline.transfer.plan import choose_part_size
-from pipeline.transfer.redact import redact_url
 from pipeline.transfer.source import make_session
 
 __all__ = [
@@ -38,11 +39,11 @@ __all__ = [
     "SourceError",
     "TransferConfig",
     "TransferError",
+    "TransferMode",
     "TransferRequest",
     "TransferResult",
     "choose_part_size",
     "crc32c",
     "crc32c_combine",
     "make_session",
-    "redact_url",
 ]

@@ -1,4 +1,4 @@
-"""The state needed to continue a multipart upload in a later invocation, as plain JSON.
+"""The state needed to continue a multipart upload in a later invocation: typed in code, plain JSON when stored.
 
 Why per-part CRCs and no running checksum: the whole-object CRC32C is folded from the parts' CRCs in order
 (`checksums.combine_parts`), so whatever order parts finished in, and whether the transfer was parallel or
@@ -6,7 +6,8 @@ sequential, the parts list is the complete checksum state.
 
 Size: about 60 bytes per part in JSON. A DynamoDB item holds 400 KB, so up to ~6,000 parts fit comfortably; with
 the default 8 MiB parts a 4 GB video has 477 parts. Numbers may come back from DynamoDB as `Decimal`;
-`from_dict` accepts that.
+`from_json` accepts that. The JSON form is what the state store keeps (its shape must not change: records
+written by an older release must still resume).
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class MultipartCheckpoint:
             return None
         return combine_parts(run), sum(size for _crc, size in run)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-able mapping stored in DynamoDB."""
         return {
             "version": CHECKPOINT_VERSION,
             "bucket": self.bucket,
@@ -69,8 +71,8 @@ class MultipartCheckpoint:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MultipartCheckpoint:
-        """Parse what `to_dict` produced; ValueError on anything else (a corrupted record must not resume)."""
+    def from_json(cls, data: Mapping[str, Any]) -> MultipartCheckpoint:
+        """Parse what `to_json` produced; ValueError on anything else (a corrupted record must not resume)."""
         try:
             for name in ("bucket", "key", "upload_id"):
                 if not isinstance(data[name], str) or not data[name]:

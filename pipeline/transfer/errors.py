@@ -2,21 +2,22 @@
 
 Why a hierarchy with a `transient` flag: inside the engine, `transient` decides what `call_with_retry` retries (a
 reset connection, a 503, a body cut short); outside, it tells the downloader whether another SQS delivery can
-help. No message here ever contains a pre-signed URL's query string (see `redact`).
+help. No message here ever contains a pre-signed URL's query string (see `pipeline.observability.redaction`).
+Every one of them is a `SyncError`, so callers outside the engine catch one family.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pipeline.errors import SyncError
+
 if TYPE_CHECKING:
     from pipeline.transfer.checkpoint import MultipartCheckpoint
 
 
-class TransferError(Exception):
+class TransferError(SyncError):
     """Base class: the transfer did not produce a verified object in S3."""
-
-    transient: bool = False
 
     def __init__(self, message: str, *, transient: bool | None = None) -> None:
         super().__init__(message)
@@ -81,7 +82,7 @@ class DeadlineReached(TransferError):
 
     Transient by nature: the next invocation continues from `checkpoint` (already passed to `on_checkpoint`).
     `checkpoint` is None when the deadline was too close to start anything at all (nothing to resume, nothing
-    to clean up).
+    to clean up). The one deadline exception of the project's transfers: the downloader catches it as it is.
     """
 
     transient = True
@@ -93,3 +94,8 @@ class DeadlineReached(TransferError):
             message = f"deadline reached after {len(checkpoint.parts)} part(s); upload kept for resume"
         super().__init__(message)
         self.checkpoint = checkpoint
+
+    @property
+    def bytes_done(self) -> int:
+        """Bytes already in the kept upload (0 when nothing was started)."""
+        return 0 if self.checkpoint is None else self.checkpoint.bytes_done

@@ -4,18 +4,17 @@ Why it is strict about what it accepts (each rule is one way wrong bytes could o
 - `Accept-Encoding: identity`: byte ranges and lengths refer to the stored bytes, never a gzip rendition.
 - A 206 must carry exactly the asked `Content-Range` with the total announced before; its `Content-Length` must
   equal the range. A 200 to a partial range means the server ignored `Range` (`RangeNotHonoured`): its body
-  starts at byte 0, so the engine switches to one sequential stream.
-- Every body is counted: fewer bytes than announced raises a transient `SizeMismatch` (a cut connection), which
-  the engine retries; urllib3's own Content-Length enforcement stays on as a second check.
-- Redirects are refused (`allow_redirects=False`): a pre-signed URL that redirects is not what the caller
-  vetted. `allowed_hosts`, when given, is checked for the URL, the HEAD URL and any refreshed URL.
+  starts at byte 0, so the resolver hands the transfer to the sequential stream (`strategies`).
+- Every body is counted (`http_body`): fewer bytes than announced raises a transient `SizeMismatch` (a cut
+  connection), which the engine retries; urllib3's own Content-Length enforcement stays on as a second check.
+- Redirects are refused and `allowed_hosts`, when given, is checked for the URL, the HEAD URL and any refreshed
+  URL (`url_policy`).
 - A 403 (an expired pre-signed URL) calls `refresh_url` at most `max_refreshes` times per transfer, shared by
   all threads: four parts failing together with 403 cause one refresh, not four.
 """
 
 from __future__ import annotations
 
-import http.client
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -25,14 +24,27 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from pipeline.observability.redaction import describe_exception, redact_url
 from pipeline.retry import parse_retry_after
 from pipeline.transfer.checksums import crc32c
-from pipeline.transfer.errors import ChecksumMismatch, SizeMismatch, SourceError, TransferError
-from pipeline.transfer.redact import describe_exception, redact_url
+from pipeline.transfer.errors import ChecksumMismatch, SizeMismatch, SourceError
+from pipeline.transfer.http_body import (
+    READ_ERRORS,
+    Cancelled,
+    SourceStream,
+    at_end,
+    check_encoding,
+    content_length,
+    content_range,
+    read_error,
+    readinto,
+    release,
+)
+from pipeline.transfer.url_policy import FOLLOW_REDIRECTS, check_request_url
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _IDENTITY = {"Accept-Encoding": "identity"}
 
 
@@ -41,10 +53,6 @@ class RangeNotHonoured(SourceError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, status=200, transient=False)
-
-
-class Cancelled(TransferError):
-    """Another part failed; this one stops reading early instead of finishing work that will be thrown away."""
 
 
 def make_session(pool_size: int) -> requests.Session:
@@ -61,154 +69,11 @@ def make_session(pool_size: int) -> requests.Session:
     return session
 
 
-def host_allowed(url: str, allowed_hosts: Iterable[str] | None) -> bool:
-    """`allowed_hosts` entries are exact host names or `*.example.com` (any subdomain); None allows any host."""
-    if allowed_hosts is None:
-        return True
-    host = (urllib3.util.parse_url(url).host or "").lower().rstrip(".")
-    for pattern in allowed_hosts:
-        pattern = pattern.lower().rstrip(".")
-        if pattern.startswith("*."):
-            if host.endswith(pattern[1:]) and host != pattern[2:]:
-                return True
-        elif host == pattern:
-            return True
-    return False
-
-
 @dataclass(frozen=True)
 class SourceInfo:
     size: int | None  # None: the source did not say
     ranges: bool | None  # True: honoured a Range; False: said it would not; None: unknown
     etag: str | None
-
-
-def _content_range(value: str | None) -> tuple[int | None, int | None, int | None]:
-    """(start, end, total) from `bytes a-b/total` or `bytes */total`; None for parts that are `*` or garbled."""
-    if not value or not value.strip().lower().startswith("bytes "):
-        return None, None, None
-    spec = value.strip()[6:].strip()
-    span, _, total_text = spec.partition("/")
-    total = int(total_text) if total_text.strip().isdigit() else None
-    if span.strip() == "*":
-        return None, None, total
-    first, _, last = span.partition("-")
-    if first.strip().isdigit() and last.strip().isdigit():
-        return int(first), int(last), total
-    return None, None, total
-
-
-def _content_length(resp: requests.Response) -> int | None:
-    raw = resp.headers.get("Content-Length")
-    if raw is None or "Transfer-Encoding" in resp.headers:
-        return None
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        return None
-    return value if value >= 0 else None
-
-
-def _read_error(exc: BaseException, got: int, want: int | None) -> TransferError:
-    """A failure while reading a body: a timeout stays a SourceError, anything else means the body was cut."""
-    if isinstance(exc, TimeoutError | requests.Timeout):
-        return SourceError(f"read timed out after {got} bytes: {describe_exception(exc)}", transient=True)
-    return SizeMismatch(
-        f"body cut short after {got} of {want if want is not None else '?'} bytes: {describe_exception(exc)}",
-        expected=want,
-        actual=got,
-        transient=True,
-    )
-
-
-_READ_ERRORS = (urllib3.exceptions.HTTPError, requests.RequestException, http.client.HTTPException, OSError)
-
-
-def _readinto(resp: requests.Response, view: memoryview) -> int:
-    """Read up to len(view) body bytes straight into `view`; 0 at the end of the body (or a premature close).
-
-    Why http.client's `readinto` under urllib3 (`raw._fp`): urllib3's `read(n)` returns a new bytes object per
-    call that would then be copied into the part buffer: an extra allocation and memcpy per byte, and with
-    several threads glibc's per-thread arenas kept the freed chunks (about +90 MiB peak RSS measured over
-    256 MiB). Bodies are identity-encoded (checked), so raw bytes are the content. If urllib3 ever stops
-    exposing `_fp`, this falls back to `read`.
-    """
-    fp = getattr(resp.raw, "_fp", None)
-    readinto = getattr(fp, "readinto", None)
-    if readinto is None:  # pragma: no cover - depends on urllib3 internals
-        data = resp.raw.read(len(view), decode_content=False)
-        view[: len(data)] = data
-        return len(data)
-    return int(readinto(view))
-
-
-def _release(resp: requests.Response) -> None:
-    """Hand a fully read connection back to the pool (urllib3 does this itself only for its own reads)."""
-    fp = getattr(resp.raw, "_fp", None)
-    isclosed = getattr(fp, "isclosed", None)
-    if isclosed is not None and isclosed():
-        resp.raw.release_conn()
-
-
-def _at_end(resp: requests.Response, got: int, want: int | None) -> bool:
-    """True if the body has no byte left (tries to read one, which is free at the end)."""
-    try:
-        extra = _readinto(resp, memoryview(bytearray(1)))
-    except _READ_ERRORS as exc:
-        raise _read_error(exc, got, want) from None
-    if extra == 0:
-        _release(resp)
-    return extra == 0
-
-
-def _check_encoding(resp: requests.Response) -> None:
-    encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        raise SourceError(f"source sent a {encoding!r}-encoded body despite Accept-Encoding: identity")
-
-
-class SourceStream:
-    """One GET read front to back, for a source that ignores Range or announces no size.
-
-    `position` is the source offset of the next byte; `total` the size this response announced (None when it
-    is chunked or close-delimited).
-    """
-
-    def __init__(self, resp: requests.Response, position: int, total: int | None, framed: bool) -> None:
-        self._resp = resp
-        self.position = position
-        self.total = total
-        self.framed = framed
-
-    def read_into(
-        self, view: memoryview, *, chunk: int, on_bytes: Callable[[], None], cancel: threading.Event
-    ) -> tuple[int, int]:
-        """Fill `view` from the stream; fewer bytes only at the end of the body. Returns (count, CRC32C)."""
-        filled = 0
-        crc = 0
-        want = len(view)
-        while filled < want:
-            if cancel.is_set():
-                raise Cancelled("cancelled")
-            window = view[filled : min(want, filled + chunk)]
-            try:
-                count = _readinto(self._resp, window)
-            except _READ_ERRORS as exc:
-                raise _read_error(exc, self.position, self.total) from None
-            if not count:
-                break
-            crc = crc32c(window[:count], crc)
-            filled += count
-            self.position += count
-            on_bytes()
-        return filled, crc
-
-    def at_end(self) -> bool:
-        """True if the body has no more bytes (reads one byte to find out, which is fine at the end)."""
-        return _at_end(self._resp, self.position, self.total)
-
-    def close(self) -> None:
-        self._resp.close()
 
 
 class HttpSource:
@@ -255,11 +120,7 @@ class HttpSource:
     # --- requests ------------------------------------------------------------------------------------------
 
     def _check_url(self, url: str) -> None:
-        scheme = url.split(":", 1)[0].lower()
-        if scheme not in ("http", "https"):
-            raise SourceError(f"refusing a non-HTTP(S) source URL ({redact_url(url)})")
-        if not host_allowed(url, self._allowed):
-            raise SourceError(f"refusing a source host that is not allowed ({redact_url(url)})")
+        check_request_url(url, self._allowed)
 
     def _send(self, method: str, url: str, headers: dict[str, str]) -> requests.Response:
         self._check_url(url)
@@ -271,7 +132,7 @@ class HttpSource:
                 url,
                 headers={**_IDENTITY, **headers},
                 stream=True,
-                allow_redirects=False,
+                allow_redirects=FOLLOW_REDIRECTS,
                 timeout=self._timeout,
             )
         except (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError, OSError) as exc:
@@ -293,7 +154,7 @@ class HttpSource:
         raise SourceError(
             f"{where}: HTTP {status}",
             status=status,
-            transient=status in RETRYABLE_STATUSES,
+            transient=status in TRANSIENT_STATUSES,
             retry_after=retry_after,
         )
 
@@ -356,25 +217,25 @@ class HttpSource:
         resp.close()
         accept_ranges = resp.headers.get("Accept-Ranges", "").strip().lower()
         ranges = True if accept_ranges == "bytes" else False if accept_ranges == "none" else None
-        return SourceInfo(size=_content_length(resp), ranges=ranges, etag=resp.headers.get("ETag"))
+        return SourceInfo(size=content_length(resp), ranges=ranges, etag=resp.headers.get("ETag"))
 
     def _probe_get(self) -> SourceInfo:
         resp = self.get({"Range": "bytes=0-0"}, accept=(416,))
         try:
             etag = resp.headers.get("ETag")
             if resp.status_code == 416:  # only an empty object cannot satisfy bytes=0-0
-                _s, _e, total = _content_range(resp.headers.get("Content-Range"))
+                _s, _e, total = content_range(resp.headers.get("Content-Range"))
                 if total != 0:
                     raise SourceError("416 to bytes=0-0 from a non-empty source", status=416)
                 return SourceInfo(size=0, ranges=True, etag=etag)
             if resp.status_code == 206:
-                start, end, total = _content_range(resp.headers.get("Content-Range"))
+                start, end, total = content_range(resp.headers.get("Content-Range"))
                 if start != 0 or end != 0:
                     raise SizeMismatch(
                         f"asked for bytes 0-0, got Content-Range {resp.headers.get('Content-Range')!r}"
                     )
                 return SourceInfo(size=total, ranges=True, etag=etag)
-            return SourceInfo(size=_content_length(resp), ranges=False, etag=etag)
+            return SourceInfo(size=content_length(resp), ranges=False, etag=etag)
         finally:
             resp.close()
 
@@ -398,7 +259,7 @@ class HttpSource:
         resp = self.get(headers)
         try:
             if resp.status_code == 206:
-                first, last, total = _content_range(resp.headers.get("Content-Range"))
+                first, last, total = content_range(resp.headers.get("Content-Range"))
                 if (first, last) != (start, start + length - 1):
                     raise SizeMismatch(
                         f"asked for bytes {start}-{start + length - 1}, "
@@ -415,7 +276,7 @@ class HttpSource:
                     raise RangeNotHonoured(f"server ignored Range bytes={start}-{start + length - 1} (200)")
             else:
                 raise SourceError(f"unexpected HTTP {resp.status_code} to a GET", status=resp.status_code)
-            announced = _content_length(resp)
+            announced = content_length(resp)
             if announced is not None and announced != length:
                 raise SizeMismatch(
                     f"range of {length} bytes answered with Content-Length {announced}",
@@ -423,13 +284,13 @@ class HttpSource:
                     actual=announced,
                 )
             self._check_etag(resp)
-            _check_encoding(resp)
+            check_encoding(resp)
             crc = self._read_exact(resp, memoryview(into)[:length], start)
             if announced is None:
-                if not _at_end(resp, length, length):
+                if not at_end(resp, length, length):
                     raise SizeMismatch(f"range of {length} bytes answered with more bytes", expected=length)
             else:
-                _release(resp)
+                release(resp)
             return crc
         finally:
             resp.close()
@@ -443,9 +304,9 @@ class HttpSource:
                 raise Cancelled("cancelled")
             window = view[filled : min(want, filled + self._chunk)]
             try:
-                count = _readinto(resp, window)
-            except _READ_ERRORS as exc:
-                raise _read_error(exc, filled, want) from None
+                count = readinto(resp, window)
+            except READ_ERRORS as exc:
+                raise read_error(exc, filled, want) from None
             if not count:
                 raise SizeMismatch(
                     f"body of bytes {start}-{start + want - 1} ended after {filled} of {want} bytes",
@@ -464,13 +325,13 @@ class HttpSource:
         resp = self.get(headers)
         try:
             if resp.status_code == 206:
-                first, _last, total = _content_range(resp.headers.get("Content-Range"))
+                first, _last, total = content_range(resp.headers.get("Content-Range"))
                 if first != offset:
                     raise SizeMismatch(f"asked for bytes {offset}-, got {resp.headers.get('Content-Range')!r}")
                 position = offset
             elif resp.status_code == 200:
                 position = 0
-                total = _content_length(resp)
+                total = content_length(resp)
             else:
                 raise SourceError(f"unexpected HTTP {resp.status_code} to a GET", status=resp.status_code)
             if self.size is not None and total is not None and total != self.size:
@@ -478,9 +339,9 @@ class HttpSource:
                     f"source size changed: announced {self.size}, now {total}", expected=self.size, actual=total
                 )
             self._check_etag(resp)
-            _check_encoding(resp)
+            check_encoding(resp)
             framed = (
-                _content_length(resp) is not None or "chunked" in resp.headers.get("Transfer-Encoding", "").lower()
+                content_length(resp) is not None or "chunked" in resp.headers.get("Transfer-Encoding", "").lower()
             )
             return SourceStream(resp, position, total, framed)
         except BaseException:

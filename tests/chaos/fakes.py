@@ -17,8 +17,9 @@ from pipeline.observability.metrics import MetricsEmitter
 from pipeline.providers.base import DownloadPlan, DownloadSource
 from pipeline.providers.errors import InvalidMediaId
 from pipeline.providers.gopro import api
-from pipeline.services.downloader import Downloader, FileResult
-from pipeline.state import Checksum, ClaimOutcome, ClaimResult, MediaRecord, MediaStatus, TransitionResult
+from pipeline.services.downloader import Downloader
+from pipeline.state import ClaimOutcome, ClaimResult, MediaRecord, MediaStatus, TransitionResult
+from pipeline.transfer import Checksum, TransferMode, TransferResult
 
 
 @dataclass
@@ -100,17 +101,34 @@ class FakeTransfer:
     check: Callable[[str], Any] | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)
 
-    def existing(self, key: str, media_id: str, source: DownloadSource) -> FileResult | None:
+    def existing(self, key: str, media_id: str, source: DownloadSource) -> TransferResult | None:
         if self.check is not None:
             self.check(source.url)
         return None
 
-    def __call__(self, source: DownloadSource, *, key: str, metadata: Mapping[str, str], **_: Any) -> FileResult:
+    def __call__(
+        self, source: DownloadSource, *, key: str, metadata: Mapping[str, str], **_: Any
+    ) -> TransferResult:
         if self.check is not None:
             self.check(source.url)
         self.calls.append({"url": source.url, "key": key, "metadata": dict(metadata)})
-        return FileResult(
-            key=key, size=1, checksum=Checksum("CRC32C", "AAAAAA=="), duration_s=0.01, time_to_first_byte_s=None
+        return TransferResult(
+            bucket="archive",
+            key=key,
+            size=1,
+            checksum=Checksum("CRC32C", "AAAAAA=="),
+            s3_checksum_type="FULL_OBJECT",
+            parts=1,
+            multipart=False,
+            mode=TransferMode.SINGLE,
+            etag='"e"',
+            version_id=None,
+            duration_s=0.01,
+            time_to_first_byte_s=None,
+            bytes_transferred=1,
+            reused_parts=0,
+            source_requests=1,
+            url_refreshes=0,
         )
 
 

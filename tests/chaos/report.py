@@ -81,7 +81,7 @@ POLICY = "## Download policy\n\n" + " ".join(
         "`*.domain`), never from an internal address (private, loopback or link-local IP literals, numeric",
         "forms included) when it is not, and plain http only to a loopback host in local mode (the simulator).",
         "Redirects are refused; the URL, its HEAD URL and any refreshed URL are all checked before a byte is",
-        "requested (`DownloadPolicy` in `pipeline/services/s3_transfer.py`). Production should set",
+        "requested (`DownloadPolicy` in `pipeline/transfer/url_policy.py`). Production should set",
         "`ALLOWED_DOWNLOAD_HOSTS` to the hosts GoPro's pre-signed links point at (its S3/CloudFront content",
         "hosts), so that a compromised provider answer or queue message cannot make the downloader fetch",
         "anything else from inside the VPC.",

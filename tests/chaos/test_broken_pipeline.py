@@ -16,9 +16,9 @@ from pipeline.messages import DownloadMessage
 from pipeline.queueing import SendReport, SentMessage
 from pipeline.services import listing as listing_service
 from pipeline.services.downloader import Disposition
-from pipeline.services.s3_transfer import S3FileTransfer
 from pipeline.state import TransitionRefusal, TransitionResult
-from pipeline.transfer import engine, source
+from pipeline.transfer import http_body, s3_sink, source
+from pipeline.transfer.archive import S3FileTransfer
 from pipeline.transfer.checksums import crc32c
 from tests.chaos import kill
 from tests.chaos.library import library, media_id, standard, video
@@ -45,8 +45,8 @@ def test_without_the_byte_count_check_a_cut_body_is_archived_corrupt_and_caught(
         filled = 0
         while filled < len(view):
             try:
-                count = source._readinto(resp, view[filled : min(len(view), filled + self._chunk)])
-            except source._READ_ERRORS:
+                count = http_body.readinto(resp, view[filled : min(len(view), filled + self._chunk)])
+            except http_body.READ_ERRORS:
                 break
             if not count:
                 break
@@ -71,7 +71,7 @@ def test_without_the_byte_count_check_a_cut_body_is_archived_corrupt_and_caught(
 def test_without_the_abort_a_failed_upload_is_left_open_and_caught(
     chaos, monkeypatch: pytest.MonkeyPatch, reliability_report: Any
 ) -> None:
-    monkeypatch.setattr(engine._Transfer, "_abort", lambda self, reason: None)
+    monkeypatch.setattr(s3_sink.S3Sink, "abort", lambda self, reason: None)
     run = _proof(chaos, "proof: abort skipped")
     run.aws.fail("s3", "UploadPart", "InternalError", status=500, count=1, match=lambda p: media_id(1) in p["Key"])
     run.night()

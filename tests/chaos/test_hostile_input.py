@@ -27,8 +27,10 @@ from pipeline.providers.base import DownloadSource, MediaType
 from pipeline.providers.errors import ProviderResponseError
 from pipeline.providers.gopro.parsing import parse_download, parse_search_page
 from pipeline.services.downloader import Disposition
-from pipeline.services.s3_transfer import DownloadPolicy, S3FileTransfer, UnsafeDownloadUrl
+from pipeline.sqs_delivery import SqsDelivery
 from pipeline.transfer import S3StreamTransfer, SourceError
+from pipeline.transfer.archive import S3FileTransfer
+from pipeline.transfer.url_policy import DownloadPolicy, UnsafeDownloadUrl
 from tests.chaos import fakes
 from tests.chaos.library import library, media_id, standard, video
 
@@ -350,6 +352,13 @@ def _record(body: Any, message_id: str = "m-1", receive: str = "1") -> dict[str,
     }
 
 
+class _AppOf:
+    """Stands in for the composition root: its downloader is the fake world's."""
+
+    def __init__(self, world: fakes.Collaborators) -> None:
+        self.downloader = lambda: world.downloader
+
+
 def _assert_safe_key(key: str, media_id_: str) -> None:
     parts = key.split("/")
     assert parts[0] == "gopro"
@@ -367,7 +376,7 @@ def _assert_safe_key(key: str, media_id_: str) -> None:
 @given(body=_BODIES)
 def test_any_body_is_archived_or_dead_lettered_never_raised(body: str) -> None:
     world = fakes.downloader()
-    outcome = world.downloader.process(_record(body))
+    outcome = world.downloader.process(SqsDelivery.from_record(_record(body)))
     dead = [m for m in world.sqs.sent if m["QueueUrl"] == "dlq"]
     if outcome.disposition is Disposition.POISON:
         assert len(dead) == 1
@@ -386,7 +395,9 @@ def test_any_body_is_archived_or_dead_lettered_never_raised(body: str) -> None:
 @given(media_id_=st.text(max_size=80))
 def test_a_media_id_outside_the_alphabet_never_reaches_a_key(media_id_: str) -> None:
     world = fakes.downloader()
-    outcome = world.downloader.process(_record(json.dumps({**_GOOD, "media_id": media_id_})))
+    outcome = world.downloader.process(
+        SqsDelivery.from_record(_record(json.dumps({**_GOOD, "media_id": media_id_})))
+    )
     if world.transfer.calls:
         _assert_safe_key(world.transfer.calls[0]["key"], media_id_)
         assert media_id_.isascii()
@@ -400,7 +411,7 @@ def test_a_media_id_outside_the_alphabet_never_reaches_a_key(media_id_: str) -> 
 def test_a_provider_filename_becomes_a_safe_key_and_ascii_metadata(filename: str) -> None:
     world = fakes.downloader()
     world.provider.filename = filename
-    outcome = world.downloader.process(_record(json.dumps(_GOOD)))
+    outcome = world.downloader.process(SqsDelivery.from_record(_record(json.dumps(_GOOD))))
     assert outcome.disposition is Disposition.SYNCED
     (call,) = world.transfer.calls
     _assert_safe_key(call["key"], _GOOD["media_id"])
@@ -414,17 +425,15 @@ def test_the_consumer_never_stalls_on_a_bad_record(
     monkeypatch: pytest.MonkeyPatch, bad: list[Any], position: int
 ) -> None:
     world = fakes.downloader()
-    monkeypatch.setattr(downloader_handler, "build_downloader", lambda app: world.downloader)
     good = _record(json.dumps(_GOOD), message_id="the-good-one")
     records = [*bad[:position], good, *bad[position:]]
-    response = downloader_handler.process_event(None, {"Records": records})  # type: ignore[arg-type]
+    response = downloader_handler.process_event(_AppOf(world), {"Records": records})  # type: ignore[arg-type]
     assert _GOOD["media_id"] in world.state.completed  # processed whatever surrounded it
     assert {"itemIdentifier": "the-good-one"} not in response["batchItemFailures"]
 
 
 def test_a_record_whose_dead_lettering_fails_is_retried_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     world = fakes.downloader()
-    monkeypatch.setattr(downloader_handler, "build_downloader", lambda app: world.downloader)
 
     def refuse(**kwargs: Any) -> Any:
         if kwargs["QueueUrl"] == "dlq":
@@ -433,7 +442,7 @@ def test_a_record_whose_dead_lettering_fails_is_retried_alone(monkeypatch: pytes
 
     world.sqs.send_message = refuse  # type: ignore[method-assign]
     records = [_record("not json", message_id="poison"), _record(json.dumps(_GOOD), message_id="good")]
-    response = downloader_handler.process_event(None, {"Records": records})  # type: ignore[arg-type]
+    response = downloader_handler.process_event(_AppOf(world), {"Records": records})  # type: ignore[arg-type]
     assert response["batchItemFailures"] == [{"itemIdentifier": "poison"}]
     assert _GOOD["media_id"] in world.state.completed
 

@@ -18,10 +18,10 @@ from pipeline.messages import (
     DownloadMessage,
     PoisonMessage,
     PoisonReason,
-    correlation_id_from_attributes,
     fit_filename,
     parse,
 )
+from pipeline.sqs_delivery import correlation_id_from_attributes
 
 VALID: dict[str, Any] = {
     "schema_version": 1,

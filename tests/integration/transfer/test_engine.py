@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from awscrt.checksums import crc32c as reference_crc32c
 
+from pipeline.deadline import Deadline
 from pipeline.retry import RetryPolicy
 from pipeline.transfer import (
     CHECKSUM_METADATA_KEY,
@@ -374,12 +375,12 @@ def test_deadline_checkpoints_and_resume_reuses_the_uploaded_parts(
     with pytest.raises(DeadlineReached) as raised:
         stopping.transfer(
             request(content_server),
-            deadline=35.0,
-            on_checkpoint=lambda cp: saved.append(json.loads(json.dumps(cp.to_dict()))),
+            deadline=Deadline(35.0, clock=lambda: now[0]),
+            on_checkpoint=lambda cp: saved.append(json.loads(json.dumps(cp.to_json()))),
         )
 
     # Each part "takes" 10 s: parts 1-3 end at t=30, and part 4 could not finish before 35.
-    checkpoint = MultipartCheckpoint.from_dict(saved[0])
+    checkpoint = MultipartCheckpoint.from_json(saved[0])
     assert raised.value.checkpoint == checkpoint
     assert [p.number for p in checkpoint.parts] == [1, 2, 3]
     listed = s3.list_parts(Bucket=BUCKET, Key=KEY, UploadId=checkpoint.upload_id)["Parts"]
@@ -404,7 +405,7 @@ def test_resume_refetches_a_part_s3_does_not_have(s3: Any, content_server: Conte
     part1 = s3.upload_part(
         Bucket=BUCKET, Key=KEY, UploadId=upload["UploadId"], PartNumber=1, Body=content[: 5 * MIB]
     )
-    checkpoint = MultipartCheckpoint.from_dict(
+    checkpoint = MultipartCheckpoint.from_json(
         {
             "version": 1,
             "bucket": BUCKET,

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.observability import correlation
 from pipeline.observability.logging import configure_logging
-from pipeline.observability.redaction import forget_all_secrets, redact, register_secret, safe_url
+from pipeline.observability.redaction import forget_all_secrets, redact, redact_url, register_secret
 from pipeline.providers.errors import ProviderResponseError
 
 
@@ -88,8 +88,8 @@ def test_redact_leaves_ordinary_text_alone() -> None:
     assert redact("synced GX010042.MP4 (3.2 GB) in 41 s") == "synced GX010042.MP4 (3.2 GB) in 41 s"
 
 
-def test_safe_url_drops_the_signature() -> None:
-    assert safe_url("https://h.example/a/b.mp4?Signature=x&Expires=1#frag") == "https://h.example/a/b.mp4"
+def test_redact_url_drops_the_signature() -> None:
+    assert redact_url("https://h.example/a/b.mp4?Signature=x&Expires=1#frag") == "https://h.example/a/b.mp4"
 
 
 def test_bind_refuses_unknown_fields() -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 
-from pipeline.transfer.engine import _PartBody
+from pipeline.transfer.buffers import PartBody
 
 
 def test_reads_are_views_of_the_buffer_not_copies() -> None:
     buf = bytearray(b"abcdefghij" * 3)
-    body = _PartBody(buf, 25)
+    body = PartBody(buf, 25)
     first = body.read(10)
     assert isinstance(first, memoryview)
     assert first.obj is buf  # no copy of the bytes
@@ -23,7 +23,7 @@ def test_reads_are_views_of_the_buffer_not_copies() -> None:
 
 def test_seek_tell_and_readinto_serve_retries_and_the_signer() -> None:
     buf = bytearray(range(256)) * 4
-    body = _PartBody(buf, 1000)
+    body = PartBody(buf, 1000)
     digest = hashlib.sha256()
     for chunk in iter(lambda: body.read(64), b""):
         digest.update(chunk)

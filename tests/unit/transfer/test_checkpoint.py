@@ -1,4 +1,4 @@
-"""Checkpoints survive JSON and DynamoDB; URLs and error texts never carry a pre-signed signature."""
+"""Checkpoints survive JSON and DynamoDB; the engine's configuration and requests hold to their rules."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 from decimal import Decimal
 
 import pytest
-import requests
 
+from pipeline.deadline import Deadline
 from pipeline.retry import RetryPolicy
 from pipeline.transfer import (
     DeadlineReached,
@@ -18,8 +18,6 @@ from pipeline.transfer import (
 from pipeline.transfer.checkpoint import CompletedPart, MultipartCheckpoint
 from pipeline.transfer.checksums import crc32c
 from pipeline.transfer.plan import MIB
-from pipeline.transfer.redact import describe_exception, redact_text, redact_url
-from pipeline.transfer.source import host_allowed
 
 PRESIGNED = (
     "https://gopro-prod.s3.amazonaws.com/path/to/GX010042.MP4"
@@ -45,20 +43,20 @@ def checkpoint() -> MultipartCheckpoint:
 
 def test_checkpoint_round_trips_through_json():
     original = checkpoint()
-    restored = MultipartCheckpoint.from_dict(json.loads(json.dumps(original.to_dict())))
-    assert restored.to_dict() == original.to_dict()
+    restored = MultipartCheckpoint.from_json(json.loads(json.dumps(original.to_json())))
+    assert restored.to_json() == original.to_json()
     assert [p.number for p in restored.parts] == [1, 2]
     assert restored.bytes_done == 32 * MIB
 
 
 def test_checkpoint_accepts_dynamodb_decimals():
-    data = json.loads(json.dumps(checkpoint().to_dict()), parse_int=Decimal)
-    assert MultipartCheckpoint.from_dict(data).to_dict() == checkpoint().to_dict()
+    data = json.loads(json.dumps(checkpoint().to_json()), parse_int=Decimal)
+    assert MultipartCheckpoint.from_json(data).to_json() == checkpoint().to_json()
 
 
 def test_checkpoint_of_an_unknown_size_source():
-    data = {**checkpoint().to_dict(), "size": None}
-    assert MultipartCheckpoint.from_dict(data).size is None
+    data = {**checkpoint().to_json(), "size": None}
+    assert MultipartCheckpoint.from_json(data).size is None
 
 
 def test_prefix_crc_is_the_crc_of_the_contiguous_parts():
@@ -81,56 +79,20 @@ def test_prefix_crc_is_the_crc_of_the_contiguous_parts():
 )
 def test_malformed_checkpoints_are_refused(change: dict[str, object]):
     with pytest.raises(ValueError, match="checkpoint"):
-        MultipartCheckpoint.from_dict({**checkpoint().to_dict(), **change})
+        MultipartCheckpoint.from_json({**checkpoint().to_json(), **change})
 
 
 def test_missing_fields_are_refused():
-    data = checkpoint().to_dict()
+    data = checkpoint().to_json()
     del data["upload_id"]
     with pytest.raises(ValueError, match="malformed"):
-        MultipartCheckpoint.from_dict(data)
-
-
-def test_redact_url_keeps_scheme_host_port_and_path_only():
-    assert redact_url(PRESIGNED) == "https://gopro-prod.s3.amazonaws.com/path/to/GX010042.MP4"
-    assert redact_url("http://user:pw@127.0.0.1:8080/a/b?sig=1") == "http://127.0.0.1:8080/a/b"
-    assert redact_url("https://[::1]:9000/x?y=z") == "https://[::1]:9000/x"
-    assert redact_url("/relative/path?token=1") == "/relative/path"
-
-
-def test_redact_text_scrubs_urls_inside_exception_messages():
-    exc = requests.ConnectionError(
-        "HTTPSConnectionPool(host='cdn.gopro.com', port=443): Max retries exceeded with url: "
-        "/v1/x.mp4?Signature=abc&Key-Pair-Id=K1 (Caused by ...)"
-    )
-    text = describe_exception(exc)
-    assert "Signature" not in text
-    assert "Key-Pair-Id" not in text
-    assert text.startswith("ConnectionError: ")
-    assert "/v1/x.mp4?<redacted>" in text
-    assert redact_text("see https://u:p@host/x") == "see https://host/x"
+        MultipartCheckpoint.from_json(data)
 
 
 def test_transfer_request_repr_has_no_url():
     req = TransferRequest(url=PRESIGNED, head_url=PRESIGNED, bucket="b", key="k")
     assert "deadbeef" not in repr(req)
     assert req.source == "https://gopro-prod.s3.amazonaws.com/path/to/GX010042.MP4"
-
-
-@pytest.mark.parametrize(
-    ("url", "allowed", "ok"),
-    [
-        ("https://a.gopro.com/x", ("a.gopro.com",), True),
-        ("https://A.GoPro.com./x", ("a.gopro.com",), True),
-        ("https://b.gopro.com/x", ("a.gopro.com",), False),
-        ("https://x.cdn.gopro.com/x", ("*.gopro.com",), True),
-        ("https://gopro.com/x", ("*.gopro.com",), False),
-        ("https://evilgopro.com/x", ("*.gopro.com",), False),
-        ("https://anything/x", None, True),
-    ],
-)
-def test_host_allowed(url: str, allowed: tuple[str, ...] | None, ok: bool):
-    assert host_allowed(url, allowed) is ok
 
 
 def test_config_validation():
@@ -167,6 +129,6 @@ def test_a_deadline_too_close_to_start_raises_without_touching_anything():
     engine = S3StreamTransfer(NoS3(), config=TransferConfig(), clock=lambda: 100.0)
     req = TransferRequest(url="http://127.0.0.1:9/x", bucket="b", key="k")
     with pytest.raises(DeadlineReached) as raised:
-        engine.transfer(req, deadline=101.0)
+        engine.transfer(req, deadline=Deadline(101.0, clock=lambda: 100.0))
     assert raised.value.checkpoint is None
     assert raised.value.transient
