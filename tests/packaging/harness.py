@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,6 +60,7 @@ class PackagedPipeline:
         self._kit = kit
         self._log_dir = log_dir
         self._environment = environment
+        self._unset: dict[str, set[str]] = {}
         # Where the endpoints the functions would reach in AWS are on this machine, and the credentials Lambda
         # would take from the role. Only these are added to the template's own environment.
         self.overrides = {
@@ -75,7 +77,18 @@ class PackagedPipeline:
         return f"gopro-sync-{purpose}-{self._environment}"
 
     def spec(self, purpose: str) -> FunctionSpec:
-        return self.assembly.function_spec(self.function_name(purpose), self.local)
+        """The function as the template declares it, less any variable `unset()` removed."""
+        spec = self.assembly.function_spec(self.function_name(purpose), self.local)
+        dropped = self._unset.get(purpose, set())
+        missing = dropped - set(spec.environment)
+        assert not missing, f"{spec.name}: the template sets no {', '.join(sorted(missing))}"
+        return dataclasses.replace(
+            spec, environment={k: v for k, v in spec.environment.items() if k not in dropped}
+        )
+
+    def unset(self, purpose: str, variable: str) -> None:
+        """Runs `purpose` from now on as if the template did not set `variable` (a packaging fault)."""
+        self._unset.setdefault(purpose, set()).add(variable)
 
     @contextmanager
     def function(self, spec: FunctionSpec) -> Iterator[LambdaEmulator]:
@@ -136,11 +149,46 @@ class PackagedPipeline:
             return summary.invoke_ok(self.alarm_event(self.assembly.function_id(spec.name)))
 
     def run_night(self) -> NightResult:
+        """Lister, downloads, summary; FunctionError when one answers Lambda's error shape or the downloader
+        reports failed records (the partial batch response is how an SQS-driven function fails)."""
         listing = self.run_lister()
         invocations, failed = self.run_downloads()
         if failed:
-            raise FunctionError(self.function_name("downloader"), "batchItemFailures", ", ".join(failed), "")
+            name = self.function_name("downloader")
+            raise FunctionError(name, "batchItemFailures", ", ".join(failed), self.log_tail(name))
         return NightResult(listing, invocations, self.run_summary(), failed)
+
+    def run_and_check_night(self) -> NightResult:
+        night = self.run_night()
+        self.check_archive()
+        return night
+
+    def log_tail(self, function_name: str, lines: int = 40) -> str:
+        path = self._log_dir / f"{function_name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def archive(self) -> dict[str, bytes]:
+        """key -> bytes of every object in the archive bucket the downloader writes to."""
+        # moto stores CRC32 where the upload asked for CRC32C (shared/emulators.md): read without validating it.
+        s3 = self.local.clients("s3", response_checksum_validation="when_required")
+        bucket = self.assembly.function_spec(self.function_name("downloader"), self.local).environment[
+            "BUCKET_NAME"
+        ]
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+        return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
+
+    def check_archive(self) -> dict[str, bytes]:
+        """Every medium of the simulator's library archived once, whole (size and SHA-256); AssertionError else."""
+        archive = self.archive()
+        for medium in self.simulator.library:
+            keys = [key for key in archive if f"/{medium.id}/" in key]
+            assert len(keys) == 1, f"{medium.id} not archived once: {sorted(archive)}"
+            body = archive[keys[0]]
+            assert len(body) == self.simulator.source_size(medium.id), keys[0]
+            assert hashlib.sha256(body).hexdigest() == self.simulator.source_sha256(medium.id), keys[0]
+        assert len(archive) == len(self.simulator.library), sorted(archive)
+        return archive
 
     def alarm_event(self, function_id: str) -> dict[str, Any]:
         """The alarm state change the EventBridge rule targeting `function_id` matches, built from its pattern."""
@@ -167,10 +215,6 @@ class PackagedPipeline:
                     },
                 }
         raise AssertionError(f"no EventBridge rule targets {function_id}")
-
-    def without_variable(self, spec: FunctionSpec, name: str) -> FunctionSpec:
-        assert name in spec.environment, f"{spec.name}: the template sets no {name}"
-        return dataclasses.replace(spec, environment={k: v for k, v in spec.environment.items() if k != name})
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -23,18 +22,6 @@ from devtools.lambda_rie import FunctionError, FunctionSpec
 from tests.packaging.harness import PackagedPipeline
 
 pytestmark = [pytest.mark.packaging, pytest.mark.integration]
-
-
-def _archive(packaged: PackagedPipeline) -> dict[str, bytes]:
-    # moto stores CRC32 where the upload asked for CRC32C (shared/emulators.md): read without validating it.
-    s3 = packaged.local.clients("s3", response_checksum_validation="when_required")
-    bucket = packaged.spec("downloader").environment["BUCKET_NAME"]
-    keys = [
-        o["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-        for o in page.get("Contents", [])
-    ]
-    return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
 
 
 def _subscribe_capture_queue(packaged: PackagedPipeline) -> str:
@@ -50,17 +37,9 @@ def _subscribe_capture_queue(packaged: PackagedPipeline) -> str:
 def test_a_night_through_the_packaged_functions(packaged: PackagedPipeline) -> None:
     capture = _subscribe_capture_queue(packaged)
 
-    night = packaged.run_night()
+    night = packaged.run_and_check_night()
 
-    sim = packaged.simulator
-    videos = sim.library
-    assert night.download_invocations == len(videos)  # batch size 1: one invocation per message
-    archive = _archive(packaged)
-    assert len(archive) == len(videos), sorted(archive)
-    for medium in videos:
-        (key,) = [key for key in archive if f"/{medium.id}/" in key]
-        assert len(archive[key]) == sim.source_size(medium.id), key
-        assert hashlib.sha256(archive[key]).hexdigest() == sim.source_sha256(medium.id), key
+    assert night.download_invocations == len(packaged.simulator.library)  # batch size 1: one per message
     reports = packaged.local.clients("sqs").receive_message(QueueUrl=capture, WaitTimeSeconds=2)["Messages"]
     assert len(reports) == 1
     assert json.loads(reports[0]["Body"])["Subject"]
@@ -141,3 +120,32 @@ def test_a_wrong_handler_string_fails(packaged: PackagedPipeline, purpose: str, 
         _invoke_once(packaged, purpose, dataclasses.replace(spec, handler=mistake(spec.handler)))
 
     assert caught.value.error_type == error_type
+
+
+@pytest.mark.parametrize(
+    ("purpose", "variable", "error_type", "says"),
+    [
+        # The summary raises when it publishes: Lambda's error shape, with the API error the function hit.
+        ("summary", "TOPIC_ARN", "InvalidParameterException", "Publish"),
+        # Every transfer fails; the downloader answers a partial batch response naming each failed record.
+        ("downloader", "BUCKET_NAME", "batchItemFailures", ""),
+        # The lister answers but cannot enqueue anything: nothing is archived, which the archive check catches.
+        ("lister", "QUEUE_URL", None, "not archived"),
+    ],
+)
+def test_a_variable_the_template_does_not_set_fails(
+    packaged: PackagedPipeline, purpose: str, variable: str, error_type: str | None, says: str
+) -> None:
+    """The code reads these (pipeline/config.py); without them in the template, the night must not pass."""
+    packaged.unset(purpose, variable)
+
+    with pytest.raises(AssertionError) as caught:
+        packaged.run_and_check_night()
+
+    if error_type is None:
+        assert not isinstance(caught.value, FunctionError), caught.value
+    else:
+        assert isinstance(caught.value, FunctionError), caught.value
+        assert caught.value.function == packaged.function_name(purpose)
+        assert caught.value.error_type == error_type
+    assert says in str(caught.value)
