@@ -149,3 +149,58 @@ def test_a_variable_the_template_does_not_set_fails(
         assert caught.value.function == packaged.function_name(purpose)
         assert caught.value.error_type == error_type
     assert says in str(caught.value)
+
+
+PROBE = """
+import importlib.util, os, sys
+
+def handler(event, context):
+    return {
+        "python": "%d.%d" % sys.version_info[:2],
+        "remaining_ms": context.get_remaining_time_in_millis(),
+        "memory_mb": int(context.memory_limit_in_mb),
+        "function_name": context.function_name,
+        "visible": {name: importlib.util.find_spec(name) is not None for name in event["modules"]},
+        "pipeline_from": os.path.dirname(importlib.util.find_spec("pipeline").origin),
+    }
+"""
+
+
+def test_a_function_sees_what_lambda_would_give_it_and_nothing_else(packaged: PackagedPipeline, tmp_path) -> None:
+    """A probe handler beside the code asset: the template's runtime, timeout, memory and name reach the Lambda
+    context; the asset's package and the layer are importable, the dev virtualenv's packages are not."""
+    spec = packaged.spec("lister")
+    asset = tmp_path / "asset"
+    shutil.copytree(spec.code_dir, asset)
+    (asset / "rie_probe.py").write_text(PROBE)
+    probe = dataclasses.replace(spec, code_dir=asset, handler="rie_probe.handler")
+    modules = [
+        "boto3",
+        "requests",
+        "backoff",
+        "awscrt",
+        "pythonjsonlogger",
+        "aws_xray_sdk",
+        "moto",
+        "pytest",
+        "devtools",
+    ]
+
+    with packaged.function(probe) as function:
+        seen = function.invoke_ok({"modules": modules})
+
+    assert seen["python"] == spec.runtime.removeprefix("python")
+    assert seen["memory_mb"] == spec.memory_mb
+    assert seen["function_name"] == spec.name
+    assert 0 < seen["remaining_ms"] <= spec.timeout_seconds * 1000
+    assert Path(seen["pipeline_from"]) == asset / "pipeline"
+    assert seen["visible"] == {name: name not in ("moto", "pytest", "devtools") for name in modules}
+
+
+def test_a_template_setting_a_variable_lambda_reserves_fails(packaged: PackagedPipeline) -> None:
+    """Lambda refuses such a function at deploy time; the harness refuses to run it."""
+    spec = packaged.spec("summary")
+    reserved = dataclasses.replace(spec, environment={**spec.environment, "AWS_REGION": "us-east-1"})
+
+    with pytest.raises(ValueError, match="reserves: AWS_REGION"), packaged.function(reserved):
+        pass
