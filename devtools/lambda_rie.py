@@ -349,9 +349,21 @@ class LambdaEmulator:
             command, cwd=self.spec.code_dir, env=self._environment, stdout=log, stderr=subprocess.STDOUT
         )
         self._stack.callback(self._terminate)
-        wait_for_port(port, timeout=30)
+        self._wait_until_listening(port, timeout=30.0)
         self._url = f"http://127.0.0.1:{port}{INVOKE_PATH}"
         return self
+
+    def _wait_until_listening(self, port: int, timeout: float) -> None:
+        """Fails at once, with the emulator's own words, if it exits instead (for example 9001 already in use)."""
+        deadline = time.monotonic() + timeout
+        while self._process is not None and self._process.poll() is None:
+            try:
+                wait_for_port(port, timeout=0.5)
+                return
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+        raise RuntimeError(f"the Lambda emulator exited before listening:\n{self.log_tail()}")
 
     def invoke(self, event: Any) -> Invocation:
         """A synchronous invocation (RequestResponse), with the function's timeout plus a margin."""

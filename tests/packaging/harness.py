@@ -18,12 +18,12 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from devtools.lambda_rie import FunctionError, FunctionSpec, LambdaEmulator, RuntimeKit
-from tests.packaging.assembly import Assembly, LocalStackResources
+from tests.packaging.assembly import ACCOUNT_ID, Assembly, LocalStackResources
 
 FAKE_AWS_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -38,7 +38,6 @@ class NightResult:
     listing: dict[str, Any]
     download_invocations: int
     summary: dict[str, Any]
-    failed_records: list[str] = field(default_factory=list)
 
 
 class PackagedPipeline:
@@ -132,9 +131,9 @@ class PackagedPipeline:
                     break
                 answer = downloader.invoke_ok(sqs_event(messages, queue_arn, self.local.region))
                 invocations += 1
-                failures = {item["itemIdentifier"] for item in (answer or {}).get("batchItemFailures", [])}
-                if failures and not partial:
-                    failures = {m["MessageId"] for m in messages}
+                # Without ReportBatchItemFailures the mapping ignores the answer: only an error fails the batch.
+                reported = (answer or {}).get("batchItemFailures", []) if partial else []
+                failures = {item["itemIdentifier"] for item in reported}
                 failed += sorted(failures)
                 for message in messages:
                     if message["MessageId"] not in failures:
@@ -156,7 +155,7 @@ class PackagedPipeline:
         if failed:
             name = self.function_name("downloader")
             raise FunctionError(name, "batchItemFailures", ", ".join(failed), self.log_tail(name))
-        return NightResult(listing, invocations, self.run_summary(), failed)
+        return NightResult(listing, invocations, self.run_summary())
 
     def run_and_check_night(self) -> NightResult:
         night = self.run_night()
@@ -203,10 +202,10 @@ class PackagedPipeline:
                     "id": "00000000-0000-0000-0000-000000000000",
                     "detail-type": pattern["detail-type"][0],
                     "source": pattern["source"][0],
-                    "account": "123456789012",
+                    "account": ACCOUNT_ID,
                     "region": self.local.region,
                     "resources": [
-                        f"arn:aws:cloudwatch:{self.local.region}:123456789012:alarm:{alarm['AlarmName']}"
+                        f"arn:aws:cloudwatch:{self.local.region}:{ACCOUNT_ID}:alarm:{alarm['AlarmName']}"
                     ],
                     "detail": {
                         "alarmName": alarm["AlarmName"],

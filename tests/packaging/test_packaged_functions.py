@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.lambda_rie import FunctionError, FunctionSpec
+from devtools.lambda_rie import FunctionError, FunctionSpec, RuntimeKit
 from tests.packaging.harness import PackagedPipeline
 
 pytestmark = [pytest.mark.packaging, pytest.mark.integration]
@@ -46,7 +46,7 @@ def test_a_night_through_the_packaged_functions(packaged: PackagedPipeline) -> N
 
 
 def test_the_layer_built_here_holds_the_deployed_layer_s_distributions(
-    packaged: PackagedPipeline, rie_kit
+    packaged: PackagedPipeline, rie_kit: RuntimeKit
 ) -> None:
     """Same packages and versions as the layer asset, only for this machine's architecture."""
     (deployed,) = packaged.assembly.layer_dirs(packaged.assembly.function_id(packaged.function_name("lister")))
@@ -166,7 +166,9 @@ def handler(event, context):
 """
 
 
-def test_a_function_sees_what_lambda_would_give_it_and_nothing_else(packaged: PackagedPipeline, tmp_path) -> None:
+def test_a_function_sees_what_lambda_would_give_it_and_nothing_else(
+    packaged: PackagedPipeline, tmp_path: Path
+) -> None:
     """A probe handler beside the code asset: the template's runtime, timeout, memory and name reach the Lambda
     context; the asset's package and the layer are importable, the dev virtualenv's packages are not."""
     spec = packaged.spec("lister")
