@@ -222,7 +222,7 @@ def _fetch_rie(target: Path, sam_pin: str, suffix: str) -> Path:
 
 
 def setup(python_version: str = "3.12", cache_root: Path = CACHE_ROOT) -> RuntimeKit:
-    """The kit for `python_version`, built on first use (about 10 s with downloads) and reused afterwards."""
+    """The kit for `python_version`, built on first use (4-12 s here, downloads included) and reused afterwards."""
     suffix, pip_platform = _architecture()
     python = find_python(python_version)
     target = cache_root / kit_hash(python_version)
