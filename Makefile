@@ -54,7 +54,14 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint infra-check
+# The Lambda emulation kit of tests/packaging: the Runtime Interface Emulator (from the aws-sam-cli wheel),
+# awslambdaric and requirements.txt for this machine's architecture, for the template's Python (3.12), built once
+# into .cache/lambda-rie/ (pins: requirements-rie.txt).
+.PHONY: rie-setup
+rie-setup: setup
+	$(BIN)/python -m devtools.lambda_rie setup
+
+test: lint infra-check rie-setup
 	$(BIN)/python -m pytest
 
 demo: setup
