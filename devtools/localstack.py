@@ -45,6 +45,7 @@ SERVICES = "s3,sqs,sns,cloudwatch,events,scheduler,cloudformation,iam,kms,logs,s
 HEALTH_PATH = "/_localstack/health"
 START_TIMEOUT_S = 90.0  # 2-3 s when idle; the CI machine may be busy
 STOP_TIMEOUT_S = 15.0
+SQS_METRICS_INTERVAL_S = 5
 _LOG_TAIL = 4000
 _S3_STORE_ENV = "GOPRO_SYNC_LOCALSTACK_S3_STORE"
 _BOOTSTRAP = f"""
@@ -87,6 +88,9 @@ def child_environment(port: int, root: Path, base: Mapping[str, str] | None = No
         DNS_ADDRESS="0",  # no DNS server (it would want port 53)
         SERVICES=SERVICES,
         LOCALSTACK_HOST=f"127.0.0.1:{port}",  # the host it writes into queue URLs
+        # SQS's metrics reach CloudWatch every 60 s by default (as in AWS); 5 s lets a test watch a 60 s alarm
+        # on a queue's depth change state in about one period instead of two.
+        SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL=str(SQS_METRICS_INTERVAL_S),
     )
     return env
 
