@@ -55,10 +55,13 @@ def unique(prefix: str) -> str:
 
 @pytest.fixture(scope="session")
 def _localstack_server() -> Iterator[localstack.LocalStackServer]:
+    problem = ""
     try:
         server = localstack.start()
     except localstack.LocalStackUnavailable as exc:
-        pytest.fail(f"the emulator tests need LocalStack: {exc}", pytrace=False)
+        problem = str(exc)
+    if problem:  # outside the except block, so the failure is one clear message, not a chained traceback
+        pytest.fail(f"the emulator tests need LocalStack: {problem}", pytrace=False)
     try:
         yield server
     finally:
