@@ -2,11 +2,12 @@
 
 Why a second emulator: moto is lenient where real AWS is not (it never checks the CRC32C of a part, never
 evaluates an alarm, lacks SQS StartMessageMoveTask). LocalStack refuses what AWS refuses there, so the tests in
-`tests/emulators/` run the engine and the scripts against it (`/work/shared/emulators.md` has the measurements).
+`tests/emulators/` run the engine and the scripts against it (the team's emulator notes, shared/emulators.md,
+have the measurements).
 
 Why a process of its own, in its own virtualenv (`make localstack-setup` builds `.venv-localstack`): LocalStack
-pins packages that fight the dev tools', so it is started as `<venv>/bin/python -m localstack.runtime.main` and
-talked to over HTTP only; nothing here imports it.
+pins packages that fight the dev tools', so its interpreter runs `localstack.runtime.main` (through `_BOOTSTRAP`)
+and is talked to over HTTP only; nothing here imports it.
 
 Everything it writes stays in one temporary folder that `stop()` deletes: FILESYSTEM_ROOT and the child's TMPDIR
 point there, and so does its S3 object store, which LocalStack otherwise keeps in a hard-coded, machine-wide
@@ -39,8 +40,8 @@ from devtools.net import free_port
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VENV = REPO_ROOT / ".venv-localstack"
 SETUP_HINT = "make localstack-setup"
-# What the tests use plus what LocalStack's own start-up expects to find; DynamoDB is not among them (LocalStack
-# downloads Java and DynamoDB Local for it at run time, which fails offline: DynamoDB stays on moto).
+# The set measured to start offline (shared/emulators.md). DynamoDB is not among them: LocalStack downloads Java
+# and DynamoDB Local for it at run time, which fails offline, so DynamoDB stays on moto.
 SERVICES = "s3,sqs,sns,cloudwatch,events,scheduler,cloudformation,iam,kms,logs,secretsmanager,ssm,sts"
 HEALTH_PATH = "/_localstack/health"
 START_TIMEOUT_S = 90.0  # 2-3 s when idle; the CI machine may be busy
