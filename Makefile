@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup lint format test test-fast demo synth infra-check cfn-lint checkov checkov-setup clean bench chaos chaos-report
+.PHONY: setup lint format test test-fast demo synth infra-check cfn-lint checkov checkov-setup localstack-setup clean bench \
+	chaos chaos-report
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,19 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
 checkov-setup: $(CHECKOV_STAMP)
+
+# LocalStack 4.9.2 (no Docker) for tests/emulators/, which start and stop it themselves; its own virtualenv too,
+# since it pins packages that fight the dev tools' (see devtools/localstack.py).
+LOCALSTACK_VENV := .venv-localstack
+LOCALSTACK_STAMP := $(LOCALSTACK_VENV)/.installed-stamp
+
+$(LOCALSTACK_STAMP): requirements-localstack.txt
+	$(PYTHON) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/pip install --quiet --upgrade pip
+	$(LOCALSTACK_VENV)/bin/pip install --quiet -r requirements-localstack.txt
+	touch $(LOCALSTACK_STAMP)
+
+localstack-setup: $(LOCALSTACK_STAMP)
 
 # Offline synthesis of dev, staging and prod into cdk.out/<env>/ (needs Node, not the CDK CLI); cdk-nag runs
 # inside it and fails it on any unacknowledged finding.
@@ -61,7 +75,7 @@ format: setup
 rie-setup: setup
 	$(BIN)/python -m devtools.lambda_rie setup
 
-test: lint infra-check rie-setup
+test: lint infra-check rie-setup localstack-setup
 	$(BIN)/python -m pytest
 
 demo: setup
@@ -86,4 +100,4 @@ bench: setup
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .hypothesis cdk.out .cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(LOCALSTACK_VENV) .pytest_cache .ruff_cache .hypothesis cdk.out .cache
