@@ -23,7 +23,7 @@ from devtools.local_runtime import LocalPipeline
 from devtools.local_runtime.demo import DELETED_ID, FLAKY_ID, apply_scenario, demo_library
 from pipeline.config import Settings
 from pipeline.keys import object_key
-from pipeline.state.models import NOTE_SOURCE_DELETED, MediaStatus
+from pipeline.state import NOTE_SOURCE_DELETED, MediaStatus
 from pipeline.transfer import Checksum
 from tests.emulators.conftest import LocalStackAws
 from tests.fixtures.aws import MotoStack
@@ -91,15 +91,15 @@ def test_a_full_night_archives_every_video_byte_for_byte_on_localstack(
     assert report["outcome"] == "OK"
     assert result.dlq_depth == 0
     state = night.app.state
-    deleted = state.get("gopro", DELETED_ID)
+    deleted = state.media.get("gopro", DELETED_ID)
     assert (deleted.status, deleted.note) == (MediaStatus.COMPLETED, NOTE_SOURCE_DELETED)
-    assert state.get("gopro", FLAKY_ID).attempts == 2
+    assert state.media.get("gopro", FLAKY_ID).attempts == 2
     s3, bucket = localstack_aws.s3(), night.settings.bucket_name
     checked = multipart = 0
     for medium in sim.library:
         if medium.type != MediaType.VIDEO:
             continue
-        assert state.get("gopro", medium.id).status is MediaStatus.COMPLETED
+        assert state.media.get("gopro", medium.id).status is MediaStatus.COMPLETED
         for item in range(1, medium.items + 1):
             name = medium.filename if medium.items == 1 else f"{Path(medium.filename).stem}_{item:02d}.MP4"
             key = object_key("gopro", medium.id, medium.captured_at, name)

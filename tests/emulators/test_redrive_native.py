@@ -19,9 +19,7 @@ import pytest
 from pipeline import resources
 from pipeline.aws_clients import clear_client_cache
 from pipeline.messages import DownloadMessage, parse
-from pipeline.state.models import MediaStatus
-from pipeline.state.schema import ensure_table
-from pipeline.state.store import StateStore
+from pipeline.state import MediaStatus, StateStore, ensure_table
 from scripts import redrive_dlq
 from scripts._common import run
 from tests.emulators.conftest import LocalStackAws
@@ -119,7 +117,7 @@ def state(split_endpoints: None, aws: MotoStack) -> StateStore:
 
 
 def status(state: StateStore, media_id: str) -> MediaStatus:
-    record = state.get(PROVIDER, media_id)
+    record = state.media.get(PROVIDER, media_id)
     assert record is not None
     return record.status
 
@@ -129,8 +127,8 @@ def test_the_native_move_returns_dead_lettered_messages_to_the_download_queue(
 ):
     for media_id in MEDIA:
         message = message_for(media_id)
-        state.claim(PROVIDER, media_id, owner="worker", run_id=message.run_id, lease_seconds=60)
-        state.fail(PROVIDER, media_id, owner="worker", error="ProviderUnavailable: HTTP 503")
+        state.media.claim(PROVIDER, media_id, owner="worker", run_id=message.run_id, lease_seconds=60)
+        state.media.fail(PROVIDER, media_id, owner="worker", error="ProviderUnavailable: HTTP 503")
         attributes = message.message_attributes()
         body = message.to_json()
         queues.sqs.send_message(QueueUrl=queues.queue_url, MessageBody=body, MessageAttributes=attributes)

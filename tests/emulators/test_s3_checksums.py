@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.localstack]
 # The function that computes each part's CRC32C as its bytes arrive, and the one that folds the part CRCs into
 # the whole-object CRC32C sent at completion.
 PART_CRC = "pipeline.transfer.source.crc32c"
-WHOLE_CRC = "pipeline.transfer.engine.combine_parts"
+WHOLE_CRC = "pipeline.transfer.job.combine_parts"
 
 
 def run_engine(s3: Any, server: ContentServer, bucket: str, key: str) -> TransferResult:
