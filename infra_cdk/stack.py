@@ -28,7 +28,10 @@ class GoProSyncStack(Stack):
         super().__init__(
             scope,
             settings.stack_name,
-            description=f"gopro-s3-sync ({settings.environment}): nightly GoPro cloud archive into S3",
+            description=(
+                f"gopro-s3-sync ({settings.environment}, {settings.preset} preset): "
+                "nightly GoPro cloud archive into S3"
+            ),
             termination_protection=settings.table_deletion_protection,
             **kwargs,
         )
