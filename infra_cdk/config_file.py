@@ -75,8 +75,10 @@ def resolve(name_or_path: str | Path | None) -> Path:
     return EXAMPLES_DIR / f"{candidate}.json"
 
 
-def load(name_or_path: str | Path | None = None) -> EnvironmentSettings:
-    """The validated settings of a configuration file (see `resolve` for what `name_or_path` may be)."""
+def load(name_or_path: str | Path | None = None, *, require_alert_email: bool = True) -> EnvironmentSettings:
+    """The validated settings of a configuration file (see `resolve` for what `name_or_path` may be).
+
+    `require_alert_email=False` reads a file whose address is not filled in yet (the cost estimator)."""
     path = resolve(name_or_path)
     label = _label(path)
     try:
@@ -85,10 +87,12 @@ def load(name_or_path: str | Path | None = None) -> EnvironmentSettings:
         raise ConfigFileError(f"{label}: no such configuration file (copy config/personal.json)") from None
     except json.JSONDecodeError as exc:
         raise ConfigFileError(f"{label}: not valid JSON ({exc})") from None
-    return from_mapping(data, label)
+    return from_mapping(data, label, require_alert_email=require_alert_email)
 
 
-def from_mapping(data: Any, label: str = "configuration") -> EnvironmentSettings:
+def from_mapping(
+    data: Any, label: str = "configuration", *, require_alert_email: bool = True
+) -> EnvironmentSettings:
     """Settings from the parsed file: the preset's values, each field of the file on top, then validated."""
     reader = _Reader(label)
     if not isinstance(data, Mapping):
@@ -99,7 +103,7 @@ def from_mapping(data: Any, label: str = "configuration") -> EnvironmentSettings
     changes: dict[str, Any] = {}
 
     email = data.get("alert_email")
-    if email is None or (isinstance(email, str) and not email.strip()):
+    if require_alert_email and (email is None or (isinstance(email, str) and not email.strip())):
         raise ConfigFileError(f"{label}: alert_email: required (every alarm and the nightly report go there)")
     changes["alert_email"] = reader.string(data, "alert_email", "").strip()
     changes["region"] = reader.pattern(data, "region", REGION, "an AWS region such as eu-west-1", base.region)
@@ -158,7 +162,7 @@ def from_mapping(data: Any, label: str = "configuration") -> EnvironmentSettings
     settings = replace(base, **changes)
     _check_runtime_values(settings, label)
     try:
-        settings.validate()
+        settings.validate(require_alert_email=require_alert_email)
     except ValueError as exc:
         raise ConfigFileError(f"{label}: {_field_of(str(exc))}{exc}") from None
     return settings

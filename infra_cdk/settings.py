@@ -132,8 +132,10 @@ class EnvironmentSettings:
         """Physical name for resources `pipeline.resources` does not name (functions, alarms, rules)."""
         return f"{RESOURCE_PREFIX}-{purpose}-{self.environment}"
 
-    def validate(self) -> None:
-        """Refuses combinations that would break the pipeline's guarantees at deploy time or at 2 a.m."""
+    def validate(self, *, require_alert_email: bool = True) -> None:
+        """Refuses combinations that would break the pipeline's guarantees at deploy time or at 2 a.m.
+
+        `require_alert_email=False` is for readers that deploy nothing (the cost estimator)."""
         if self.downloader.timeout_seconds * 6 > resources.QUEUE_VISIBILITY_TIMEOUT_SECONDS:
             raise ValueError(
                 "the queue's visibility timeout must be at least 6x the downloader timeout "
@@ -141,6 +143,14 @@ class EnvironmentSettings:
             )
         if not 2 <= self.downloader_max_concurrency <= 1000:
             raise ValueError("SQS event source MaximumConcurrency must be between 2 and 1000")
+        if require_alert_email:
+            self._check_alert_email()
+        _check_retention(self.log_retention_days)
+        lifecycle(self.lifecycle)
+        if self.vpc_enabled and self.nat_gateways < 1:
+            raise ValueError("the VPC needs a NAT gateway: the functions call the GoPro API on the internet")
+
+    def _check_alert_email(self) -> None:
         if not self.alert_email:
             raise ValueError("alert_email is required: every alarm and the nightly report are sent there")
         if not _EMAIL.match(self.alert_email):
@@ -148,10 +158,6 @@ class EnvironmentSettings:
         reason = placeholder_reason(self.alert_email)
         if reason:
             raise ValueError(f"alert_email {self.alert_email!r} is a placeholder ({reason}): put your own address")
-        _check_retention(self.log_retention_days)
-        lifecycle(self.lifecycle)
-        if self.vpc_enabled and self.nat_gateways < 1:
-            raise ValueError("the VPC needs a NAT gateway: the functions call the GoPro API on the internet")
 
 
 PRESETS: dict[str, EnvironmentSettings] = {
