@@ -203,3 +203,13 @@ def test_alarm_metric_count_matches_the_templates(synthesized: dict[str, Synthes
             props = alarm["Properties"]
             metrics += sum(1 for m in props["Metrics"] if "MetricStat" in m) if "Metrics" in props else 1
         assert metrics == alarm_metric_count(config_file.load(name)), name
+
+
+def test_the_deploy_workflows_env_context_needs_an_address() -> None:
+    """.github/workflows/deploy-environment.yml passes `-c env=<preset> -c alert_email=...`."""
+    from infra_cdk.app import build_app
+
+    with pytest.raises(ConfigFileError, match="-c env=staging needs -c alert_email"):
+        build_app(context={"env": "staging"}, bundle=False)
+    _, stack = build_app(context={"env": "staging", "alert_email": "ops@archive.internal"}, bundle=False)
+    assert (stack.settings.preset, stack.settings.alert_email) == ("staging", "ops@archive.internal")

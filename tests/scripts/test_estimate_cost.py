@@ -221,3 +221,18 @@ def test_the_mirrored_stack_shape_matches_infra_cdk() -> None:
 def test_the_nightly_metrics_are_pipeline_metrics() -> None:
     assert set(estimate_cost.NIGHTLY_METRICS) <= set(Metric)
     assert len(set(estimate_cost.NIGHTLY_METRICS)) == len(estimate_cost.NIGHTLY_METRICS)
+
+
+def test_the_docs_quote_the_estimators_figures(run_script) -> None:
+    """README.md and docs/deployment.md quote the documented examples; they must be what the script says."""
+    root = estimate_cost.PRICES_FILE.parents[1]
+    deployment = (root / "docs" / "deployment.md").read_text()
+    readme = (root / "README.md").read_text()
+    for example in (EXAMPLE_A, EXAMPLE_B):
+        plain = run_json(run_script, *example)
+        vpc = run_json(run_script, *example, "--vpc")
+        for figure in (plain["total_usd"], plain["backfill_total_usd"], vpc["total_usd"]):
+            quoted = f"{figure:.2f} USD"
+            assert quoted in deployment, quoted
+            assert quoted in readme, quoted
+        assert f"{vpc['backfill_total_usd']:.2f} USD" in deployment
