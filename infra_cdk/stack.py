@@ -1,4 +1,4 @@
-"""One stack per environment, composed of the components in `infra_cdk.components`.
+"""One stack per deployment (one configuration file), composed of the components in `infra_cdk.components`.
 
 Why one stack rather than one per concern: the pieces reference each other both ways (the bucket policy names the
 downloader's role, the downloader's policy names the bucket; the key policy serves the topic, the topic is
