@@ -11,6 +11,7 @@ an unacknowledged finding fails synthesis.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,10 @@ def _overrides(app: App) -> dict[str, Any]:
 def main() -> None:
     # Under the CDK CLI, `-c` values and cdk.json's context arrive through CDK_CONTEXT_JSON, which App() reads
     # and which takes precedence over the context `build_app` passes in.
-    app, _ = build_app()
+    try:
+        app, _ = build_app()
+    except ValueError as exc:  # a configuration error: one line naming the field, not a traceback
+        sys.exit(f"error: {exc}")
     app.synth()
 
 

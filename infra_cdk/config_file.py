@@ -164,7 +164,11 @@ def from_mapping(
     try:
         settings.validate(require_alert_email=require_alert_email)
     except ValueError as exc:
-        raise ConfigFileError(f"{label}: {_field_of(str(exc))}{exc}") from None
+        message = str(exc)
+        field = _field_of(message)
+        if message.startswith(field.removesuffix(": ")):  # the message already begins with the field's name
+            field = ""
+        raise ConfigFileError(f"{label}: {field}{message}") from None
     return settings
 
 
