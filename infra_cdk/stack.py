@@ -1,4 +1,4 @@
-"""One stack per environment, composed of the components in `infra_cdk.components`.
+"""One stack per deployment (one configuration file), composed of the components in `infra_cdk.components`.
 
 Why one stack rather than one per concern: the pieces reference each other both ways (the bucket policy names the
 downloader's role, the downloader's policy names the bucket; the key policy serves the topic, the topic is
@@ -28,7 +28,10 @@ class GoProSyncStack(Stack):
         super().__init__(
             scope,
             settings.stack_name,
-            description=f"gopro-s3-sync ({settings.environment}): nightly GoPro cloud archive into S3",
+            description=(
+                f"gopro-s3-sync ({settings.environment}, {settings.preset} preset): "
+                "nightly GoPro cloud archive into S3"
+            ),
             termination_protection=settings.table_deletion_protection,
             **kwargs,
         )

@@ -1,11 +1,13 @@
-"""Monthly AWS cost of the archive, service by service, and whether a night's downloads finish before the next run.
+"""AWS cost of the archive, service by service: a steady month and the first backfill, and whether a night fits.
 
-Prices come from scripts/prices.json (one table, dated, with its sources); the usage model is the constants below,
-each with its reason. The sizes of the functions, the downloader's concurrency and the part size are the
-pipeline's own (pipeline/resources.py, pipeline/config.py). Not modelled: the free tier, taxes, support plans,
-data transfer out (restores), and S3 versioning's noncurrent copies.
+The stack's shape comes from the same configuration file the stack is deployed from (`--config`, default
+config/personal.json; a bare name such as `prod` means config/examples/prod.json): downloader memory and
+concurrency, lifecycle preset, VPC, dashboard, the alarms it creates, log retention, region. Prices come from
+scripts/prices.json (one table per region, dated, with its sources); the usage model is the constants below, each
+with its reason. Not modelled: the free tier (it is per account and shared with whatever else runs there), taxes,
+support plans, data transfer out (restores), and S3 versioning's noncurrent copies.
 
-Example: python scripts/estimate_cost.py --videos 2000 --avg-gb 4 --new-per-night 5 --vpc --mbps 100
+Example: python scripts/estimate_cost.py --videos 2000 --avg-gb 4 --new-per-night 5 [--vpc] [--mbps 100]
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ from pathlib import Path
 if not __package__:  # `python scripts/estimate_cost.py`: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import argparse
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from infra_cdk import config_file
+from infra_cdk.config_file import ConfigFileError
+from infra_cdk.lifecycle import DEEP_ARCHIVE, GLACIER_IR, MINIMUM_DAYS, LifecyclePolicy, lifecycle
+from infra_cdk.settings import EnvironmentSettings, alarm_metric_count
 from pipeline import resources
 from pipeline.config import Settings
 from pipeline.observability.metrics import Metric
@@ -41,7 +49,6 @@ from scripts._common import (
 
 NAME = "estimate_cost"
 PRICES_FILE = Path(__file__).resolve().with_name("prices.json")
-DEFAULT_REGION = "eu-west-1"
 DEFAULT_MBPS = 100.0
 
 GB = 1e9
@@ -49,19 +56,20 @@ MB_PER_GB = 1000.0
 DAYS_PER_MONTH = 30  # the nightly runs of a month
 HOURS_PER_MONTH = 730  # AWS's convention for hourly resources
 SECONDS_PER_DAY = 86_400
-RUN_INTERVAL_SECONDS = SECONDS_PER_DAY  # one run a night (resources.SCHEDULE_CRON)
+RUN_INTERVAL_SECONDS = SECONDS_PER_DAY  # one run a night
 
 # --- the stack's shape (mirrors infra_cdk; tests/scripts/test_estimate_cost.py checks they agree) ---------------
-# Read here instead of importing infra_cdk, which starts the CDK's Node runtime.
-GLACIER_IR_AFTER_DAYS = 7
-DEEP_ARCHIVE_AFTER_DAYS = 14
 INTERFACE_ENDPOINTS = 6  # Secrets Manager, Logs, SQS, SNS, CloudWatch, X-Ray
 AVAILABILITY_ZONES = 2
 NAT_GATEWAYS = 1
-DASHBOARDS = 1
-# Metrics in alarms: one per simple alarm (failed videos, auth, low throughput, 2 per function x 4, DLQ, failed
-# invocations) plus three in the drain alarm's math and two in the rotation alarm's.
-ALARM_METRICS = 20
+# S3 applies lifecycle rules once a day, at midnight UTC: an object whose rule says N days leaves Standard at the
+# first midnight after N days, so it stays at most N + 1 days (infra_cdk/lifecycle.py).
+LIFECYCLE_ROUNDING_DAYS = 1
+STORAGE_PRICE_KEYS = {GLACIER_IR: "glacier_ir_gb_month", DEEP_ARCHIVE: "deep_archive_gb_month"}
+TRANSITION_PRICE_KEYS = {
+    GLACIER_IR: "transition_glacier_ir_per_1000",
+    DEEP_ARCHIVE: "transition_deep_archive_per_1000",
+}
 
 # --- usage model: what one video and one night cost in requests -------------------------------------------------
 LISTER_PAGE_SIZE = 100
@@ -84,11 +92,24 @@ DYNAMODB_BYTES_PER_MEDIUM = 2 * 1000  # the item and its index copy
 S3_HEADS_PER_VIDEO = 1  # the idempotency check
 KMS_REQUESTS_PER_VIDEO = 3  # S3 (bucket key), SQS and DynamoDB data keys: cached, so a few per video at most
 KMS_FIXED_REQUESTS_PER_MONTH = 20_000  # data-key refreshes of idle pollers and functions
-SECRETS_CALLS_PER_NIGHT = 2 + resources.DOWNLOADER_MAX_CONCURRENCY  # lister, summary, one per downloader container
+SECRETS_CALLS_PER_NIGHT = 2  # lister and summary; plus one per downloader container (the concurrency)
 LOG_BYTES_PER_VIDEO = 20_000  # JSON log lines and EMF metrics of one transfer
 LOG_BYTES_PER_NIGHT = 200_000  # lister, summary, idle polling
-LOG_RETENTION_MONTHS = resources.LOG_RETENTION_DAYS / DAYS_PER_MONTH
 VPC_FLOW_LOG_BYTES_PER_GB = 20_000  # flow records per GB downloaded (large transfers: few, long flows)
+# Custom (EMF) metrics are billed per metric, prorated by the hour, and only for hours in which they are sent
+# (CloudWatch pricing page). A night that archives something sends these; failure and rotation metrics appear
+# only on the nights they happen (not priced: a few cents even then).
+NIGHTLY_METRICS = (
+    Metric.VIDEOS_LISTED,
+    Metric.VIDEOS_ENQUEUED,
+    Metric.VIDEOS_SYNCED,
+    Metric.BYTES_TRANSFERRED,
+    Metric.TRANSFER_DURATION,
+    Metric.TRANSFER_THROUGHPUT,
+    Metric.TIME_TO_FIRST_BYTE,
+)
+# The summary arrives 6-10 minutes after the last download (drain detection); its metrics fall in that window.
+REPORT_DELAY_SECONDS = 600
 
 
 class PriceTableError(ValueError):
@@ -114,6 +135,35 @@ class Inputs:
     region: str
     mbps: float  # throughput of one download, Mbit/s
     concurrency: int = resources.DOWNLOADER_MAX_CONCURRENCY
+    downloader_memory_mb: int = resources.DOWNLOADER_MEMORY_MB
+    lifecycle: str = "deep-archive"
+    dashboard: bool = False
+    alarm_metrics: int = 9
+    log_retention_days: int = resources.LOG_RETENTION_DAYS
+    schedule_minute: int = 0  # the minute of the hour the nightly run starts (metrics are metered by the hour)
+    config: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: EnvironmentSettings, **library: Any) -> Inputs:
+        """The stack's shape from a deployment's settings; `library` gives the videos, sizes and overrides."""
+        shape: dict[str, Any] = {
+            "vpc": settings.vpc_enabled,
+            "region": settings.region,
+            "concurrency": settings.downloader_max_concurrency,
+            "downloader_memory_mb": settings.downloader.memory_mb,
+            "lifecycle": settings.lifecycle,
+            "dashboard": settings.dashboard_enabled,
+            "alarm_metrics": alarm_metric_count(settings),
+            "log_retention_days": settings.log_retention_days,
+            "schedule_minute": schedule_minute(settings.schedule_expression),
+        }
+        shape.update({k: v for k, v in library.items() if v is not None})
+        return cls(**shape)
+
+
+def schedule_minute(expression: str) -> int:
+    match = re.match(r"cron\((\d+) ", expression)
+    return int(match.group(1)) if match else 0
 
 
 @dataclass
@@ -121,6 +171,7 @@ class Estimate:
     inputs: Inputs
     prices_as_of: str | None
     monthly: dict[str, float] = field(default_factory=dict)
+    backfill: dict[str, float] = field(default_factory=dict)
     capacity: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -128,12 +179,18 @@ class Estimate:
     def total(self) -> float:
         return sum(self.monthly.values())
 
+    @property
+    def backfill_total(self) -> float:
+        return sum(self.backfill.values())
+
     def as_json(self) -> dict[str, Any]:
         return {
             "inputs": asdict(self.inputs),
             "prices_as_of": self.prices_as_of,
             "monthly_usd": {k: round(v, 4) for k, v in self.monthly.items()},
             "total_usd": round(self.total, 4),
+            "backfill_usd": {k: round(v, 4) for k, v in self.backfill.items()},
+            "backfill_total_usd": round(self.backfill_total, 4),
             "capacity": self.capacity,
             "notes": self.notes,
         }
@@ -161,92 +218,173 @@ def invocations_per_video(inputs: Inputs, settings: Settings) -> int:
     return max(1, math.ceil(seconds_per_video(inputs) / usable_seconds(settings)))
 
 
-def estimate(inputs: Inputs, prices: dict[str, Any], settings: Settings | None = None) -> Estimate:
-    settings = settings or Settings()
-    result = Estimate(inputs, prices.get("as_of"))
-    monthly = result.monthly
-    new_videos = inputs.new_per_night * DAYS_PER_MONTH
-    new_gb = new_videos * inputs.avg_gb
-    per_video = seconds_per_video(inputs)
-    downloader_invocations = new_videos * invocations_per_video(inputs, settings)
-    pages = math.ceil(inputs.videos / LISTER_PAGE_SIZE) or 1
+def _add(into: dict[str, float], costs: dict[str, float]) -> None:
+    for name, cost in costs.items():
+        into[name] = into.get(name, 0.0) + cost
 
-    lam = prices["lambda"]
+
+def transfer_costs(count: float, inputs: Inputs, prices: dict[str, Any], settings: Settings) -> dict[str, float]:
+    """What archiving `count` videos costs once, whenever it happens: compute, requests, logs, the NAT's bytes,
+    and the storage the lifecycle bills before the library's own class (the Standard stay, Glacier IR's
+    90-day minimum when the preset passes through it)."""
+    policy = lifecycle(inputs.lifecycle)
+    gb = count * inputs.avg_gb
+    s3 = prices["s3"]
+    gb_seconds = count * seconds_per_video(inputs) * inputs.downloader_memory_mb / 1024
+    invocations = count * invocations_per_video(inputs, settings)
+    costs = {
+        "Lambda": gb_seconds * prices["lambda"]["arm64_gb_second"]
+        + invocations / 1e6 * prices["lambda"]["per_million_requests"],
+        "SQS": count * SQS_REQUESTS_PER_VIDEO / 1e6 * prices["sqs"]["per_million_requests"],
+        "DynamoDB": count * DYNAMODB_WRITE_UNITS_PER_VIDEO / 1e6 * prices["dynamodb"]["per_million_write_units"],
+        "S3 requests": count * parts_per_video(inputs.avg_gb, settings) / 1000 * s3["put_per_1000"]
+        + count * S3_HEADS_PER_VIDEO / 1000 * s3["get_per_1000"]
+        + count / 1000 * sum(s3[TRANSITION_PRICE_KEYS[step.storage_class]] for step in policy.transitions),
+        "KMS": count * KMS_REQUESTS_PER_VIDEO / 10_000 * prices["kms"]["per_10000_requests"],
+    }
+    log_gb = count * LOG_BYTES_PER_VIDEO / GB + (gb * VPC_FLOW_LOG_BYTES_PER_GB / GB if inputs.vpc else 0.0)
+    retention_months = inputs.log_retention_days / DAYS_PER_MONTH
+    cw = prices["cloudwatch"]
+    costs["CloudWatch"] = log_gb * cw["logs_ingest_gb"] + log_gb * retention_months * cw["logs_storage_gb_month"]
+    costs["CloudWatch"] += invocations / 1e6 * cw["xray_per_million_traces"]
+    if inputs.vpc:
+        costs["NAT gateway"] = gb * prices["nat"]["per_gb_processed"]
+    costs.update(_staging_storage(gb, policy, s3))
+    return costs
+
+
+def _staging_storage(gb: float, policy: LifecyclePolicy, s3: dict[str, Any]) -> dict[str, float]:
+    """Storage billed before media reach the class they stay in: Standard until the first transition, and each
+    intermediate class for the days it holds them (at least its minimum, which S3 bills anyway)."""
+    if not policy.transitions:
+        return {}
+    costs = {
+        "S3 Standard": gb
+        * (policy.days_in_standard() + LIFECYCLE_ROUNDING_DAYS)
+        / DAYS_PER_MONTH
+        * (s3["standard_gb_month"])
+    }
+    for step, following in zip(policy.transitions, policy.transitions[1:], strict=False):
+        days = max(following.after_days - step.after_days, MINIMUM_DAYS[step.storage_class])
+        name = f"S3 {_class_label(step.storage_class)}"
+        costs[name] = gb * days / DAYS_PER_MONTH * s3[STORAGE_PRICE_KEYS[step.storage_class]]
+    return costs
+
+
+def _class_label(storage_class: str) -> str:
+    return {GLACIER_IR: "Glacier Instant Retrieval", DEEP_ARCHIVE: "Glacier Deep Archive"}[storage_class]
+
+
+def library_storage(inputs: Inputs, prices: dict[str, Any]) -> dict[str, float]:
+    """The library in the class it ends in (all of it: an upper bound, the newest nights are still on the way)."""
+    policy = lifecycle(inputs.lifecycle)
+    gb = inputs.videos * inputs.avg_gb
+    if not policy.transitions:
+        return {"S3 Standard": gb * prices["s3"]["standard_gb_month"]}
+    final = policy.transitions[-1].storage_class
+    return {f"S3 {_class_label(final)}": gb * prices["s3"][STORAGE_PRICE_KEYS[final]]}
+
+
+def running_costs(inputs: Inputs, prices: dict[str, Any], per_video: float) -> dict[str, float]:
+    """What the stack costs each month whatever it archives: keys, secret, idle polling, the lister's nightly
+    pass over the library, alarms, dashboard, the network."""
+    pages = math.ceil(inputs.videos / LISTER_PAGE_SIZE) or 1
     gb_seconds = (
-        new_videos * per_video * resources.DOWNLOADER_MEMORY_MB / 1024
-        + DAYS_PER_MONTH * pages * LISTER_SECONDS_PER_PAGE * resources.LISTER_MEMORY_MB / 1024
+        DAYS_PER_MONTH * pages * LISTER_SECONDS_PER_PAGE * resources.LISTER_MEMORY_MB / 1024
         + DAYS_PER_MONTH * SUMMARY_SECONDS * resources.SUMMARY_MEMORY_MB / 1024
         + ROTATION_INVOCATIONS_PER_MONTH * ROTATION_SECONDS * resources.ROTATION_MEMORY_MB / 1024
     )
-    invocations = downloader_invocations + 2 * DAYS_PER_MONTH + ROTATION_INVOCATIONS_PER_MONTH
-    monthly["Lambda"] = gb_seconds * lam["arm64_gb_second"] + invocations / 1e6 * lam["per_million_requests"]
-
+    invocations = 2 * DAYS_PER_MONTH + ROTATION_INVOCATIONS_PER_MONTH
+    lam = prices["lambda"]
     idle_polls = SQS_IDLE_POLLERS * SECONDS_PER_DAY / SQS_LONG_POLL_SECONDS * DAYS_PER_MONTH
-    sqs_requests = new_videos * SQS_REQUESTS_PER_VIDEO + idle_polls + SQS_OTHER_REQUESTS_PER_NIGHT * DAYS_PER_MONTH
-    monthly["SQS"] = sqs_requests / 1e6 * prices["sqs"]["per_million_requests"]
-
     ddb = prices["dynamodb"]
-    monthly["DynamoDB"] = (
-        new_videos * DYNAMODB_WRITE_UNITS_PER_VIDEO / 1e6 * ddb["per_million_write_units"]
-        + inputs.videos
+    secret_calls = (
+        SECRETS_CALLS_PER_NIGHT + inputs.concurrency
+    ) * DAYS_PER_MONTH + ROTATION_INVOCATIONS_PER_MONTH * 2
+    cw = prices["cloudwatch"]
+    log_gb = DAYS_PER_MONTH * LOG_BYTES_PER_NIGHT / GB
+    costs = {
+        "Lambda": gb_seconds * lam["arm64_gb_second"] + invocations / 1e6 * lam["per_million_requests"],
+        "SQS": (idle_polls + SQS_OTHER_REQUESTS_PER_NIGHT * DAYS_PER_MONTH)
+        / 1e6
+        * prices["sqs"]["per_million_requests"],
+        "DynamoDB": inputs.videos
         * DYNAMODB_READ_UNITS_PER_LISTED_MEDIUM
         * DAYS_PER_MONTH
         / 1e6
         * ddb["per_million_read_units"]
-        + inputs.videos * DYNAMODB_BYTES_PER_MEDIUM / GB * ddb["storage_gb_month"]
-    )
-
-    s3 = prices["s3"]
-    # Standard holds each night's videos for GLACIER_IR_AFTER_DAYS; Glacier IR bills its 90-day minimum even though
-    # the lifecycle moves them on after DEEP_ARCHIVE_AFTER_DAYS; Deep Archive holds the library.
-    monthly["S3 Standard"] = inputs.new_per_night * GLACIER_IR_AFTER_DAYS * inputs.avg_gb * s3["standard_gb_month"]
-    glacier_days = max(DEEP_ARCHIVE_AFTER_DAYS - GLACIER_IR_AFTER_DAYS, s3["glacier_ir_minimum_days"])
-    monthly["S3 Glacier Instant Retrieval"] = new_gb * glacier_days / DAYS_PER_MONTH * s3["glacier_ir_gb_month"]
-    monthly["S3 Glacier Deep Archive"] = inputs.videos * inputs.avg_gb * s3["deep_archive_gb_month"]
-    monthly["S3 requests"] = (
-        new_videos * parts_per_video(inputs.avg_gb, settings) / 1000 * s3["put_per_1000"]
-        + new_videos * S3_HEADS_PER_VIDEO / 1000 * s3["get_per_1000"]
-        + new_videos / 1000 * (s3["transition_glacier_ir_per_1000"] + s3["transition_deep_archive_per_1000"])
-    )
-
-    kms = prices["kms"]
-    kms_requests = new_videos * KMS_REQUESTS_PER_VIDEO + KMS_FIXED_REQUESTS_PER_MONTH
-    monthly["KMS"] = kms["key_month"] + kms_requests / 10_000 * kms["per_10000_requests"]
-
-    sm = prices["secrets_manager"]
-    secret_calls = SECRETS_CALLS_PER_NIGHT * DAYS_PER_MONTH + ROTATION_INVOCATIONS_PER_MONTH * 2
-    monthly["Secrets Manager"] = sm["secret_month"] + secret_calls / 10_000 * sm["per_10000_calls"]
-
+        + inputs.videos * DYNAMODB_BYTES_PER_MEDIUM / GB * ddb["storage_gb_month"],
+        "KMS": prices["kms"]["key_month"]
+        + KMS_FIXED_REQUESTS_PER_MONTH / 10_000 * prices["kms"]["per_10000_requests"],
+        "Secrets Manager": prices["secrets_manager"]["secret_month"]
+        + secret_calls / 10_000 * prices["secrets_manager"]["per_10000_calls"],
+        "CloudWatch": metric_hours_per_month(inputs, per_video)
+        / HOURS_PER_MONTH
+        * len(NIGHTLY_METRICS)
+        * cw["metric_month"]
+        + inputs.alarm_metrics * cw["alarm_metric_month"]
+        + (cw["dashboard_month"] if inputs.dashboard else 0.0)
+        + log_gb * cw["logs_ingest_gb"]
+        + log_gb * inputs.log_retention_days / DAYS_PER_MONTH * cw["logs_storage_gb_month"]
+        + invocations / 1e6 * cw["xray_per_million_traces"],
+    }
     if inputs.vpc:
         nat = prices["nat"]
-        monthly["NAT gateway"] = (
-            NAT_GATEWAYS * HOURS_PER_MONTH * (nat["gateway_hour"] + nat["public_ipv4_hour"])
-            + new_gb * nat["per_gb_processed"]
+        costs["NAT gateway"] = NAT_GATEWAYS * HOURS_PER_MONTH * (nat["gateway_hour"] + nat["public_ipv4_hour"])
+        costs["VPC interface endpoints"] = (
+            INTERFACE_ENDPOINTS
+            * AVAILABILITY_ZONES
+            * HOURS_PER_MONTH
+            * prices["vpc_endpoints"]["interface_endpoint_az_hour"]
         )
-        endpoints = prices["vpc_endpoints"]
-        monthly["VPC interface endpoints"] = (
-            INTERFACE_ENDPOINTS * AVAILABILITY_ZONES * HOURS_PER_MONTH * endpoints["interface_endpoint_az_hour"]
-        )
+    return costs
 
-    cw = prices["cloudwatch"]
-    log_gb = (new_videos * LOG_BYTES_PER_VIDEO + DAYS_PER_MONTH * LOG_BYTES_PER_NIGHT) / GB
-    if inputs.vpc:
-        log_gb += new_gb * VPC_FLOW_LOG_BYTES_PER_GB / GB
-    traces = downloader_invocations + 2 * DAYS_PER_MONTH
-    monthly["CloudWatch"] = (
-        len(Metric) * cw["metric_month"]
-        + ALARM_METRICS * cw["alarm_metric_month"]
-        + DASHBOARDS * cw["dashboard_month"]
-        + log_gb * cw["logs_ingest_gb"]
-        + log_gb * LOG_RETENTION_MONTHS * cw["logs_storage_gb_month"]
-        + traces / 1e6 * cw["xray_per_million_traces"]
-    )
 
+def metric_hours_per_month(inputs: Inputs, per_video: float) -> float:
+    """Hours a month in which the nightly metrics are sent: from the run's start to its report, each night."""
+    night = math.ceil(inputs.new_per_night / inputs.concurrency) * per_video
+    return DAYS_PER_MONTH * math.ceil((inputs.schedule_minute * 60 + night + REPORT_DELAY_SECONDS) / 3600)
+
+
+ORDER = (
+    "Lambda",
+    "SQS",
+    "DynamoDB",
+    "S3 Standard",
+    "S3 Glacier Instant Retrieval",
+    "S3 Glacier Deep Archive",
+    "S3 requests",
+    "KMS",
+    "Secrets Manager",
+    "NAT gateway",
+    "VPC interface endpoints",
+    "CloudWatch",
+)
+
+
+def _ordered(costs: dict[str, float]) -> dict[str, float]:
+    return {name: costs[name] for name in ORDER if name in costs}
+
+
+def estimate(inputs: Inputs, prices: dict[str, Any], settings: Settings | None = None) -> Estimate:
+    settings = settings or Settings()
+    result = Estimate(inputs, prices.get("as_of"))
+    per_video = seconds_per_video(inputs)
+    monthly: dict[str, float] = {}
+    _add(monthly, running_costs(inputs, prices, per_video))
+    _add(monthly, transfer_costs(inputs.new_per_night * DAYS_PER_MONTH, inputs, prices, settings))
+    _add(monthly, library_storage(inputs, prices))
+    result.monthly = _ordered(monthly)
+    backfill_days = math.ceil(inputs.videos / inputs.concurrency) * per_video / SECONDS_PER_DAY
+    result.backfill = _ordered(transfer_costs(inputs.videos, inputs, prices, settings))
     result.capacity = capacity(inputs, per_video, settings)
-    if glacier_days > DEEP_ARCHIVE_AFTER_DAYS - GLACIER_IR_AFTER_DAYS:
+    floor = inputs.videos * inputs.avg_gb * prices["s3"]["deep_archive_gb_month"]
+    result.capacity["deep_archive_floor_usd"] = round(floor, 4)
+    result.capacity["total_over_floor"] = round(result.total / floor, 3) if floor else None
+    if backfill_days > 1:
         result.notes.append(
-            f"Glacier Instant Retrieval bills {s3['glacier_ir_minimum_days']} days per object although the "
-            f"lifecycle keeps media there {DEEP_ARCHIVE_AFTER_DAYS - GLACIER_IR_AFTER_DAYS} days"
+            f"the first backfill runs {backfill_days:.1f} days; the running costs of those days are in the "
+            "monthly figure, not the backfill's"
         )
     return result
 
@@ -276,8 +414,18 @@ def build_parser() -> ScriptParser:
     parser.add_argument("--videos", type=positive_int, required=True, help="videos in the library")
     parser.add_argument("--avg-gb", type=positive_float, required=True, help="average video size in GB")
     parser.add_argument("--new-per-night", type=non_negative_float, required=True, help="new videos per night")
-    parser.add_argument("--vpc", action="store_true", help="the stack runs in a VPC (NAT gateway, endpoints)")
-    parser.add_argument("--region", default=DEFAULT_REGION, help="price region (default %(default)s)")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="the deployment's configuration file, or an example's name (default config/personal.json)",
+    )
+    parser.add_argument(
+        "--vpc",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="override the configuration's vpc (NAT gateway, endpoints)",
+    )
+    parser.add_argument("--region", default=None, help="override the configuration's region (the price table)")
     parser.add_argument(
         "--mbps",
         type=positive_float,
@@ -285,10 +433,7 @@ def build_parser() -> ScriptParser:
         help="throughput of one download (default %(default)s)",
     )
     parser.add_argument(
-        "--concurrency",
-        type=positive_int,
-        default=resources.DOWNLOADER_MAX_CONCURRENCY,
-        help="parallel downloads (default: the stack's %(default)s)",
+        "--concurrency", type=positive_int, default=None, help="override the configuration's parallel downloads"
     )
     parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
     return parser
@@ -298,39 +443,61 @@ def print_estimate(result: Estimate) -> None:
     inputs = result.inputs
     print(
         f"{inputs.videos} videos of {inputs.avg_gb:g} GB, {inputs.new_per_night:g} new a night, {inputs.region}"
-        f"{', VPC' if inputs.vpc else ''} (prices as of {result.prices_as_of}, scripts/prices.json)"
+        f"{', VPC' if inputs.vpc else ''}, lifecycle {inputs.lifecycle}, config {inputs.config}"
+        f" (prices as of {result.prices_as_of}, scripts/prices.json: check them against the AWS pricing pages)"
     )
-    width = max(len(name) for name in result.monthly)
+    width = max(len(name) for name in [*result.monthly, *result.backfill])
+    print("a steady month:")
     for name, cost in result.monthly.items():
         print(f"  {name:<{width}}  {cost:>10.2f} USD/month")
     print(f"  {'Total':<{width}}  {result.total:>10.2f} USD/month")
     cap = result.capacity
+    print(
+        f"  ({cap['total_over_floor']:.2f}x the library's Deep Archive storage alone, "
+        f"{cap['deep_archive_floor_usd']:.2f} USD/month)"
+    )
+    print(f"the first backfill (archiving the whole library once, {cap['backfill_days']:.2f} days):")
+    for name, cost in result.backfill.items():
+        print(f"  {name:<{width}}  {cost:>10.2f} USD once")
+    print(f"  {'Total':<{width}}  {result.backfill_total:>10.2f} USD once")
     verdict = "finishes" if cap["finishes_before_next_run"] else "does NOT finish"
     pace = f"{cap['seconds_per_video']:.0f} s per video at {inputs.mbps:g} Mbit/s, {cap['concurrency']} at a time"
     print(f"capacity: {pace}: a night's work takes {cap['night_hours']:.2f} h and {verdict} before the next run")
-    print(f"backfill of the whole library: {cap['backfill_days']:.2f} days")
     if not cap["video_fits_continuation_cap"]:
         print("warning: one video takes longer than the downloader's continuation cap; it would end FAILED")
     for note in result.notes:
         print(f"note: {note}")
 
 
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(config_file.REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args)
     try:
-        prices = load_prices(args.region)
-    except PriceTableError as exc:
+        deployment = config_file.load(args.config, require_alert_email=False)
+    except ConfigFileError as exc:
         raise UsageError(str(exc)) from None
-    inputs = Inputs(
+    inputs = Inputs.from_settings(
+        deployment,
         videos=args.videos,
         avg_gb=args.avg_gb,
         new_per_night=args.new_per_night,
+        mbps=args.mbps,
         vpc=args.vpc,
         region=args.region,
-        mbps=args.mbps,
         concurrency=args.concurrency,
+        config=_shown(config_file.resolve(args.config)),
     )
+    try:
+        prices = load_prices(inputs.region)
+    except PriceTableError as exc:
+        raise UsageError(str(exc)) from None
     result = estimate(inputs, prices)
     if args.json:
         print_json(result.as_json())

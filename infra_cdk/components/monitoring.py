@@ -1,10 +1,19 @@
 """Alarms, the dashboard and saved Logs Insights queries.
 
 Application metrics are the pipeline's EMF metrics (`pipeline.observability.metrics.Metric`), selected by the
-dimension set every emitter uses ({Environment, Provider}, `pipeline.resources`). Thresholds are the seed
-plan's ("> N in 5 minutes") and live in infra_cdk/settings.py; docs/infrastructure.md explains each one. Every
-alarm notifies the alerts topic; the only alarm without an action is the drain detector, which is a trigger for
-the summary, not an alert (see pipeline.py).
+dimension set every emitter uses ({Environment, Provider}, `pipeline.resources`). Thresholds live in
+infra_cdk/settings.py; docs/monitoring.md explains each one and docs/runbook.md says what to do.
+
+Two tiers, because CloudWatch bills every alarm metric (0.10 USD/month) and a personal archive should pay only for
+alarms that catch a failure nothing else reports:
+- essential (always): authentication failures (first one), messages in the DLQ (a medium failed 3 receives),
+  failed asynchronous invocations (the lister, summary or rotation crashed or timed out after its retries, or the
+  scheduler could not start the lister), rotation failures, and, with the schedule on, a lister that was not
+  invoked in a day. Failed media and failed listings are also in the nightly report / CRITICAL e-mail.
+- detailed (`monitoring.detailed_alarms`): failed videos, lister failures, low throughput, errors and throttles
+  of every function; earlier or more specific signals of failures the essential tier also catches.
+Every alarm notifies the alerts topic; the only alarm without an action is the drain detector, which is a trigger
+for the summary, not an alert (see pipeline.py). The dashboard is optional too (`monitoring.dashboard`).
 """
 
 from __future__ import annotations
@@ -59,14 +68,12 @@ class Monitoring(Construct):
         self._action = actions.SnsAction(topic)
         self.alarms: list[cloudwatch.Alarm] = []
 
-        self._application_alarms()
-        for fn in pipeline.functions:
-            self._function_alarms(fn)
-        self._queue_alarm("dlq-not-empty", pipeline.dead_letter_queue, "Media failed 3 receives: see the DLQ")
-        self._queue_alarm(
-            "failed-invocations", pipeline.failed_invocations, "An asynchronous invocation failed all its retries"
-        )
-        self.dashboard = self._dashboard()
+        self._essential_alarms()
+        if settings.detailed_alarms:
+            self._detailed_alarms()
+            for fn in pipeline.functions:
+                self._function_alarms(fn)
+        self.dashboard = self._dashboard() if settings.dashboard_enabled else None
         self._queries()
 
     # --- helpers -----------------------------------------------------------------------------------------------
@@ -116,7 +123,51 @@ class Monitoring(Construct):
 
     # --- alarms ------------------------------------------------------------------------------------------------
 
-    def _application_alarms(self) -> None:
+    def _essential_alarms(self) -> None:
+        pipeline = self._pipeline
+        self._alarm(
+            "authentication-failures",
+            self.metric(Metric.AUTHENTICATION_FAILURES, "Sum"),
+            threshold=AUTH_FAILURES_THRESHOLD,
+            comparison=GTE,
+            description=(
+                "GoPro refused the credentials (first failure): the refresh token may be revoked; "
+                "re-run scripts/bootstrap_credentials.py (docs/runbook.md)"
+            ),
+        )
+        self._queue_alarm("dlq-not-empty", pipeline.dead_letter_queue, "Media failed 3 receives: see the DLQ")
+        self._queue_alarm(
+            "failed-invocations", pipeline.failed_invocations, "An asynchronous invocation failed all its retries"
+        )
+        self._alarm(
+            "rotation-failed",
+            cloudwatch.MathExpression(
+                expression="FILL(errors, 0) + FILL(failures, 0)",
+                using_metrics={
+                    "errors": pipeline.rotation.function.metric_errors(period=PERIOD, statistic="Sum"),
+                    "failures": self.metric(Metric.ROTATION_FAILURE, "Sum"),
+                },
+                period=PERIOD,
+                label="Rotation errors and reported failures",
+            ),
+            threshold=1,
+            comparison=GTE,
+            description="The credentials rotation failed: the secret still holds the previous tokens",
+        )
+        if self._settings.schedule_enabled:
+            self._alarm(
+                "lister-silent",
+                pipeline.lister.function.metric_invocations(period=LISTER_SILENT_PERIOD, statistic="Sum"),
+                threshold=1,
+                comparison=LT,
+                treat_missing_data=BREACHING,
+                description=(
+                    "The lister was not invoked in the last day: the nightly schedule is not running "
+                    "(quiet nights are silent, so this is the sign of life)"
+                ),
+            )
+
+    def _detailed_alarms(self) -> None:
         pipeline = self._pipeline
         self._alarm(
             "failed-videos",
@@ -124,16 +175,6 @@ class Monitoring(Construct):
             threshold=FAILED_VIDEOS_THRESHOLD,
             comparison=GT,
             description=f"More than {FAILED_VIDEOS_THRESHOLD} media failed within {ALARM_PERIOD_MINUTES} minutes",
-        )
-        self._alarm(
-            "authentication-failures",
-            self.metric(Metric.AUTHENTICATION_FAILURES, "Sum"),
-            threshold=AUTH_FAILURES_THRESHOLD,
-            comparison=GT,
-            description=(
-                f"More than {AUTH_FAILURES_THRESHOLD} GoPro authentication failure within {ALARM_PERIOD_MINUTES} "
-                "minutes: the refresh token may be revoked; re-run scripts/bootstrap_credentials.py"
-            ),
         )
         self._alarm(
             "low-throughput",
@@ -160,34 +201,6 @@ class Monitoring(Construct):
             comparison=GTE,
             description="The nightly listing failed: tonight's new media were not enqueued",
         )
-        self._alarm(
-            "rotation-failed",
-            cloudwatch.MathExpression(
-                expression="FILL(errors, 0) + FILL(failures, 0)",
-                using_metrics={
-                    "errors": pipeline.rotation.function.metric_errors(period=PERIOD, statistic="Sum"),
-                    "failures": self.metric(Metric.ROTATION_FAILURE, "Sum"),
-                },
-                period=PERIOD,
-                label="Rotation errors and reported failures",
-            ),
-            threshold=1,
-            comparison=GTE,
-            description="The credentials rotation failed: the secret still holds the previous tokens",
-        )
-
-        if self._settings.schedule_enabled:
-            self._alarm(
-                "lister-silent",
-                pipeline.lister.function.metric_invocations(period=LISTER_SILENT_PERIOD, statistic="Sum"),
-                threshold=1,
-                comparison=LT,
-                treat_missing_data=BREACHING,
-                description=(
-                    "The lister was not invoked in the last day: the nightly schedule is not running "
-                    "(quiet nights are silent, so this is the sign of life)"
-                ),
-            )
 
     def _function_alarms(self, fn: PipelineFunction) -> None:
         self._alarm(

@@ -1,10 +1,11 @@
 """The event-driven pipeline: schedule -> lister -> queue -> downloaders -> (queue drained) -> summary.
 
-- EventBridge Scheduler starts the lister at 02:00 Europe/Paris. Scheduler evaluates the cron in the time zone
-  itself, so the run stays at 02:00 local time across daylight-saving changes (an EventBridge rule's cron is UTC).
+- EventBridge Scheduler starts the lister at the configured time and IANA time zone (02:00 Europe/Paris unless
+  the configuration file says otherwise). Scheduler evaluates the cron in the time zone itself, so the run stays
+  at the same local time across daylight-saving changes (an EventBridge rule's cron is UTC).
 - The lister enqueues one message per medium to archive. The downloader consumes them through an SQS event source
-  (batch size 1, MaximumConcurrency 5: five parallel transfers, GoPro-friendly), reporting failed items so a
-  batch is never retried as a whole. A message that fails three receives moves to the dead-letter queue.
+  (batch size 1, MaximumConcurrency from the configuration, 5 by default: GoPro-friendly), reporting failed
+  items so a batch is never retried as a whole. A message that fails three receives moves to the dead-letter queue.
 - The visibility timeout is 6x the downloader's timeout (AWS guidance for Lambda event sources), so a message is
   never handed to a second downloader while the first may still be working on it.
 - Queue drained -> summary: see `_drain_detection`.
@@ -67,6 +68,10 @@ TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
     "summary": ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem"),
     "rotation": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"),
 }
+# Environment variables for settings the pipeline does not read yet (see `_environment`).
+INCLUDE_EDITS = "INCLUDE_EDITS"
+INCLUDE_RAW = "INCLUDE_RAW"
+
 # The customer managed key, for the table, queues, secret, topic and bucket this function touches. No wildcards.
 KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
 
@@ -224,9 +229,20 @@ class Pipeline(Construct):
             EnvVar.METRICS_NAMESPACE: settings.names.metrics_namespace,
             EnvVar.TRACING_ENABLED: "true",
             EnvVar.LOG_LEVEL: settings.log_level,
+            # What to archive and how often to reconcile: the configuration file's choices, set explicitly so the
+            # template shows what the functions run with (pipeline/config.py reads them).
+            EnvVar.INCLUDE_PHOTOS: _flag(settings.include_photos),
+            EnvVar.FULL_RECONCILE_DAYS: str(settings.full_reconcile_days),
+            EnvVar.REPORT_QUIET_NIGHTS: _flag(settings.report_quiet_nights),
+            # Not read by the pipeline yet (a later issue wires them into the providers); set so a deployment
+            # already says what it asked for.
+            INCLUDE_EDITS: _flag(settings.include_edits),
+            INCLUDE_RAW: _flag(settings.include_raw),
         }
         if settings.gopro_api_url:
             environment[GoProEnv.API_URL.value] = settings.gopro_api_url
+        if settings.gopro_auth_url:
+            environment[GoProEnv.AUTH_URL.value] = settings.gopro_auth_url
         if settings.allowed_download_hosts:
             environment[EnvVar.ALLOWED_DOWNLOAD_HOSTS] = ",".join(settings.allowed_download_hosts)
         return environment
@@ -369,7 +385,10 @@ class Pipeline(Construct):
             self,
             "NightlySchedule",
             name=settings.resource_name("nightly"),
-            description="Starts the nightly sync (02:00 Paris time, daylight saving included)",
+            description=(
+                f"Starts the nightly sync ({settings.schedule_expression} in {settings.schedule_timezone}, "
+                "daylight saving included)"
+            ),
             schedule_expression=settings.schedule_expression,
             schedule_expression_timezone=settings.schedule_timezone,
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
@@ -456,3 +475,7 @@ class Pipeline(Construct):
             )
         )
         return alarm
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"

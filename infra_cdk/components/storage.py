@@ -8,7 +8,8 @@ Why these settings:
   recoverable until noncurrent versions expire), encrypted under the environment's key with an S3 bucket key (one
   KMS call per object instead of per part), TLS only, public access blocked, ACLs disabled, and writes/deletes
   refused to every principal but the downloader (`restrict_writes_to`). Media (under `<provider>/`, see
-  pipeline/keys.py) move to Glacier Instant Retrieval after 7 days and Deep Archive after 14.
+  pipeline/keys.py) follow the configuration's lifecycle preset (`infra_cdk.lifecycle`; Deep Archive from the
+  first midnight UTC by default).
 - Server access logs go to a separate bucket (SSE-S3: S3 log delivery cannot write SSE-KMS objects).
 """
 
@@ -24,14 +25,14 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra_cdk import compliance
-from infra_cdk.settings import (
-    ABORT_INCOMPLETE_UPLOAD_DAYS,
-    DEEP_ARCHIVE_AFTER_DAYS,
-    GLACIER_IR_AFTER_DAYS,
-    LIFECYCLE_MIN_OBJECT_BYTES,
-    EnvironmentSettings,
-)
+from infra_cdk.lifecycle import DEEP_ARCHIVE, GLACIER_IR, lifecycle
+from infra_cdk.settings import ABORT_INCOMPLETE_UPLOAD_DAYS, LIFECYCLE_MIN_OBJECT_BYTES, EnvironmentSettings
 from pipeline import resources
+
+STORAGE_CLASSES = {
+    GLACIER_IR: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+    DEEP_ARCHIVE: s3.StorageClass.DEEP_ARCHIVE,
+}
 
 # Object writes and deletions only the downloader may perform on the archive.
 ARCHIVE_WRITE_ACTIONS = (
@@ -130,12 +131,13 @@ class Storage(Construct):
             lifecycle_rules=self._archive_lifecycle(),
             removal_policy=RemovalPolicy.RETAIN,
         )
-        # The CloudFormation schema types ObjectSizeGreaterThan as a string; the L2 renders a number.
-        archive = self.archive_bucket.node.default_child
-        assert isinstance(archive, s3.CfnBucket)
-        archive.add_property_override(
-            "LifecycleConfiguration.Rules.0.ObjectSizeGreaterThan", str(LIFECYCLE_MIN_OBJECT_BYTES)
-        )
+        if lifecycle(settings.lifecycle).transitions:
+            # The CloudFormation schema types ObjectSizeGreaterThan as a string; the L2 renders a number.
+            archive = self.archive_bucket.node.default_child
+            assert isinstance(archive, s3.CfnBucket)
+            archive.add_property_override(
+                "LifecycleConfiguration.Rules.0.ObjectSizeGreaterThan", str(LIFECYCLE_MIN_OBJECT_BYTES)
+            )
 
         for bucket in (self.access_logs_bucket, self.archive_bucket):
             compliance.skip_checkov(
@@ -152,22 +154,25 @@ class Storage(Construct):
 
     def _archive_lifecycle(self) -> list[s3.LifecycleRule]:
         settings = self._settings
+        policy = lifecycle(settings.lifecycle)
+        media: list[s3.LifecycleRule] = []
+        if policy.transitions:
+            media.append(
+                s3.LifecycleRule(
+                    id=f"media-{policy.name}",
+                    prefix=f"{settings.provider}/",
+                    object_size_greater_than=LIFECYCLE_MIN_OBJECT_BYTES,
+                    transitions=[
+                        s3.Transition(
+                            storage_class=STORAGE_CLASSES[step.storage_class],
+                            transition_after=Duration.days(step.after_days),
+                        )
+                        for step in policy.transitions
+                    ],
+                )
+            )
         return [
-            s3.LifecycleRule(
-                id="media-to-glacier-ir-then-deep-archive",
-                prefix=f"{settings.provider}/",
-                object_size_greater_than=LIFECYCLE_MIN_OBJECT_BYTES,
-                transitions=[
-                    s3.Transition(
-                        storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
-                        transition_after=Duration.days(GLACIER_IR_AFTER_DAYS),
-                    ),
-                    s3.Transition(
-                        storage_class=s3.StorageClass.DEEP_ARCHIVE,
-                        transition_after=Duration.days(DEEP_ARCHIVE_AFTER_DAYS),
-                    ),
-                ],
-            ),
+            *media,
             s3.LifecycleRule(
                 id="abort-incomplete-multipart-uploads",
                 abort_incomplete_multipart_upload_after=Duration.days(ABORT_INCOMPLETE_UPLOAD_DAYS),

@@ -1,4 +1,8 @@
-"""Synthesizes every environment once per test session and shares the templates.
+"""Synthesizes every example configuration once per test session and shares the templates.
+
+`config/examples/`: personal (the documented default), dev, staging, prod (the presets for a pipeline run for
+others) and full (every field of the configuration file set to a non-default value). Tests that take `env` run
+once per dev/staging/prod preset; `synthesized["personal"]` and `synthesized["full"]` are read directly.
 
 Why once: a synthesis costs a few seconds of jsii round trips; the assertion modules only read the result. The
 synthesis is the real one (`infra_cdk.synth`, with asset bundling and cdk-nag), so a test run also proves that
@@ -18,9 +22,12 @@ from aws_cdk.assertions import Template
 
 from pipeline import resources
 
+EXAMPLES = ("personal", "dev", "staging", "prod", "full")
+
 
 @dataclass(frozen=True)
 class Synthesized:
+    name: str  # the example configuration (config/examples/<name>.json)
     environment: str
     template: dict[str, Any]
     assembly_dir: Path
@@ -52,19 +59,21 @@ class Synthesized:
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesized]:
+    from infra_cdk import config_file
     from infra_cdk.synth import synth
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     result = {}
-    for environment in resources.ENVIRONMENTS:
-        template_path = synth(environment, outdir)
-        result[environment] = Synthesized(environment, json.loads(template_path.read_text()), template_path.parent)
+    for name in EXAMPLES:
+        template_path = synth(name, outdir)
+        environment = config_file.load(name).environment
+        result[name] = Synthesized(name, environment, json.loads(template_path.read_text()), template_path.parent)
     return result
 
 
 @pytest.fixture(params=resources.ENVIRONMENTS)
 def env(request: pytest.FixtureRequest, synthesized: dict[str, Synthesized]) -> Synthesized:
-    """Each test that takes `env` runs once per environment."""
+    """Each test that takes `env` runs once per dev/staging/prod preset (config/examples/<env>.json)."""
     return synthesized[request.param]
 
 

@@ -57,7 +57,8 @@ def test_the_seed_alarms_with_their_thresholds(env: Synthesized) -> None:
         ), name
 
     check("failed-videos", Metric.VIDEOS_FAILED, "Sum", "GreaterThanThreshold", 3)
-    check("authentication-failures", Metric.AUTHENTICATION_FAILURES, "Sum", "GreaterThanThreshold", 1)
+    # Issue 13: the first authentication failure alarms (the lister fails once a night at most).
+    check("authentication-failures", Metric.AUTHENTICATION_FAILURES, "Sum", "GreaterThanOrEqualToThreshold", 1)
     check("low-throughput", Metric.TRANSFER_THROUGHPUT, "Average", "LessThanThreshold", 20, periods=3)
     for purpose in ("lister", "downloader", "summary", "rotation"):
         errors, throttles = alarms[f"{purpose}-errors"], alarms[f"{purpose}-throttles"]
@@ -78,14 +79,14 @@ def test_lister_failed_alarm_watches_errors_and_reported_failures(env: Synthesiz
 
 
 def test_alerts_topic_has_the_email_subscription_from_settings(env: Synthesized) -> None:
-    from infra_cdk.settings import settings_for
+    from infra_cdk import config_file
 
     topic_id, _ = env.one("AWS::SNS::Topic")
     env.assertions.has_resource_properties(
         "AWS::SNS::Subscription",
         {
             "Protocol": "email",
-            "Endpoint": settings_for(env.environment).alert_email,
+            "Endpoint": config_file.load(env.name).alert_email,
             "TopicArn": {"Ref": topic_id},
         },
     )
@@ -97,3 +98,62 @@ def test_dashboard_and_saved_queries(env: Synthesized) -> None:
         q["Properties"]["Name"].split("/")[-1] for q in env.resources_of("AWS::Logs::QueryDefinition").values()
     }
     assert queries == {"Failed Downloads", "Average Throughput", "Slow Transfers"}
+
+
+# --- the personal preset's essential alarms (issue 13) ----------------------------------------------------------
+
+ESSENTIAL = {"authentication-failures", "dlq-not-empty", "failed-invocations", "rotation-failed", "lister-silent"}
+
+
+def test_personal_preset_has_exactly_the_essential_alarms_each_wired_to_the_topic(
+    synthesized: dict[str, Synthesized],
+) -> None:
+    personal = synthesized["personal"]
+    alarms = _alarms(personal)
+    assert set(alarms) == ESSENTIAL | {DRAIN}
+    topic_id, _ = personal.one("AWS::SNS::Topic")
+    for name in ESSENTIAL:
+        assert alarms[name]["ActionsEnabled"] is True, name
+        assert alarms[name]["AlarmActions"] == [{"Ref": topic_id}], name
+    auth = alarms["authentication-failures"]
+    assert auth["MetricName"] == str(Metric.AUTHENTICATION_FAILURES)
+    assert (auth["Statistic"], auth["Period"]) == ("Sum", 300)
+    assert (auth["ComparisonOperator"], auth["Threshold"], auth["EvaluationPeriods"]) == (
+        "GreaterThanOrEqualToThreshold",
+        1,
+        1,
+    )
+    for name in ("dlq-not-empty", "failed-invocations"):
+        props = alarms[name]
+        assert props["MetricName"] == "ApproximateNumberOfMessagesVisible", name
+        assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0), name
+    silent = alarms["lister-silent"]
+    assert (silent["MetricName"], silent["Period"], silent["ComparisonOperator"], silent["Threshold"]) == (
+        "Invocations",
+        86400,
+        "LessThanThreshold",
+        1,
+    )
+    assert silent["TreatMissingData"] == "breaching"
+
+
+def test_rotation_failed_alarm_watches_errors_and_reported_failures(env: Synthesized) -> None:
+    props = _alarms(env)["rotation-failed"]
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in props["Metrics"] if "MetricStat" in m}
+    assert names == {"Errors", str(Metric.ROTATION_FAILURE)}
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+
+
+def test_every_alarm_has_a_runbook_entry(synthesized: dict[str, Synthesized]) -> None:
+    from pathlib import Path
+
+    runbook = (Path(__file__).resolve().parents[2] / "docs" / "runbook.md").read_text()
+    headings = [line for line in runbook.splitlines() if line.startswith("## `gopro-sync-")]
+    for stack in synthesized.values():
+        for name in _alarms(stack):
+            generic = name
+            for purpose in ("lister", "downloader", "summary", "rotation"):
+                for kind in ("errors", "throttles"):
+                    if name == f"{purpose}-{kind}":
+                        generic = f"<function>-{kind}"
+            assert any(f"`gopro-sync-{generic}-<env>`" in h for h in headings), name

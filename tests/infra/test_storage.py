@@ -82,16 +82,15 @@ def test_archive_bucket_uses_the_customer_key_with_a_bucket_key(env: Synthesized
     assert rule["BucketKeyEnabled"] is True
 
 
-def test_media_lifecycle_glacier_ir_at_7_days_then_deep_archive_at_14(env: Synthesized) -> None:
+def test_media_lifecycle_deep_archive_from_the_first_midnight_by_default(env: Synthesized) -> None:
+    """Issue 13: no more Glacier IR at 7 days (billed its 90-day minimum for a 7-day stay)."""
     _, bucket = _archive(env)
     rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
-    media = rules["media-to-glacier-ir-then-deep-archive"]
+    media = rules["media-deep-archive"]
     assert media["Status"] == "Enabled"
     assert media["Prefix"] == "gopro/"  # pipeline/keys.py: {provider}/{yyyy}/{mm}/{dd}/{media_id}/{filename}
-    assert media["Transitions"] == [
-        {"StorageClass": "GLACIER_IR", "TransitionInDays": 7},
-        {"StorageClass": "DEEP_ARCHIVE", "TransitionInDays": 14},
-    ]
+    assert media["ObjectSizeGreaterThan"] == "131072"
+    assert media["Transitions"] == [{"StorageClass": "DEEP_ARCHIVE", "TransitionInDays": 0}]
     assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] > 0
     assert rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
 
