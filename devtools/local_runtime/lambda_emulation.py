@@ -7,6 +7,7 @@ as a deployed function does. Nothing here knows the handlers' internals.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -117,15 +118,38 @@ def cold_start(settings: Settings) -> App:
     is cached in `_app`), and the handlers' own `current_app()` builds the next one from the function's
     environment, which is set only for that moment (nothing reads configuration from it afterwards). One
     LocalPipeline drives the handlers at a time.
+
+    The logging set-up is the host process's and is kept: a cold start configures a Lambda container's logging
+    (JSON on stdout), which here would replace the command's (JSON on stderr) or the test runner's capture.
     """
     with app_module._app_lock:
         app_module._app = None
-    with environment(function_environment(settings)):
+    with environment(function_environment(settings)), _host_logging():
         app = current_app()
     if app.settings != settings:
         differ = [f.name for f in fields(Settings) if getattr(app.settings, f.name) != getattr(settings, f.name)]
         raise RuntimeError(f"settings not carried by the function's environment: {', '.join(differ)}")
     return app
+
+
+@contextmanager
+def _host_logging() -> Iterator[None]:
+    """The root logger's handlers and every logger's level as they are now, restored on exit."""
+    root = logging.getLogger()
+    handlers, root_level = list(root.handlers), root.level
+    levels = {name: logger.level for name, logger in _loggers().items()}
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(root_level)
+        for name, logger in _loggers().items():
+            logger.setLevel(levels.get(name, logging.NOTSET))
+
+
+def _loggers() -> dict[str, logging.Logger]:
+    manager = logging.Logger.manager
+    return {name: logger for name, logger in manager.loggerDict.items() if isinstance(logger, logging.Logger)}
 
 
 @dataclass

@@ -40,7 +40,6 @@ from pipeline.credentials.model import ProviderCredentials
 from pipeline.handlers.downloader import handler as downloader_handler
 from pipeline.handlers.lister import handler as lister_handler
 from pipeline.handlers.summary import handler as summary_handler
-from pipeline.observability.logging import configure_logging
 from pipeline.services.summary import SummaryService
 from pipeline.state.models import MediaStatus
 from pipeline.state.store import utc_now
@@ -134,8 +133,6 @@ class LocalPipeline:
     # --- lifecycle -----------------------------------------------------------------------------------------------
 
     def start(self) -> LocalPipeline:
-        # The runtime's own log lines (provisioning) go where the functions' go, with their format, from the start.
-        configure_logging(self._base.log_level)
         endpoint = self._endpoint or self._start_moto()
         if self._api_url is None:
             self._start_simulator()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import fields
 
@@ -101,3 +102,14 @@ def test_the_context_counts_down_from_the_timeout() -> None:
     unlimited = LambdaContext(function_name="f", invoked_function_arn=None, timeout_seconds=None)
     assert unlimited.get_remaining_time_in_millis() == NO_LIMIT_MS
     assert context.aws_request_id != unlimited.aws_request_id
+
+
+def test_cold_start_keeps_the_host_logging(monkeypatch) -> None:
+    monkeypatch.setattr(lambda_emulation.app_module, "_app", None)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    botocore_level = logging.getLogger("botocore").level
+    lambda_emulation.cold_start(CUSTOM)  # App.from_env configures a Lambda container's logging
+    assert root.handlers == handlers
+    assert root.level == level
+    assert logging.getLogger("botocore").level == botocore_level
