@@ -19,12 +19,15 @@ from typing import Any
 from pipeline import app as app_module
 from pipeline.app import App, current_app
 from pipeline.config import EnvVar, Settings
+from pipeline.providers.gopro.config import GoProEnv, GoProSettings
+from pipeline.providers.http_manifest.config import ManifestEnv
 
 LOCAL_ACCOUNT = "000000000000"
 #: What `get_remaining_time_in_millis` reads without a time limit (the listing's own "no deadline" value).
 NO_LIMIT_MS = 10**9
 
-# The variable each setting is read from (`Settings.from_env`); `credentials_override` is the four GOPRO_* ones.
+# The variable each of the pipeline's own settings is read from (`Settings.from_env`). The providers' variables
+# (`GoProEnv`, `ManifestEnv`) are carried as they are in the environment the settings were read from.
 SETTING_VARIABLES: dict[str, str] = {
     "environment": EnvVar.ENVIRONMENT,
     "provider": EnvVar.PROVIDER,
@@ -39,8 +42,6 @@ SETTING_VARIABLES: dict[str, str] = {
     "metrics_namespace": EnvVar.METRICS_NAMESPACE,
     "tracing_enabled": EnvVar.TRACING_ENABLED,
     "log_level": EnvVar.LOG_LEVEL,
-    "gopro_api_url": EnvVar.GOPRO_API_URL,
-    "gopro_auth_url": EnvVar.GOPRO_AUTH_URL,
     "http_connect_timeout": EnvVar.HTTP_CONNECT_TIMEOUT,
     "http_read_timeout": EnvVar.HTTP_READ_TIMEOUT,
     "retry_max_attempts": EnvVar.RETRY_MAX_ATTEMPTS,
@@ -57,12 +58,7 @@ SETTING_VARIABLES: dict[str, str] = {
     "allowed_download_hosts": EnvVar.ALLOWED_DOWNLOAD_HOSTS,
     "local_mode": EnvVar.LOCAL_MODE,
 }
-CREDENTIAL_VARIABLES: dict[str, str] = {
-    "client_id": EnvVar.GOPRO_CLIENT_ID,
-    "client_secret": EnvVar.GOPRO_CLIENT_SECRET,
-    "refresh_token": EnvVar.GOPRO_REFRESH_TOKEN,
-    "access_token": EnvVar.GOPRO_ACCESS_TOKEN,
-}
+PROVIDER_VARIABLES: tuple[str, ...] = (*GoProEnv, *ManifestEnv)
 
 
 def function_environment(settings: Settings) -> dict[str, str | None]:
@@ -75,8 +71,9 @@ def function_environment(settings: Settings) -> dict[str, str | None]:
     for name, variable in SETTING_VARIABLES.items():
         env[variable] = _encode(getattr(settings, name))
     env[EnvVar.AWS_DEFAULT_REGION] = settings.aws_region  # Lambda sets both
-    for name, variable in CREDENTIAL_VARIABLES.items():
-        env[variable] = getattr(settings.credentials_override, name)
+    source = settings.environ()
+    for variable in PROVIDER_VARIABLES:
+        env[variable] = source.get(variable) or None
     return env
 
 
@@ -126,8 +123,14 @@ def cold_start(settings: Settings) -> App:
         app_module._app = None
     with environment(function_environment(settings)), _host_logging():
         app = current_app()
-    if app.settings != settings:
-        differ = [f.name for f in fields(Settings) if getattr(app.settings, f.name) != getattr(settings, f.name)]
+    differ = [
+        f.name
+        for f in fields(Settings)
+        if f.compare and getattr(app.settings, f.name) != getattr(settings, f.name)
+    ]
+    if GoProSettings.of(app.settings) != GoProSettings.of(settings):
+        differ.append("the GoPro provider's settings")
+    if differ:
         raise RuntimeError(f"settings not carried by the function's environment: {', '.join(differ)}")
     return app
 

@@ -10,14 +10,16 @@ import pytest
 
 from devtools.local_runtime import lambda_emulation
 from devtools.local_runtime.lambda_emulation import (
-    CREDENTIAL_VARIABLES,
     NO_LIMIT_MS,
+    PROVIDER_VARIABLES,
     SETTING_VARIABLES,
     LambdaContext,
     environment,
     function_environment,
 )
-from pipeline.config import ProviderCredentialsOverride, Settings
+from pipeline.config import Settings
+from pipeline.providers.gopro.config import GoProEnv, GoProSettings
+from pipeline.providers.http_manifest.config import ManifestEnv
 
 CUSTOM = Settings(
     environment="staging",
@@ -33,8 +35,6 @@ CUSTOM = Settings(
     metrics_namespace="Custom/Sync",
     tracing_enabled=True,
     log_level="WARNING",
-    gopro_api_url="http://127.0.0.1:6001",
-    gopro_auth_url="http://127.0.0.1:6002",
     http_connect_timeout=1.5,
     http_read_timeout=2.25,
     retry_max_attempts=3,
@@ -50,34 +50,47 @@ CUSTOM = Settings(
     transfer_window=3,
     allowed_download_hosts=("cdn.example.com", "*.example.org"),
     local_mode=True,
-    credentials_override=ProviderCredentialsOverride(
-        client_id="id", client_secret="secret-value", refresh_token="refresh-value", access_token="access-value"
-    ),
+).with_env(
+    {
+        GoProEnv.API_URL: "http://127.0.0.1:6001",
+        GoProEnv.AUTH_URL: "http://127.0.0.1:6002",
+        GoProEnv.CLIENT_ID: "id",
+        GoProEnv.CLIENT_SECRET: "secret-value",
+        GoProEnv.REFRESH_TOKEN: "refresh-value",
+        GoProEnv.ACCESS_TOKEN: "access-value",
+        ManifestEnv.URL: "http://127.0.0.1:6003/manifest.json",
+    }
 )
 
 
 def test_every_setting_has_its_variable() -> None:
     names = {f.name for f in fields(Settings)}
-    assert set(SETTING_VARIABLES) | {"credentials_override"} == names
-    assert set(CREDENTIAL_VARIABLES) == {f.name for f in fields(ProviderCredentialsOverride)}
+    assert set(SETTING_VARIABLES) | {"env"} == names
+    assert set(PROVIDER_VARIABLES) == set(GoProEnv) | set(ManifestEnv)
 
 
 def test_every_setting_differs_from_its_default_in_the_round_trip_sample() -> None:
     defaults = Settings()
-    same = [f.name for f in fields(Settings) if getattr(CUSTOM, f.name) == getattr(defaults, f.name)]
+    same = [
+        f.name
+        for f in fields(Settings)
+        if f.name != "env" and getattr(CUSTOM, f.name) == getattr(defaults, f.name)
+    ]
     assert same == []
+    assert GoProSettings.of(CUSTOM) != GoProSettings.from_env({})
 
 
 @pytest.mark.parametrize("settings", [Settings(), CUSTOM], ids=["defaults", "custom"])
 def test_the_function_environment_gives_the_same_settings_back(settings: Settings) -> None:
     env = {name: value for name, value in function_environment(settings).items() if value is not None}
     assert Settings.from_env(env) == settings
+    assert GoProSettings.from_env(env) == GoProSettings.of(settings)
 
 
 def test_unset_values_are_removed_from_the_environment_and_everything_is_restored(monkeypatch) -> None:
     monkeypatch.setenv("GOPRO_REFRESH_TOKEN", "from-the-shell")
     monkeypatch.delenv("TABLE_NAME", raising=False)
-    with environment(function_environment(Settings(table_name="inside"))):
+    with environment(function_environment(Settings(table_name="inside", env={}))):
         assert "GOPRO_REFRESH_TOKEN" not in os.environ
         assert os.environ["TABLE_NAME"] == "inside"
     assert os.environ["GOPRO_REFRESH_TOKEN"] == "from-the-shell"
