@@ -79,7 +79,7 @@ test: lint infra-check rie-setup localstack-setup
 	$(BIN)/python -m pytest
 
 demo: setup
-	$(BIN)/python -m pipeline run-local
+	$(BIN)/python -m devtools.local_runtime
 
 # Issue 6's chaos suite: `make test` runs its quick set; these add the long randomised set (SEED=n reseeds it,
 # CHAOS_RUNS=n sets how many random nights). `chaos-report` also rewrites docs/reliability.md from the outcomes.

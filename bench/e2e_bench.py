@@ -3,7 +3,7 @@
     .venv/bin/python bench/e2e_bench.py                      # 200 x 64 MiB
     .venv/bin/python bench/e2e_bench.py --videos 20          # a quick look
 
-`LocalPipeline` (what `python -m pipeline run-local` runs: lister -> SQS -> five downloaders -> summary) against
+`LocalPipeline` (what `make demo` runs: lister -> SQS -> five downloaders -> summary) against
 a moto server and a GoPro simulator, each in its own process. Measured: wall time from the listing to the
 published report, throughput, and AWS calls per video (botocore hooks). The local runtime's own calls (the
 consumer threads' ReceiveMessage/DeleteMessage standing in for Lambda's event source mapping, the drain loop's

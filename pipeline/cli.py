@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pipeline.config import ConfigError, Settings
 from pipeline.credentials.model import CredentialsError
 from pipeline.observability.logging import configure_logging
 from pipeline.providers import registry
 from pipeline.providers.errors import AuthError, ProviderError
+from pipeline.version import version_line
 
 EXIT_OK, EXIT_PROVIDER, EXIT_CONFIG, EXIT_REAUTH = 0, 1, 2, 3
 
@@ -36,31 +37,27 @@ def _list_media(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _run_local(args: argparse.Namespace, settings: Settings) -> int:
-    from devtools.local_runtime.cli import run_local  # the local stack is a dev tool, not in the Lambda package
-
-    return run_local(args, settings)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=version_line())
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list-media", help="list the cloud library through the configured provider")
     listing.add_argument("--json", action="store_true", help="one JSON object a line")
     listing.add_argument("--provider", help="provider name (default: SYNC_PROVIDER or gopro)")
     listing.set_defaults(run=_list_media)
-    local = commands.add_parser("run-local", help="run the whole pipeline on an embedded local stack")
-    local.add_argument("--aws-endpoint-url", help="use this AWS endpoint instead of starting a moto server")
-    local.add_argument("--api-url", help="use this GoPro API instead of starting the simulator")
-    local.add_argument("--videos", type=int, default=12, help="simulated library size (default 12)")
-    local.add_argument("--video-size", default="4MB", help="simulated video size (default 4MB)")
-    local.add_argument("--report-json", help="also write the run report to this file")
-    local.set_defaults(run=_run_local)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_command(lambda settings: args.run(args, settings))
+
+
+def run_command(command: Callable[[Settings], int]) -> int:
+    """Runs `command` with the settings of the environment, logs on stderr and the exit codes above.
+
+    Shared with the local runtime's command (`python -m devtools.local_runtime`), so both answer alike.
+    """
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
@@ -68,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     configure_logging(settings.log_level, stream=sys.stderr)
     try:
-        return int(args.run(args, settings))
+        return int(command(settings))
     except (ConfigError, CredentialsError, registry.UnknownProvider) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -153,7 +153,8 @@ class Settings:
             transfer_window=_number(env, EnvVar.TRANSFER_WINDOW, defaults.transfer_window, int),
             allowed_download_hosts=_csv(env, EnvVar.ALLOWED_DOWNLOAD_HOSTS),
             local_mode=_bool(env, EnvVar.LOCAL_MODE, defaults.local_mode),
-            env=None if environ is None else dict(environ),
+            # A snapshot: what the providers read later is the environment these settings came from.
+            env=dict(env),
         )
         settings.validate()
         return settings

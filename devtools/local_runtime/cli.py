@@ -1,4 +1,9 @@
-"""`python -m pipeline run-local`: the whole pipeline on this machine, with a progress line and the report."""
+"""`python -m devtools.local_runtime`: the whole pipeline on this machine, with a progress line and the report.
+
+stdout carries the progress line and the report; the functions' own output (JSON logs and EMF metric lines, on
+stdout in Lambda) goes to stderr, as Lambda sends it to CloudWatch Logs rather than to whoever invoked it.
+Exit codes: 0 every queued video was archived, 1 not, 2 bad configuration or arguments (as `python -m pipeline`).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,17 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import IO
 
 from devtools.gopro_simulator import GoProSimulator, parse_size
 from devtools.local_runtime.demo import apply_scenario, demo_library
 from devtools.local_runtime.pipeline import LocalPipeline, RunResult
+from pipeline.cli import run_command
 from pipeline.config import Settings
+from pipeline.version import version_line
 
 log = logging.getLogger(__name__)
 MIB = 1024 * 1024
@@ -68,7 +77,31 @@ class Progress:
             self._stream.write("\n")
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.local_runtime", description="run the whole pipeline on an embedded local stack"
+    )
+    parser.add_argument("--version", action="version", version=version_line())
+    parser.add_argument("--aws-endpoint-url", help="use this AWS endpoint instead of starting a moto server")
+    parser.add_argument("--api-url", help="use this GoPro API instead of starting the simulator")
+    parser.add_argument("--videos", type=int, default=12, help="simulated library size (default 12)")
+    parser.add_argument("--video-size", default="4MB", help="simulated video size (default 4MB)")
+    parser.add_argument("--report-json", help="also write the run report to this file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command(lambda settings: run_local(args, settings))
+
+
 def run_local(args: argparse.Namespace, settings: Settings) -> int:
+    out = sys.stdout
+    with redirect_stdout(sys.stderr):  # the functions' stdout is their log stream
+        return _run(args, settings, out)
+
+
+def _run(args: argparse.Namespace, settings: Settings, out: IO[str]) -> int:
     overrides = dict(DEMO_OVERRIDES)
     simulator = None
     if not args.api_url:
@@ -80,7 +113,6 @@ def run_local(args: argparse.Namespace, settings: Settings) -> int:
         simulator=simulator,
         settings_overrides=overrides,
     )
-    out = sys.stdout
     with pipeline:
         where = args.aws_endpoint_url or "an embedded moto server"
         print(f"local stack: {where}; GoPro API: {args.api_url or pipeline.simulator.base_url}", file=out)

@@ -1,10 +1,13 @@
 """Runs lister → queue → five downloaders → summary on this machine, as AWS would run them.
 
-What is real: the handlers' code paths, boto3 calls against a moto server (SQS with its redrive policy, DynamoDB,
-S3, SNS, Secrets Manager), HTTP to the GoPro simulator. What is emulated: the Lambda event source mapping
-(consumer threads that poll, build Lambda-shaped SQS events, call the handler and delete only the records that
-succeeded), and the "queue drained" alarm (the runtime watches the queue and calls the summary handler with an
-alarm state-change event). One deliberate difference: a failed record becomes visible again after
+What is real: the Lambda entry points (each handler's `handler(event, context)`, building its `App` from the
+function's environment with `current_app()`), boto3 calls against a moto server (SQS with its redrive policy,
+DynamoDB, S3, SNS, Secrets Manager), HTTP to the GoPro simulator. What is emulated (`lambda_emulation`): the
+function's environment and context, the scheduler's event, the Lambda event source mapping (consumer threads that
+poll, build Lambda-shaped SQS events, call the handler and delete only the records that succeeded), the lister's
+asynchronous self-invocation (its context carries no function ARN, so it hands its continuation back and the
+runtime invokes it again), and the "queue drained" alarm (the runtime watches the queue and calls the summary
+handler with an alarm state-change event). One deliberate difference: a failed record becomes visible again after
 `retry_delay` seconds instead of the queue's visibility timeout (90 minutes), so a demo does not wait.
 """
 
@@ -12,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +22,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from devtools.local_runtime.lambda_emulation import (
+    LambdaContext,
+    alarm_event,
+    cold_start,
+    function_arn,
+    scheduled_event,
+    sqs_record,
+)
 from devtools.local_runtime.provision import Provisioned, provision
 from devtools.net import free_port
 from pipeline import resources
@@ -28,10 +38,9 @@ from pipeline.aws_clients import clear_client_cache, make_client
 from pipeline.clock import utc_now
 from pipeline.config import Settings
 from pipeline.credentials.model import ProviderCredentials
-from pipeline.deadline import Deadline
-from pipeline.handlers.downloader import process_event
-from pipeline.handlers.lister import run_listing
-from pipeline.handlers.summary import summarise
+from pipeline.handlers.downloader import handler as downloader_handler
+from pipeline.handlers.lister import handler as lister_handler
+from pipeline.handlers.summary import handler as summary_handler
 from pipeline.providers.gopro.config import CREDENTIAL_VARIABLES, GoProEnv, GoProSettings
 from pipeline.state import MediaStatus
 
@@ -98,9 +107,12 @@ class LocalPipeline:
         retry_delay: float = 1.0,
         settings_overrides: dict[str, Any] | None = None,
         lambda_timeout: float = LAMBDA_TIMEOUT_SECONDS,
+        lister_timeout: float | None = None,
     ) -> None:
         """`simulator`: a GoProSimulator (started here if needed) or None to start a default one, unless
-        `api_url` points at a GoPro-compatible API (then the GOPRO_* credentials of `base_settings` are used)."""
+        `api_url` points at a GoPro-compatible API (then the GOPRO_* credentials of `base_settings` are used).
+        `lambda_timeout`: each downloader invocation's time limit. `lister_timeout`: each listing invocation's
+        (None: no limit, so a long local listing is never split into continuations)."""
         self._base = base_settings or Settings.from_env({})
         self._endpoint = aws_endpoint_url
         self._api_url = api_url
@@ -110,6 +122,7 @@ class LocalPipeline:
         self._retry_delay = retry_delay
         self._overrides = settings_overrides or {}
         self._lambda_timeout = lambda_timeout
+        self._lister_timeout = lister_timeout
         self._moto: Any = None
         self._own_sim = False
         self._saved_env: dict[str, str | None] = {}
@@ -144,8 +157,8 @@ class LocalPipeline:
             **self._overrides,
         ).with_env(dict.fromkeys(CREDENTIAL_VARIABLES))
         # The credentials now live in the (local) secret: the pipeline reads them as it would in AWS.
-        # Metric lines go with the logs (stderr) so the terminal keeps the progress line and the report.
-        self.app = App(self.settings, metrics_stream=sys.stderr)
+        # The App the handlers will use, built as a deployed function builds it (the tests reach into it).
+        self.app = cold_start(self.settings)
         return self
 
     def stop(self) -> None:
@@ -179,11 +192,11 @@ class LocalPipeline:
     def list(self, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """The lister, invoked as the scheduler would, then again for each continuation it asks for."""
         assert self.app is not None
-        payload: dict[str, Any] = event or _scheduled_event()
+        payload: dict[str, Any] = event or scheduled_event()
         totals: dict[str, Any] = {}
         try:
             while True:
-                outcome = run_listing(self.app, payload)
+                outcome = lister_handler(payload, self._context("lister", self._lister_timeout, arn=False))
                 for key in ("listed", "enqueued", "already_archived"):
                     totals[key] = totals.get(key, 0) + outcome[key]
                 totals["run_id"] = outcome["run_id"]
@@ -235,7 +248,9 @@ class LocalPipeline:
 
     def summarise(self) -> dict[str, Any]:
         assert self.app is not None
-        return summarise(self.app, _alarm_event())
+        return summary_handler(
+            alarm_event(DRAIN_ALARM), self._context("summary", float(resources.SUMMARY_TIMEOUT_SECONDS))
+        )
 
     def run(
         self,
@@ -309,8 +324,8 @@ class LocalPipeline:
                 continue
             busy[index] = True
             try:
-                event = {"Records": [_lambda_record(m, self.settings.aws_region) for m in messages]}
-                response = process_event(self.app, event, deadline=Deadline.in_seconds(self._lambda_timeout))
+                event = {"Records": [sqs_record(m, self.settings.aws_region) for m in messages]}
+                response = downloader_handler(event, self._context("downloader", self._lambda_timeout))
                 failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
                 for message in messages:
                     if message["MessageId"] in failed:
@@ -371,6 +386,17 @@ class LocalPipeline:
             client_secret=override.client_secret,
         )
 
+    def _context(self, function: str, timeout: float | None, *, arn: bool = True) -> LambdaContext:
+        """A new invocation's context. Without `arn` the function cannot invoke itself: the lister then returns
+        its continuation, which `list` invokes it with (what Lambda's asynchronous invocation would do)."""
+        assert self.settings is not None
+        name = f"gopro-sync-{function}-{self.settings.environment}"
+        return LambdaContext(
+            function_name=name,
+            invoked_function_arn=function_arn(self.settings.aws_region, name) if arn else None,
+            timeout_seconds=timeout,
+        )
+
     def _set_env(self, values: dict[str, str]) -> None:
         for name, value in values.items():
             self._saved_env.setdefault(name, os.environ.get(name))
@@ -382,49 +408,6 @@ def _is_running(sim: Any) -> bool:
         return bool(sim.port)
     except Exception:
         return False
-
-
-def _scheduled_event() -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": os.urandom(16).hex(),
-        "detail-type": "Scheduled Event",
-        "source": "aws.scheduler",
-        "detail": {},
-    }
-
-
-def _alarm_event() -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": os.urandom(16).hex(),
-        "detail-type": "CloudWatch Alarm State Change",
-        "source": "aws.cloudwatch",
-        "detail": {"alarmName": DRAIN_ALARM, "state": {"value": "ALARM"}, "previousState": {"value": "OK"}},
-    }
-
-
-def _lambda_record(message: dict[str, Any], region: str) -> dict[str, Any]:
-    """An SQS message as the Lambda event source mapping delivers it (camelCase, lower-case attribute keys)."""
-    attributes = {}
-    for name, value in message.get("MessageAttributes", {}).items():
-        attributes[name] = {
-            "stringValue": value.get("StringValue"),
-            "binaryValue": value.get("BinaryValue"),
-            "stringListValues": [],
-            "binaryListValues": [],
-            "dataType": value.get("DataType"),
-        }
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": attributes,
-        "md5OfBody": message.get("MD5OfBody"),
-        "eventSource": "aws:sqs",
-        "awsRegion": region,
-    }
 
 
 @contextmanager

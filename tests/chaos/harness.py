@@ -89,7 +89,7 @@ class ChaosRun:
         self.ledger = UploadLedger(self.kills)
         self.ledger.install(self.app, self.client)  # first: it must see a completion before a kill after it
         self.kills.install(self.app, self.client)
-        patch(local_runtime, "process_event", self.kills.wrap_handler(local_runtime.process_event))
+        patch(local_runtime, "downloader_handler", self.kills.wrap_handler(local_runtime.downloader_handler))
         self.aws = AwsFaults(self.client)
         _short_polls(self.client("sqs"), self.settings.queue_url)
         self.nights: list[RunResult] = []

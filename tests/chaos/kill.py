@@ -106,17 +106,17 @@ class KillSwitch:
             state.media.save_checkpoint, AFTER_CHECKPOINT, lambda result: bool(result)
         )
 
-    def wrap_handler(self, process_event: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-        """The downloader handler as a killable invocation (patched into the local runtime's consumer)."""
+    def wrap_handler(self, handler: Callable[[Any, Any], dict[str, Any]]) -> Callable[[Any, Any], dict[str, Any]]:
+        """The downloader's Lambda handler as a killable invocation (patched into the local runtime's consumer)."""
 
-        def invocation(app: Any, event: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
+        def invocation(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
             records = [r for r in event.get("Records", []) if isinstance(r, Mapping)]
             current = Invocation(len(self.invocations) + 1, tuple(_media_of_record(r) for r in records))
             with self._lock:
                 self.invocations.append(current)
             self._local.invocation = current
             try:
-                response = process_event(app, event, **kwargs)
+                response = handler(event, context)
                 for media_id in current.media_ids:
                     self._fire(BEFORE_DELETE, media_id)
                 return response

@@ -306,8 +306,7 @@ def test_run_local_command_ends_with_a_report_and_exit_zero(tmp_path: Path) -> N
         [
             sys.executable,
             "-m",
-            "pipeline",
-            "run-local",
+            "devtools.local_runtime",
             "--videos",
             "5",
             "--video-size",

@@ -1,0 +1,5 @@
+import sys
+
+from devtools.local_runtime.cli import main
+
+sys.exit(main())
