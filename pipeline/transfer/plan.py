@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.errors import SyncError
+
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 TIB = 1024 * GIB
@@ -19,8 +21,8 @@ MAX_PARTS = 10_000
 MAX_OBJECT_SIZE = 5 * TIB
 
 
-class ObjectTooLarge(ValueError):
-    """More than S3's 5 TiB object limit."""
+class ObjectTooLarge(SyncError, ValueError):
+    """More than S3's 5 TiB object limit: permanent, retrying cannot make it fit."""
 
 
 def _ceil_div(a: int, b: int) -> int:

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Protocol
 
+from pipeline.errors import SyncError
 from pipeline.transfer.checkpoint import CompletedPart
 from pipeline.transfer.errors import ChecksumMismatch, SizeMismatch, SourceError
 from pipeline.transfer.http_body import SourceStream
@@ -31,7 +32,7 @@ from pipeline.transfer.source import RangeNotHonoured
 log = logging.getLogger(__name__)
 
 
-class RangesIgnored(Exception):
+class RangesIgnored(SyncError):
     """The server answered a partial Range with the whole body: the next strategy takes over."""
 
 
