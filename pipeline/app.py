@@ -136,3 +136,14 @@ def current_app() -> App:
         if _app is None:
             _app = App.from_env()
         return _app
+
+
+def forget_current_app() -> None:
+    """Drop the process-wide App, so the next `current_app()` builds a new one from the environment.
+
+    Lambda never needs this (one container, one deployment). A host process that stands in for one deployment
+    after another does: the local runtime starts a fresh stack per run, each a cold start.
+    """
+    global _app
+    with _app_lock:
+        _app = None

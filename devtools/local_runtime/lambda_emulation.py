@@ -16,8 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from pipeline import app as app_module
-from pipeline.app import App, current_app
+from pipeline.app import App, current_app, forget_current_app
 from pipeline.config import EnvVar, Settings
 from pipeline.providers.gopro.config import GoProEnv, GoProSettings
 from pipeline.providers.http_manifest.config import ManifestEnv
@@ -111,16 +110,14 @@ def cold_start(settings: Settings) -> App:
 
     Lambda builds the App once per container, from the function's environment. This process stands in for one
     deployment after another (each `LocalPipeline.start` is a new stack: the tests start many), so each start is
-    a cold start: the previous container's App is dropped (the one place outside `pipeline/app.py` that knows it
-    is cached in `_app`), and the handlers' own `current_app()` builds the next one from the function's
+    a cold start: the previous container's App is dropped (`forget_current_app`), and the handlers' own `current_app()` builds the next one from the function's
     environment, which is set only for that moment (nothing reads configuration from it afterwards). One
     LocalPipeline drives the handlers at a time.
 
     The logging set-up is the host process's and is kept: a cold start configures a Lambda container's logging
     (JSON on stdout), which here would replace the command's (JSON on stderr) or the test runner's capture.
     """
-    with app_module._app_lock:
-        app_module._app = None
+    forget_current_app()
     with environment(function_environment(settings)), _host_logging():
         app = current_app()
     differ = [

@@ -17,6 +17,7 @@ from devtools.local_runtime.lambda_emulation import (
     environment,
     function_environment,
 )
+from pipeline import app as app_module
 from pipeline.config import Settings
 from pipeline.providers.gopro.config import GoProEnv, GoProSettings
 from pipeline.providers.http_manifest.config import ManifestEnv
@@ -98,7 +99,7 @@ def test_unset_values_are_removed_from_the_environment_and_everything_is_restore
 
 
 def test_cold_start_builds_the_handlers_app_from_the_function_environment(monkeypatch) -> None:
-    monkeypatch.setattr(lambda_emulation.app_module, "_app", None)
+    monkeypatch.setattr(app_module, "_app", None)  # restored after the test
     first = lambda_emulation.cold_start(CUSTOM)
     assert first.settings == CUSTOM
     assert lambda_emulation.current_app() is first  # what the handlers get
@@ -118,7 +119,7 @@ def test_the_context_counts_down_from_the_timeout() -> None:
 
 
 def test_cold_start_keeps_the_host_logging(monkeypatch) -> None:
-    monkeypatch.setattr(lambda_emulation.app_module, "_app", None)
+    monkeypatch.setattr(app_module, "_app", None)  # restored after the test
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     botocore_level = logging.getLogger("botocore").level
