@@ -110,9 +110,9 @@ def cold_start(settings: Settings) -> App:
 
     Lambda builds the App once per container, from the function's environment. This process stands in for one
     deployment after another (each `LocalPipeline.start` is a new stack: the tests start many), so each start is
-    a cold start: the previous container's App is dropped (`forget_current_app`), and the handlers' own `current_app()` builds the next one from the function's
-    environment, which is set only for that moment (nothing reads configuration from it afterwards). One
-    LocalPipeline drives the handlers at a time.
+    a cold start: the previous container's App is dropped (`forget_current_app`), and the handlers' own
+    `current_app()` builds the next one from the function's environment, which is set only for that moment
+    (the settings keep a snapshot of it). One LocalPipeline drives the handlers at a time.
 
     The logging set-up is the host process's and is kept: a cold start configures a Lambda container's logging
     (JSON on stdout), which here would replace the command's (JSON on stderr) or the test runner's capture.
