@@ -37,6 +37,7 @@ from pipeline.observability.logging import configure_logging
 from pipeline.observability.redaction import redact
 from pipeline.providers.errors import AuthError, ProviderError
 from pipeline.providers.registry import UnknownProvider
+from pipeline.version import version_line
 
 # Exit codes shared by every script (documented in docs/operations.md).
 EXIT_OK = 0
@@ -126,6 +127,7 @@ def make_parser(name: str, description: str, *, aws: bool = True) -> ScriptParse
         "4 missing permission. See docs/operations.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=version_line())
     if aws:
         parser.add_argument(
             "--env",

@@ -52,10 +52,21 @@ def test_without_metadata_or_pyproject_the_version_is_unknown(monkeypatch, tmp_p
     assert version_module.version() == version_module.UNKNOWN
 
 
-@pytest.mark.parametrize("module", ["pipeline", "devtools.local_runtime"])
-def test_version_flag_prints_name_and_version(module: str) -> None:
+SCRIPTS = sorted(p.name for p in (REPO / "scripts").glob("*.py") if not p.name.startswith("_"))
+
+
+def test_every_script_is_checked() -> None:
+    assert {"redrive_dlq.py", "enqueue_media.py", "sync_status.py", "estimate_cost.py"} <= set(SCRIPTS)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["-m", "pipeline"], ["-m", "devtools.local_runtime"], *[[f"scripts/{name}"] for name in SCRIPTS]],
+    ids=lambda command: command[-1],
+)
+def test_version_flag_prints_name_and_version(command: list[str]) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", module, "--version"],
+        [sys.executable, *command, "--version"],
         cwd=REPO,
         capture_output=True,
         text=True,
