@@ -214,7 +214,7 @@ def _send_batch(
                 report.failed.append(_failed(entry, failure, sender_fault=True))
             else:
                 retry.append((entry, failure))
-        # An entry in neither list should not happen; treat it like a retryable failure rather than lose it.
+        # An entry in neither list should not happen; treat it like a transient failure rather than lose it.
         retry.extend((entry, {"Code": "Unacknowledged"}) for entry in by_id.values())
         if not retry:
             return

@@ -126,7 +126,7 @@ def test_sends_in_batches_of_ten_with_the_correlation_attribute(sqs: Any, queue_
     assert len({s.message_id for s in report.sent}) == 25
 
 
-def test_retryable_failed_entries_are_retried_until_sent(sqs: Any, queue_url: str) -> None:
+def test_transient_failed_entries_are_retried_until_sent(sqs: Any, queue_url: str) -> None:
     injector = FailedEntries(sqs, {"media001": (2, False), "media005": (1, False), "media012": (3, False)})
     slept: list[float] = []
 
@@ -154,7 +154,7 @@ def test_sender_fault_entries_are_reported_not_retried(sqs: Any, queue_url: str)
     assert len(bodies(drain(sqs, queue_url))) == 8
 
 
-def test_retryable_failures_are_bounded_then_reported(sqs: Any, queue_url: str) -> None:
+def test_transient_failures_are_bounded_then_reported(sqs: Any, queue_url: str) -> None:
     injector = FailedEntries(sqs, {"media003": (99, False)})
 
     report = send_download_messages(sqs, queue_url, messages(5), policy=FAST, sleep=lambda _s: None)
