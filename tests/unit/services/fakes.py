@@ -200,12 +200,18 @@ class RecordingSqs(FakeSqs):
 
 @dataclass
 class RecordingSns:
+    """Records `publish`; `error` makes it fail; `during_publish` runs inside it (a second trigger racing it)."""
+
     published: list[dict[str, Any]] = field(default_factory=list)
     error: Exception | None = None
+    during_publish: Callable[[], Any] | None = None
 
     def publish(self, **kwargs: Any) -> dict[str, str]:
         if self.error is not None:
             raise self.error
+        if self.during_publish is not None:
+            racing, self.during_publish = self.during_publish, None
+            racing()
         self.published.append(kwargs)
         return {"MessageId": f"sns-{len(self.published)}"}
 

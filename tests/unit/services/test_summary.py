@@ -45,6 +45,19 @@ def test_one_report_per_run_even_when_asked_twice() -> None:
     assert run.report_sent_at is not None
 
 
+def test_a_second_trigger_while_the_first_is_publishing_sends_nothing() -> None:
+    """The drain alarm and the listing ask at the same moment: the claim, not the sent mark, keeps it to one."""
+    rig = Rig()
+    night(rig, listed=1, enqueued=1, synced=1)
+    racing: list[object] = []
+    rig.sns.during_publish = lambda: racing.append(rig.summary().report(RUN_ID))
+
+    assert rig.summary().report(RUN_ID) is not None
+
+    assert racing == [None]
+    assert len(rig.sns.published) == 1
+
+
 def test_a_publish_that_fails_hands_the_claim_back_for_the_retry() -> None:
     rig = Rig()
     night(rig, listed=1, enqueued=1, synced=1)
