@@ -158,15 +158,21 @@ class RecordingSqs(FakeSqs):
     batches: list[dict[str, Any]] = field(default_factory=list)
     visibility: list[dict[str, Any]] = field(default_factory=list)
     dlq_depth: int = 0
+    refuse: set[str] = field(default_factory=set)  # media ids whose entries SQS refuses (our fault: no retry)
 
     def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-        self.batches.append({"QueueUrl": QueueUrl, "Entries": Entries})
-        start = sum(len(batch["Entries"]) for batch in self.batches[:-1])
+        accepted = [e for e in Entries if json.loads(e["MessageBody"])["media_id"] not in self.refuse]
+        refused = [e for e in Entries if e not in accepted]
+        start = sum(len(batch["Entries"]) for batch in self.batches)
+        self.batches.append({"QueueUrl": QueueUrl, "Entries": accepted})
         return {
             "Successful": [
-                {"Id": entry["Id"], "MessageId": f"b-{start + i}"} for i, entry in enumerate(Entries, start=1)
+                {"Id": entry["Id"], "MessageId": f"b-{start + i}"} for i, entry in enumerate(accepted, start=1)
             ],
-            "Failed": [],
+            "Failed": [
+                {"Id": e["Id"], "SenderFault": True, "Code": "InvalidParameterValue", "Message": "refused"}
+                for e in refused
+            ],
         }
 
     def change_message_visibility(self, **kwargs: Any) -> None:
