@@ -11,8 +11,9 @@ from pipeline.observability.metrics import Metric
 from pipeline.providers.errors import ProviderUnavailable
 from pipeline.queueing import POISON_REASON_ATTRIBUTE
 from pipeline.services.download_outcome import Disposition
-from pipeline.services.downloader import CONTINUATION_ATTRIBUTE
+from pipeline.services.downloader import CONTINUATION_ATTRIBUTE, MAX_CONTINUATIONS
 from pipeline.state import MediaStatus
+from pipeline.transfer.errors import DeadlineReached
 from tests.unit.services.fakes import DLQ_URL, QUEUE_URL, Monotonic, Rig, delivery, video
 
 RUN_ID = "20260301T020000Z-abcdef01"
@@ -240,3 +241,30 @@ def test_a_medium_deleted_at_the_source_is_completed_with_a_note() -> None:
     assert record.status is MediaStatus.COMPLETED
     assert record.note == "source_deleted"
     assert rig.transfer.calls == []
+
+
+def test_a_transfer_still_unfinished_after_every_continuation_is_failed() -> None:
+    rig = prepared()
+    stuck = message()
+    stuck["MessageAttributes"] = {
+        **stuck["MessageAttributes"],
+        CONTINUATION_ATTRIBUTE: {"DataType": "Number", "StringValue": str(MAX_CONTINUATIONS)},
+    }
+
+    outcome = rig.downloader().process(delivery(stuck), deadline=Deadline.in_seconds(30, clock=Monotonic()))
+
+    assert outcome.disposition is Disposition.FAILED  # on its first receive: it is stuck, not progressing
+    assert status(rig) is MediaStatus.FAILED
+    assert rig.sqs.to(QUEUE_URL) == []  # no 25th continuation
+
+
+def test_too_little_time_to_start_is_an_ordinary_retry() -> None:
+    rig = prepared()
+    rig.transfer.failures.append(DeadlineReached(None))
+
+    outcome = rig.downloader().process(delivery(message()))
+
+    assert outcome.disposition is Disposition.RETRY
+    assert status(rig) is MediaStatus.PENDING
+    assert rig.sqs.to(QUEUE_URL) == []
+    assert len(rig.sqs.visibility) == 1
