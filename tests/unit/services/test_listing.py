@@ -103,6 +103,27 @@ def test_an_incremental_night_enqueues_only_what_is_newer_than_the_mark() -> Non
     assert (run.enqueued, run.listing_done) == (1, True)
 
 
+def test_a_video_still_processing_holds_the_mark_and_is_enqueued_once_ready() -> None:
+    rig = Rig()
+    processing = video(2, ready=False, ready_state="transcoding")
+    rig.provider.add(video(1), processing, video(3))
+    first = rig.listing().run(ListingRequest(), now=rig.clock())
+    assert "vid000002" not in rig.sqs.queued_media_ids()
+    assert first.skipped["not_ready"] == 1
+    cursor = ListingCursor.from_json(rig.state.cursors.get("gopro"))
+    assert cursor.high_water_mark is not None
+    assert processing.created_at is not None
+    assert cursor.high_water_mark < processing.created_at  # held below it, not at the newest video
+
+    rig.provider.add(video(2))  # ready now
+    second = rig.listing().run(ListingRequest(), now=rig.clock.advance(days=1))
+
+    assert second.mode is ListingMode.INCREMENTAL
+    assert rig.sqs.queued_media_ids().count("vid000002") == 1
+    assert rig.sqs.queued_media_ids().count("vid000003") == 1  # older than the held one: not listed again
+    assert second.listed == 2  # the held video and the one newer than it (not archived yet: queued again)
+
+
 def test_a_night_out_of_time_hands_over_and_its_continuation_finishes_the_run() -> None:
     rig = Rig()
     rig.provider.page_size = 2
