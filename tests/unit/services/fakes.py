@@ -96,8 +96,9 @@ def video(n: int, *, created: datetime | None = None, **changes: Any) -> MediaIt
 class DictProvider(CloudProvider):
     """The provider contract (`pipeline.providers.base`) over a dict library, newest first, like GoPro's search.
 
-    `list_error`, when set, is raised by `iter_pages` (after `fail_after_pages` pages); `missing` ids resolve to
-    MediaNotFound, as a medium deleted at the source does.
+    `list_error`, when set, is raised by `iter_pages` (after `fail_after_pages` pages); an id not in `library`
+    resolves to MediaNotFound, as a medium deleted at the source does. Pages carry `total_pages`, so the listing
+    knows its last page.
     """
 
     name = api.NAME

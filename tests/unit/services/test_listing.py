@@ -204,6 +204,25 @@ def test_a_failed_listing_records_lister_error_and_the_failure_metric(
     assert rig.sqs.batches == []
 
 
+def test_a_listing_failing_midway_keeps_the_counts_of_what_it_queued() -> None:
+    rig = Rig()
+    rig.provider.page_size = 1
+    rig.provider.add(video(1), video(2))
+    rig.provider.list_error = ProviderUnavailable("page 2 timed out")
+    rig.provider.fail_after_pages = 1
+
+    with pytest.raises(ProviderUnavailable):
+        rig.listing().run(ListingRequest(), now=rig.clock())
+
+    assert rig.sqs.queued_media_ids() == ["vid000001"]
+    [run_id] = runs(rig)
+    run = rig.state.runs.get(run_id)
+    assert run is not None
+    assert (run.listed, run.enqueued, run.listing_done) == (1, 1, True)
+    assert run.lister_error is not None
+    assert ListingCursor.from_json(rig.state.cursors.get("gopro")).high_water_mark is None  # the night is redone
+
+
 def test_a_full_night_with_nothing_queued_reports_at_once() -> None:
     rig = Rig()
     rig.provider.add(video(1), video(2))
