@@ -199,9 +199,13 @@ class ListingService:
             return
         error = f"{len(outcome.send_failures)} media could not be enqueued" if outcome.send_failures else None
         run = night.finish(error)
-        if _should_report(run, progress, self._settings.report_quiet_nights):
-            # Nothing was queued, so the queue never "drains" and no alarm starts the summary: report now.
+        if _should_report(run, progress, self._settings.report_quiet_nights) or self._drained_early(run):
+            # Nothing was queued (the queue never "drains", no alarm starts the summary), or it drained while the
+            # listing went on (the summary declined then and the alarm will not fire again): report now.
             self._report(night.run_id)
+
+    def _drained_early(self, run: RunRecord | None) -> bool:
+        return run is not None and run.enqueued > 0 and self._summary.queue_drained()
 
     def _report(self, run_id: str) -> None:
         try:
@@ -210,7 +214,8 @@ class ListingService:
             log.exception("could not publish the report of run %s", run_id)
 
     def _record_failure(self, night: _Night, exc: Exception) -> None:
-        """A failed listing is always reported (the summary needs the run record): record why, and count it."""
+        """A failed listing is always reported: record why in the run record, count it, and report it now unless
+        media it queued are still on their way (then the drain alarm starts the report)."""
         try:
             night.ensure_run()
             message = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
@@ -218,9 +223,16 @@ class ListingService:
             self._metrics.count(Metric.LISTER_FAILURES)
             if isinstance(exc, AuthError):
                 self._metrics.count(Metric.AUTHENTICATION_FAILURES, reauth_required=int(exc.reauth_required))
+            night.flush()
             night.note_error(message, listing_done=True)
+            run = self._state.runs.get(night.run_id)
         except Exception:
             log.exception("could not record the failure of run %s", night.run_id)
+            return
+        if run is not None and (run.enqueued == 0 or self._summary.queue_drained()):
+            # No drain alarm will start the summary (nothing queued, or drained already): the CRITICAL report
+            # of a failed night is sent now.
+            self._report(night.run_id)
 
     def _save_cursor(self, cursor: ListingCursor) -> None:
         self._state.cursors.put(self._settings.provider, cursor.as_json())

@@ -216,6 +216,21 @@ class SummaryService:
             failures=failures,
         )
 
+    def queue_drained(self) -> bool:
+        """Whether the download queue holds nothing, visible, in flight or delayed (False when unknown).
+
+        Why the listing asks: the "queue drained" alarm starts the report only on its transition into ALARM; a
+        queue that drained while the listing was still going (and declined to report then) gives no second
+        transition, so the listing reports such a night itself when it ends.
+        """
+        try:
+            answer = self._sqs.get_queue_attributes(QueueUrl=self._settings.queue_url, AttributeNames=_DEPTHS)
+        except Exception as exc:
+            log.warning("could not read the queue depth: %s", exc)
+            return False
+        attributes = answer.get("Attributes", {})
+        return all(int(attributes.get(name, 0)) == 0 for name in _DEPTHS)
+
     def _dlq_depth(self) -> int | None:
         if not self._settings.dlq_url:
             return None
@@ -227,6 +242,13 @@ class SummaryService:
             log.warning("could not read the DLQ depth: %s", exc)
             return None
         return int(answer.get("Attributes", {}).get("ApproximateNumberOfMessages", 0))
+
+
+_DEPTHS = [
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+]
 
 
 def _size(n: int) -> str:

@@ -159,6 +159,9 @@ class RecordingSqs(FakeSqs):
     batches: list[dict[str, Any]] = field(default_factory=list)
     visibility: list[dict[str, Any]] = field(default_factory=list)
     dlq_depth: int = 0
+    # Messages on the download queue (visible or in flight); None: every message sent is still there (a test that
+    # has the downloader process them sets 0, as the event source mapping's deletes would).
+    queue_depth: int | None = None
     refuse: set[str] = field(default_factory=set)  # media ids whose entries SQS refuses (our fault: no retry)
 
     def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -179,8 +182,13 @@ class RecordingSqs(FakeSqs):
     def change_message_visibility(self, **kwargs: Any) -> None:
         self.visibility.append(kwargs)
 
-    def get_queue_attributes(self, **_: Any) -> dict[str, Any]:
-        return {"Attributes": {"ApproximateNumberOfMessages": str(self.dlq_depth)}}
+    def get_queue_attributes(self, *, QueueUrl: str, **_: Any) -> dict[str, Any]:
+        if QueueUrl == DLQ_URL:
+            return {"Attributes": {"ApproximateNumberOfMessages": str(self.dlq_depth)}}
+        depth = len(self.queued()) if self.queue_depth is None else self.queue_depth
+        return {
+            "Attributes": {"ApproximateNumberOfMessages": str(depth), "ApproximateNumberOfMessagesNotVisible": "0"}
+        }
 
     # --- what a test reads back
 

@@ -271,13 +271,6 @@ def test_media_sqs_refused_keep_the_mark_so_the_next_night_lists_them_again() ->
     assert rig.sqs.queued_media_ids().count("vid000001") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a failed listing that queued nothing is never reported in AWS. `_record_failure` records the "
-    "error and re-raises but does not report; with nothing sent the queue-drained alarm never goes OK -> ALARM, "
-    "so the CRITICAL report docs/monitoring.md and docs/runbook.md promise is not sent (the local runtime hides "
-    "this by calling the summary after every night).",
-)
 def test_a_failed_listing_that_queued_nothing_sends_its_critical_report_at_once() -> None:
     rig = Rig()
     rig.provider.add(video(1))
@@ -290,13 +283,6 @@ def test_a_failed_listing_that_queued_nothing_sends_its_critical_report_at_once(
     assert "CRITICAL FAILURE" in published["Subject"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a night whose queue drained while its listing was still going ends without a report. The "
-    "summary declines a run still listing ('waits for the next drain'), and `_should_report` leaves any night "
-    "that enqueued to the drain alarm; if the rest of the listing enqueues nothing, the alarm (already in ALARM) "
-    "never fires again. Likely on a full reconcile of a large library: minutes of pages with nothing new.",
-)
 def test_a_night_whose_queue_drained_before_its_listing_ended_is_still_reported() -> None:
     rig = Rig()
     rig.provider.page_size = 1
@@ -308,6 +294,7 @@ def test_a_night_whose_queue_drained_before_its_listing_ended_is_still_reported(
     downloader = rig.downloader()
     for queued in rig.sqs.queued():
         downloader.process(delivery(queued))
+    rig.sqs.queue_depth = 0  # the event source mapping deleted what the downloader acknowledged
     assert rig.summary().report(first.run_id) is None  # the drain alarm: still listing, the report waits
 
     request = ListingRequest(run_id=first.run_id, correlation_id="c-1", page=2)
