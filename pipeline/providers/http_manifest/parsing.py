@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from pipeline.clock import parse_iso
 from pipeline.errors import SyncError
 from pipeline.providers.base import DownloadPlan, DownloadSource, MediaItem, MediaType
 from pipeline.providers.errors import ProviderResponseError
@@ -53,7 +54,7 @@ def _time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         raise _Unusable("captured_at is not a string")
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = parse_iso(value)
     except ValueError:
         raise _Unusable("captured_at is not ISO-8601") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
