@@ -134,7 +134,7 @@ class SimMedia:
     extra_fields: dict[str, Any] = field(default_factory=dict)
     descriptor_filename: str | None = None
     raw: bool = False
-    offered_items: int | None = None
+    withheld_items: tuple[int, ...] = ()
     stale_source: bool = False
 
     def __post_init__(self) -> None:
@@ -276,6 +276,7 @@ class SimMedia:
         entries = [
             DescriptorEntry("files", Rendition("source", item, size, "jpg"), self._file_fields(item))
             for item, size in enumerate(self.sizes, start=1)
+            if item not in self.withheld_items
         ]
         cover = Rendition("cover", 1, max(1, self.sizes[0] // 3), "jpg")
         entries.append(DescriptorEntry("variations", cover, self._variation_fields("source", "high", "jpg")))
@@ -289,13 +290,14 @@ class SimMedia:
         proxy = Rendition("proxy", 1, max(1, total // 8), "mp4")
         entries.append(DescriptorEntry("files", proxy, {**self._file_fields(1), **proxy_dims}))
         source_label = "baked_source" if self.type == MediaType.MULTI_CLIP_EDIT else "source"
-        offered = self.sizes if self.offered_items is None else self.sizes[: self.offered_items]
         if self.stale_source:
             stale = {**self._variation_fields(source_label, "high", "mp4"), "available": False}
             if self.items > 1:
                 stale["item_number"] = 1
             entries.append(DescriptorEntry("variations", Rendition("stale", 1, self.sizes[0], "mp4"), stale))
-        for item, size in enumerate(offered, start=1):
+        for item, size in enumerate(self.sizes, start=1):
+            if item in self.withheld_items:
+                continue
             fields_ = self._variation_fields(source_label, "high", "mp4")
             if self.items > 1:
                 fields_["item_number"] = item

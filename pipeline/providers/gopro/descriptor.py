@@ -26,8 +26,9 @@ FILE_LABEL = "file"  # the plan's label for originals taken from `files` (burst 
 _EXTENSION = re.compile(r"[A-Za-z0-9]{1,10}")
 # What a medium's file is when nothing names its extension: the camera writes MP4 videos and JPG photos.
 _DEFAULT_EXTENSION = {MediaType.PHOTO: "jpg", MediaType.BURST: "jpg", MediaType.TIMELAPSE: "jpg"}
-# MP4 first: `mimetypes` does not know GoPro's own extensions, and a wrong guess only costs a Content-Type.
-_CONTENT_TYPES = {"mp4": "video/mp4", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gpr": "image/x-gopro-gpr"}
+# The stored Content-Type comes from the name: GoPro's content host answers `binary/octet-stream` for everything.
+# GPR (GoPro's DNG-based RAW) has no registered type: `mimetypes` answers None, stored as octet-stream.
+_CONTENT_TYPES = {"mp4": "video/mp4", "jpg": "image/jpeg", "jpeg": "image/jpeg"}
 
 
 def _links(embedded: Mapping[str, Any], key: str, payload: Any) -> list[Mapping[str, Any]]:
