@@ -198,3 +198,46 @@ def test_content_links_can_use_another_host_name(gopro_sim: SimulatorFactory) ->
     assert urlsplit(url).hostname == "localhost"
     assert urlsplit(sim.base_url).hostname == "127.0.0.1"
     assert sim.content_host == "localhost"
+
+
+def test_raw_photos_come_as_raw_photo_sidecars_one_per_frame(gopro_sim: SimulatorFactory) -> None:
+    photo = SimMedia(id="f6" * 12, type=MediaType.PHOTO, size=10_000, raw=True)
+    burst = SimMedia(id="f7" * 12, type=MediaType.BURST, size=5_000, items=3, raw=True)
+    sim = gopro_sim(media=[photo, burst, VIDEO])
+    for medium in (photo, burst):
+        raws = entries(descriptor(sim, medium.id).json(), "sidecar_files", "raw_photo")
+        assert [(r["type"], r["item_number"]) for r in raws] == [("gpr", n) for n in range(1, medium.items + 1)]
+        for raw in raws:
+            data = fetch(raw["url"]).content
+            assert data == sim.content_bytes(medium.id, "raw_photo", raw["item_number"])
+            assert data != sim.source_bytes(medium.id, raw["item_number"])
+    assert not entries(descriptor(sim, VIDEO.id).json(), "sidecar_files", "raw_photo")
+
+
+def test_an_edit_has_a_baked_source_and_an_empty_descriptor_filename(gopro_sim: SimulatorFactory) -> None:
+    edit = SimMedia(id="f8" * 12, type=MediaType.MULTI_CLIP_EDIT, size=20_000)
+    sim = gopro_sim(media=[edit])
+    body = descriptor(sim, edit.id).json()
+    assert body["filename"] == ""
+    baked = entries(body, "variations", "baked_source")
+    assert [b["type"] for b in baked] == ["mp4"]
+    assert sha(fetch(baked[0]["url"]).content) == sim.source_sha256(edit.id)
+    assert edit.file_extension == "json"
+
+
+def test_unavailable_entries_and_withheld_chapters(gopro_sim: SimulatorFactory) -> None:
+    stale = SimMedia(id="f9" * 12, size=20_000, stale_source=True)
+    partial = SimMedia(id="fa" * 12, item_sizes=(10_000, 10_000, 5_000), withheld_items=(3,))
+    sim = gopro_sim(media=[stale, partial])
+    sources = entries(descriptor(sim, stale.id).json(), "variations", "source")
+    assert [s["available"] for s in sources] == [False, True]
+    assert sha(fetch(sources[0]["url"]).content) != sim.source_sha256(stale.id)
+    offered = entries(descriptor(sim, partial.id).json(), "variations", "source")
+    assert [s["item_number"] for s in offered] == [1, 2]
+
+
+def test_a_transient_404_answers_once_then_the_descriptor(sim: GoProSimulator) -> None:
+    sim.faults.transient_not_found(count=1, media_id=VIDEO.id)
+    assert descriptor(sim, VIDEO.id).status_code == 404
+    assert descriptor(sim, VIDEO.id).status_code == 200
+    assert [r.fault for r in sim.requests_to("download")] == ["transient_not_found", None]
