@@ -280,3 +280,38 @@ def test_a_full_reconcile_that_lists_a_medium_recorded_deleted_brings_it_back(lo
     state = record(pipeline, VIDEO)
     assert (state.status, state.note) == (MediaStatus.COMPLETED, None)
     assert stored_sha(pipeline, state.s3_key) == pipeline.simulator.source_sha256(VIDEO.id)
+
+
+def test_nights_with_a_transient_404_archive_every_chapter_then_upload_nothing(local) -> None:
+    """The download half of the issue's acceptance night: a transient 404 on two media and a chaptered
+    recording; the first night archives everything byte-exact, the next uploads nothing. The listing faults
+    (short pages, an absurd medium) are the listing's tests."""
+    media = [
+        CHAPTERED,
+        VIDEO,
+        SimMedia(id="9b" * 12, size=150 * KB, filename="GX010061.MP4"),
+        SimMedia(id="9c" * 12, size=150 * KB, filename=""),
+    ]
+    pipeline = local(media, full_reconcile_days=7)
+    sim = pipeline.simulator
+    for medium in (VIDEO, media[3]):
+        sim.faults.transient_not_found(count=1, media_id=medium.id)
+    first = pipeline.run()
+    assert first.ok
+    assert first.report["synced"] == 4
+    assert first.report["source_deleted"] == 0
+    files = {
+        key_of(pipeline, CHAPTERED, f"GX010042_0{item}.MP4"): sim.source_sha256(CHAPTERED.id, item)
+        for item in (1, 2, 3)
+    }
+    files[key_of(pipeline, VIDEO, "GX010060.MP4")] = sim.source_sha256(VIDEO.id)
+    files[key_of(pipeline, media[2], "GX010061.MP4")] = sim.source_sha256(media[2].id)
+    files[key_of(pipeline, media[3], f"{media[3].id}.mp4")] = sim.source_sha256(media[3].id)
+    assert set(s3_objects(pipeline)) == set(files)
+    for key, sha in files.items():
+        assert stored_sha(pipeline, key) == sha, key
+    before = s3_objects(pipeline)
+    sim.clear_requests()
+    assert pipeline.run().listing["enqueued"] == 0
+    assert s3_objects(pipeline) == before
+    assert sim.requests_to("content") == []
