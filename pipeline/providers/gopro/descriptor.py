@@ -22,10 +22,13 @@ from pipeline.providers.gopro import api
 from pipeline.providers.gopro.parsing import _fail, _opt_int
 
 RAW_PHOTO_LABEL = "raw_photo"
+# Media whose originals are one `files` entry per frame (a lone `source` is a cover): by value, so a `continuous`
+# media type (handled like a burst, ../shared/gopro-api.md) is one as soon as the listing names it.
+SERIES_TYPES = frozenset({MediaType.BURST.value, MediaType.TIMELAPSE.value, "continuous"})
 FILE_LABEL = "file"  # the plan's label for originals taken from `files` (burst frames, a photo without `source`)
 _EXTENSION = re.compile(r"[A-Za-z0-9]{1,10}")
 # What a medium's file is when nothing names its extension: the camera writes MP4 videos and JPG photos.
-_DEFAULT_EXTENSION = {MediaType.PHOTO: "jpg", MediaType.BURST: "jpg", MediaType.TIMELAPSE: "jpg"}
+_DEFAULT_EXTENSION = {MediaType.PHOTO.value: "jpg", **dict.fromkeys(SERIES_TYPES, "jpg")}
 # The stored Content-Type comes from the name: GoPro's content host answers `binary/octet-stream` for everything.
 # GPR (GoPro's DNG-based RAW) has no registered type: `mimetypes` answers None, stored as octet-stream.
 _CONTENT_TYPES = {"mp4": "video/mp4", "jpg": "image/jpeg", "jpeg": "image/jpeg"}
@@ -66,7 +69,7 @@ def base_filename(
         if edit and rendition_ext:
             name = f"{posixpath.splitext(name)[0] or media_id}.{rendition_ext}"
     if not extension_of(name):
-        ext = rendition_ext or _DEFAULT_EXTENSION.get(media_type, "mp4")
+        ext = rendition_ext or _DEFAULT_EXTENSION.get(media_type.value, "mp4")
         name = f"{name.rstrip('.')}.{ext}"
     return name
 
@@ -156,7 +159,7 @@ def plan_download(
     def labelled(label: str) -> list[Mapping[str, Any]]:
         return [v for v in variations if _label(v) == label]
 
-    multi_photo = media_type in (MediaType.BURST, MediaType.TIMELAPSE)
+    multi_photo = media_type.value in SERIES_TYPES
     if multi_photo:
         chosen, label = (files, FILE_LABEL) if files else (labelled(api.SOURCE_LABEL), api.SOURCE_LABEL)
     elif media_type == MediaType.PHOTO:
