@@ -173,8 +173,9 @@ def plan_download(
     if not chosen:
         raise _fail(f"no original ('source') file offered for {media_type.value} {media_id}", payload)
     numbered = _numbered(chosen, payload, media_id)
-    if not multi_photo:
-        # Frames of a burst may be fewer than listed (GoPro drops failed frames); chapters may not.
+    if label == api.SOURCE_LABEL and not multi_photo and media_type != MediaType.PHOTO:
+        # Chapters only: frames of a burst may be fewer than listed (GoPro drops failed frames), and an edit's
+        # `item_count` may count the clips it was cut from, while its `baked_source` is one file.
         _check_complete([n for n, _ in numbered], item_count, media_id, payload)
     name = base_filename(
         descriptor_name or "",
