@@ -54,3 +54,30 @@ def test_a_fresh_plan_is_matched_by_label_and_item_not_position() -> None:
     assert same_file(fresh, source("raw_photo", 1, "old")).url == "r1"
     with pytest.raises(IncompleteMedium):
         same_file(fresh, source("file", 2, "old"))
+
+
+class _Pages:
+    """Answers `get_json` with prepared search pages (ids per page), parsed as the provider parses them."""
+
+    def __init__(self, pages: list[list[str]], total_pages: int) -> None:
+        self.pages, self.total_pages = pages, total_pages
+
+    def get_json(self, path: str, *, params: dict[str, str], what: str, parse):
+        ids = self.pages[int(params["page"]) - 1]
+        media = [{"id": i, "type": "Video", "filename": f"{i}.MP4", "ready_to_view": "ready"} for i in ids]
+        return parse({"_pages": {"total_pages": self.total_pages}, "_embedded": {"errors": [], "media": media}})
+
+
+def provider_over(pages: list[list[str]]):
+    from pipeline.providers.gopro.provider import GoProProvider
+
+    return GoProProvider(tokens=None, http=_Pages(pages, len(pages)), page_size=2)  # type: ignore[arg-type]
+
+
+def test_a_deletion_is_confirmed_only_by_a_whole_walk_of_full_pages() -> None:
+    full = [["aaaaaa1", "aaaaaa2"], ["aaaaaa3", "aaaaaa4"], ["aaaaaa5"]]
+    assert provider_over(full).still_listed("aaaaaa4") is True
+    assert provider_over(full).still_listed("bbbbbb9") is False
+    # Page 2 came back short (GoPro serves such pages and they look complete): absence proves nothing.
+    short = [["aaaaaa1", "aaaaaa2"], ["aaaaaa3"], ["aaaaaa5"]]
+    assert provider_over(short).still_listed("bbbbbb9") is None
