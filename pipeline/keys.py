@@ -36,6 +36,10 @@ def safe_filename(filename: str, *, fallback: str) -> str:
     text = _UNSAFE.sub("_", text)
     text = _DOTS.sub(".", text)
     text = _FILLER.sub("_", text)
+    stem, dot, ext = text.rpartition(".")
+    if dot and ext.strip("_-") and not stem.strip("._-"):
+        # Nothing of the stem survived (a name in another script): the fallback keeps the extension.
+        text = f"{_UNSAFE.sub('_', fallback).strip('._-') or 'media'}.{ext.strip('_-')}"
     text = text.strip("._-")
     if not text:
         text = _UNSAFE.sub("_", fallback).strip("._-") or "media"

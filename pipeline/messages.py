@@ -47,6 +47,8 @@ MAX_TIMESTAMP_CHARS = 64
 MAX_MEDIA_TYPE_CHARS = 32
 # The largest object S3 accepts; a bigger size is a corrupt or hostile message, not a video.
 MAX_SIZE_BYTES = 5 * 1024**4
+# Files in one medium: a long recording has a few dozen chapters, a night-lapse a few thousand frames.
+MAX_ITEM_COUNT = 100_000
 
 MEDIA_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 PROVIDER_PATTERN = re.compile(r"[a-z][a-z0-9-]*")
@@ -139,6 +141,9 @@ class DownloadMessage:
     # Optional and additive (no version change): the provider's media type ("video", "timelapse_video", ...), so
     # the downloader asks for the right rendition. Absent means a plain video.
     media_type: str | None = None
+    # Optional and additive: how many files (chapters) the listing says the medium holds, so the downloader can
+    # refuse an incomplete descriptor. Absent means unknown (the descriptor's own numbering is then checked).
+    item_count: int | None = None
 
     def __post_init__(self) -> None:
         _check_version(self.schema_version)
@@ -156,6 +161,13 @@ class DownloadMessage:
         _check_timestamp("enqueued_at", self.enqueued_at, optional=False)
         if self.media_type is not None:
             _check_str("media_type", self.media_type, max_chars=MAX_MEDIA_TYPE_CHARS, pattern=MEDIA_ID_PATTERN)
+        if self.item_count is not None:
+            if isinstance(self.item_count, bool) or not isinstance(self.item_count, int):
+                raise PoisonMessage(PoisonReason.WRONG_TYPE, "item_count must be an integer or null")
+            if not 0 <= self.item_count <= MAX_ITEM_COUNT:
+                raise PoisonMessage(
+                    PoisonReason.INVALID_VALUE, f"item_count must be between 0 and {MAX_ITEM_COUNT}"
+                )
 
     @classmethod
     def create(
@@ -169,6 +181,7 @@ class DownloadMessage:
         size: int | None = None,
         captured_at: str | None = None,
         media_type: str | None = None,
+        item_count: int | None = None,
         now: datetime | None = None,
     ) -> DownloadMessage:
         """A message stamped with the current schema version and `enqueued_at` = now.
@@ -186,6 +199,8 @@ class DownloadMessage:
             captured_at=captured_at,
             enqueued_at=utc_timestamp(now),
             media_type=media_type,
+            # Advisory: an impossible count from the listing is dropped, never a reason to refuse the medium.
+            item_count=item_count if isinstance(item_count, int) and 0 <= item_count <= MAX_ITEM_COUNT else None,
         )
 
     def to_json(self) -> str:
@@ -210,7 +225,12 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "filename": (str,),
     "enqueued_at": (str,),
 }
-_OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {"size": (int,), "captured_at": (str,), "media_type": (str,)}
+_OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {
+    "size": (int,),
+    "captured_at": (str,),
+    "media_type": (str,),
+    "item_count": (int,),
+}
 
 
 def _reject_constant(name: str) -> Any:

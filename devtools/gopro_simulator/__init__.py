@@ -17,15 +17,18 @@ https://api.gopro.com and content on pre-signed S3/CloudFront links):
   Query `fields`, `order_by` (`created_at` | `captured_at`, newest first), `per_page` (capped at 100),
   `page`, `processing_states`, `type`. Answers `{"_pages": {...}, "_embedded": {"errors": [], "media": [...]}}`.
 - `GET /media/{id}/download`: the `fileinfo` descriptor (`filename`, `_embedded.files/variations/sprites/
-  sidecar_files`), every entry with a pre-signed `url` (GET) and `head` (HEAD) link; 404 for deleted/unknown.
-  Videos: `files` are PROXIES, one `source` variation per item (with `item_number` when chaptered) plus a
+  sidecar_files`), every entry with a signed `url` (GET) and `head` (HEAD) link; 404 for deleted/unknown.
+  Videos: `files` holds ONE proxy, one `source` variation per item (with `item_number` when chaptered) plus a
   `concat` for chaptered ones. Bursts and TimeLapses: one `files` entry per original photo, the single `source`
-  variation is a cover. Photos: `files[0]` and the `source` variation are the original. Media that are not
-  `ready` have an empty descriptor.
-- `GET|HEAD /content/{id}/{rendition}/{item}.{ext}?X-Amz-...`: deterministic bytes; checks the signature
-  (method included) and `X-Amz-Date + X-Amz-Expires` (403 S3 XML when bad or expired); ignores any
-  Authorization header; `Range: bytes=a-b | a- | -n` gives 206 + `Content-Range`, 416 when unsatisfiable,
-  200 + whole body without Range; `ETag`, `Accept-Ranges: bytes`, `Last-Modified`.
+  variation is a cover. Photos: `files[0]` and the `source` variation are the original; `raw=True` adds one
+  `raw_photo` sidecar (.gpr) per photo. Edits (MultiClipEdit): `baked_source`, descriptor `filename` "".
+  `available: false` entries (`stale_source=True`) must be skipped. Media that are not `ready` have an empty
+  descriptor.
+- `GET|HEAD /content/{id}/{rendition}/{item}.{ext}?Expires=..&Signature=..&Key-Pair-Id=..` (CloudFront style):
+  deterministic bytes served as `binary/octet-stream`; checks the signature (method included) and `Expires`
+  (403 XML when bad or expired); ignores any Authorization header; `Range: bytes=a-b | a- | -n` gives 206 +
+  `Content-Range`, 416 when unsatisfiable, 200 + whole body without Range;
+  `ETag`, `Accept-Ranges: bytes`, `Last-Modified`.
 
 Python API::
 
@@ -70,6 +73,7 @@ Faults (`sim.faults`, thread-safe; the same rule objects go in `SimulatorConfig(
 - `malformed_listing(kind, count=1, page=None)` with `ListingFault.HTML_502 | TRUNCATED_JSON | MISSING_FIELDS |
   WRONG_TYPES | EMPTY_PAGE | EMBEDDED_ERRORS`  (`MalformedListing`)
 - `ignore_range(count=1, media_id=None)` -> 200 + whole body to a ranged request  (`IgnoreRange`)
+- `transient_not_found(count=1, media_id=None)` -> the descriptor of a live medium answers 404  (`NotFound`)
 - `expire_access_tokens()`, `blacklist_refresh_token(token=None)`, `delete_media(id)`, `set_ready_state(id, s)`
 - `set_bandwidth(bytes_per_second | None)`, `set_url_ttl(seconds)`, `set_repeat_last_item(bool)`
 - `add(rule)`, `active`, `clear()`
@@ -92,6 +96,7 @@ from devtools.gopro_simulator.faults import (
     IgnoreRange,
     ListingFault,
     MalformedListing,
+    NotFound,
     RateLimit,
     ServerError,
     SlowFirstByte,
@@ -126,6 +131,7 @@ __all__ = [
     "ListingFault",
     "MalformedListing",
     "MediaType",
+    "NotFound",
     "RateLimit",
     "RequestRecord",
     "ServerError",

@@ -97,8 +97,19 @@ class IgnoreRange:
     media_id: str | None = None
 
 
-FaultRule = RateLimit | ServerError | CutConnection | SlowFirstByte | MalformedListing | IgnoreRange
-RuleT = TypeVar("RuleT", RateLimit, ServerError, CutConnection, SlowFirstByte, MalformedListing, IgnoreRange)
+@dataclass
+class NotFound:
+    """A 404 from the download descriptor of a medium that exists, for the next `count` calls: GoPro answers one
+    now and then, so a single 404 is not proof of deletion (../shared/gopro-api.md)."""
+
+    count: int | None = 1
+    media_id: str | None = None
+
+
+FaultRule = RateLimit | ServerError | CutConnection | SlowFirstByte | MalformedListing | IgnoreRange | NotFound
+RuleT = TypeVar(
+    "RuleT", RateLimit, ServerError, CutConnection, SlowFirstByte, MalformedListing, IgnoreRange, NotFound
+)
 
 
 class Faults:
@@ -177,6 +188,10 @@ class Faults:
 
     def ignore_range(self, count: int | None = 1, media_id: str | None = None) -> None:
         self.add(IgnoreRange(count=count, media_id=media_id))
+
+    def transient_not_found(self, count: int | None = 1, media_id: str | None = None) -> None:
+        """The descriptor answers 404 `count` times although the medium exists (then it answers normally)."""
+        self.add(NotFound(count=count, media_id=media_id))
 
     # -- settings ------------------------------------------------------------------------------------------------
 

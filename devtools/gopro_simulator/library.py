@@ -65,6 +65,7 @@ LISTING_FIELDS = (
 # Fixed sizes of small derived objects (a sprite sheet, a sidecar zip).
 SPRITE_SIZE = 32 * 1024
 SIDECAR_SIZE = 16 * 1024
+RAW_LABEL = "raw_photo"  # a photo's RAW original (.GPR), offered as a sidecar file
 
 
 def _stable_rng(*parts: object) -> random.Random:
@@ -88,9 +89,9 @@ class Rendition:
 
     @property
     def content_type(self) -> str:
-        return {"mp4": "video/mp4", "jpg": "image/jpeg", "zip": "application/zip"}.get(
-            self.ext, "application/octet-stream"
-        )
+        """What the content host says: GoPro's CloudFront serves every object as `binary/octet-stream` (G2C), so
+        an archiver must take the type from the name, never from the answer."""
+        return "binary/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,10 @@ class SimMedia:
     content_title: str = ""
     deleted: bool = False
     extra_fields: dict[str, Any] = field(default_factory=dict)
+    descriptor_filename: str | None = None
+    raw: bool = False
+    withheld_items: tuple[int, ...] = ()
+    stale_source: bool = False
 
     def __post_init__(self) -> None:
         if self.item_sizes is not None:
@@ -142,7 +147,9 @@ class SimMedia:
             raise ValueError(f"medium {self.id}: sizes must be >= 0")
         rng = _stable_rng("media", self.id)
         if self.file_extension is None:
-            self.file_extension = "mp4" if self.is_video_like else "jpg"
+            # An edit is listed as its JSON project (file_extension `json`); its rendition is an mp4.
+            edit = self.type == MediaType.MULTI_CLIP_EDIT
+            self.file_extension = "json" if edit else "mp4" if self.is_video_like else "jpg"
         if self.filename is None:
             number = rng.randint(1, 9999)
             if self.type in MULTI_PHOTO_TYPES:
@@ -158,6 +165,13 @@ class SimMedia:
             self.created_at = self.captured_at + timedelta(seconds=rng.randint(600, 30 * 86400))
         if self.width is None and self.height is None:
             self.width, self.height = (3840, 2160) if self.is_video_like else (4000, 3000)
+
+    @property
+    def descriptor_name(self) -> str:
+        """The descriptor's `filename`: often empty for an edit (take the extension from the rendition)."""
+        if self.descriptor_filename is not None:
+            return self.descriptor_filename
+        return "" if self.type == MediaType.MULTI_CLIP_EDIT else self.filename or ""
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -210,6 +224,8 @@ class SimMedia:
             "play_as": "video" if video else "photo",
             "on_public_profile": False,
         }
+        if self.raw:
+            fields_["available_labels"] = [RAW_LABEL]
         fields_.update(self.extra_fields)
         return fields_
 
@@ -239,6 +255,20 @@ class SimMedia:
         return [
             DescriptorEntry("files", source, self._file_fields(1)),
             DescriptorEntry("variations", source, self._variation_fields("source", "high", "jpg")),
+            *self._raw_sidecars(),
+        ]
+
+    def _raw_sidecars(self) -> list[DescriptorEntry]:
+        """One `raw_photo` sidecar (.gpr, about twice the JPG) per photo when the camera shot RAW."""
+        if not self.raw:
+            return []
+        return [
+            DescriptorEntry(
+                "sidecar_files",
+                Rendition(RAW_LABEL, item, max(1, size * 2), "gpr"),
+                {"label": RAW_LABEL, "type": "gpr", "item_number": item},
+            )
+            for item, size in enumerate(self.sizes, start=1)
         ]
 
     def _multi_photo_descriptor(self) -> list[DescriptorEntry]:
@@ -246,23 +276,32 @@ class SimMedia:
         entries = [
             DescriptorEntry("files", Rendition("source", item, size, "jpg"), self._file_fields(item))
             for item, size in enumerate(self.sizes, start=1)
+            if item not in self.withheld_items
         ]
         cover = Rendition("cover", 1, max(1, self.sizes[0] // 3), "jpg")
         entries.append(DescriptorEntry("variations", cover, self._variation_fields("source", "high", "jpg")))
-        return entries
+        return entries + self._raw_sidecars()
 
     def _video_descriptor(self) -> list[DescriptorEntry]:
         entries: list[DescriptorEntry] = []
         total = self.total_size
         proxy_dims = {"width": 1280, "height": 720}
-        for item, size in enumerate(self.sizes, start=1):
-            proxy = Rendition("proxy", item, max(1, size // 8), "mp4")
-            entries.append(DescriptorEntry("files", proxy, {**self._file_fields(item), **proxy_dims}))
+        # One proxy of the whole recording, however many chapters (G2C): `files` is never the chapter list.
+        proxy = Rendition("proxy", 1, max(1, total // 8), "mp4")
+        entries.append(DescriptorEntry("files", proxy, {**self._file_fields(1), **proxy_dims}))
         source_label = "baked_source" if self.type == MediaType.MULTI_CLIP_EDIT else "source"
+        if self.stale_source:
+            stale = {**self._variation_fields(source_label, "high", "mp4"), "available": False}
+            if self.items > 1:
+                stale["item_number"] = 1
+            entries.append(DescriptorEntry("variations", Rendition("stale", 1, self.sizes[0], "mp4"), stale))
         for item, size in enumerate(self.sizes, start=1):
+            if item in self.withheld_items:
+                continue
             fields_ = self._variation_fields(source_label, "high", "mp4")
             if self.items > 1:
                 fields_["item_number"] = item
+            fields_["available"] = True
             entries.append(DescriptorEntry("variations", Rendition("source", item, size, "mp4"), fields_))
         if self.items > 1:
             concat = Rendition("concat", 1, total, "mp4")

@@ -8,6 +8,7 @@ in background threads, so a test drives it from the same process and reads its s
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import hashlib
@@ -23,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import format_datetime
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +42,7 @@ from devtools.gopro_simulator.faults import (
     IgnoreRange,
     ListingFault,
     MalformedListing,
+    NotFound,
     RateLimit,
     ServerError,
     SlowFirstByte,
@@ -51,7 +53,9 @@ ACCEPT_MEDIA_TYPE = "application/vnd.gopro.jk.media+json"
 ACCEPT_VERSION = "2.0.0"
 PROCESSING_STATES = ("rendering", "pretranscoding", "transcoding", "ready", "failure")
 _LOGGED_HEADERS = ("accept", "range", "content-type", "user-agent", "origin", "referer", "connection")
-_REDACTED_QUERY = frozenset({"x-amz-signature"})
+_REDACTED_QUERY = frozenset({"signature", "x-amz-signature"})
+# CloudFront's URL-safe base64 (RFC 4648 with `+=/` spelt `-_~`), as in its signed links.
+_CLOUDFRONT_BASE64 = str.maketrans("+=/", "-_~")
 
 
 def token_fingerprint(token: str) -> str:
@@ -317,7 +321,7 @@ class GoProSimulator:
         return time.time() + self._clock_offset
 
     def advance_clock(self, seconds: float) -> None:
-        """Jump forward, e.g. past the access token lifetime or a link's `X-Amz-Expires`, without sleeping."""
+        """Jump forward, e.g. past the access token lifetime or a link's `Expires`, without sleeping."""
         with self._lock:
             self._clock_offset += seconds
 
@@ -429,39 +433,42 @@ class GoProSimulator:
 
     # -- pre-signed links ----------------------------------------------------------------------------------------
 
-    def _signature(self, method: str, path: str, amz_date: str, expires: str) -> str:
-        message = f"{method}\n{path}\n{amz_date}\n{expires}".encode()
-        return hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
+    def _signature(self, method: str, path: str, expires: str) -> str:
+        message = f"{method}\n{path}\n{expires}".encode()
+        digest = hmac.new(self._signing_key, message, hashlib.sha256).digest()
+        return base64.b64encode(digest).decode().translate(_CLOUDFRONT_BASE64)
+
+    @property
+    def key_pair_id(self) -> str:
+        """The CloudFront key pair id in every link (fixed per seed, like a distribution's)."""
+        return "APKA" + hashlib.sha256(f"key-pair:{self.config.seed}".encode()).hexdigest()[:16].upper()
 
     def signed_url(self, path: str, method: str = "GET") -> str:
-        """A pre-signed-looking link to this server's content endpoint, valid for `faults.url_ttl` seconds."""
-        moment = datetime.fromtimestamp(self.now(), UTC)
-        amz_date = moment.strftime("%Y%m%dT%H%M%SZ")
-        expires = str(self.faults.url_ttl)
+        """A CloudFront-style signed link (`Expires`, `Signature`, `Key-Pair-Id`, canned policy) to this server's
+        content endpoint, valid for `faults.url_ttl` seconds, as GoPro's descriptors hand out."""
+        expires = str(int(self.now()) + self.faults.url_ttl)
         query = {
-            "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
-            "X-Amz-Credential": f"SIMULATOR/{moment:%Y%m%d}/us-west-2/s3/aws4_request",
-            "X-Amz-Date": amz_date,
-            "X-Amz-Expires": expires,
-            "X-Amz-SignedHeaders": "host",
-            "X-Amz-Signature": self._signature(method, path, amz_date, expires),
+            "Expires": expires,
+            "Signature": self._signature(method, path, expires),
+            "Key-Pair-Id": self.key_pair_id,
         }
         return f"{self.content_base_url}{path}?{urlencode(query)}"
 
     def check_signature(self, method: str, path: str, query: dict[str, list[str]]) -> tuple[str, str] | None:
-        """None when the link is good for `method`, else the S3 error (code, message)."""
+        """None when the link is good for `method`, else the error (code, message) CloudFront would answer."""
         try:
-            amz_date = query["X-Amz-Date"][0]
-            expires = query["X-Amz-Expires"][0]
-            signature = query["X-Amz-Signature"][0]
-            issued = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
-            lifetime = int(expires)
+            expires = query["Expires"][0]
+            signature = query["Signature"][0]
+            key_pair = query["Key-Pair-Id"][0]
+            deadline = int(expires)
         except (KeyError, IndexError, ValueError):
-            return "AccessDenied", "Query-string authentication requires Signature, Expires and Date parameters"
+            return "MissingKey", "Missing Key-Pair-Id query parameter or cookie value"
+        if key_pair != self.key_pair_id:
+            return "InvalidKey", "Unknown Key"
         methods = [method] if self.config.strict_signed_method else ["GET", "HEAD"]
-        if not any(hmac.compare_digest(signature, self._signature(m, path, amz_date, expires)) for m in methods):
+        if not any(hmac.compare_digest(signature, self._signature(m, path, expires)) for m in methods):
             return "SignatureDoesNotMatch", "The request signature we calculated does not match the one provided."
-        if self.now() >= issued + lifetime:
+        if self.now() >= deadline:
             return "AccessDenied", "Request has expired"
         return None
 
@@ -526,7 +533,7 @@ class GoProSimulator:
             sections[entry.section].append(
                 {"url": self.signed_url(path, "GET"), "head": self.signed_url(path, "HEAD"), **entry.fields}
             )
-        return {"filename": medium.filename, "_embedded": sections}
+        return {"filename": medium.descriptor_name, "_embedded": sections}
 
 
 def _csv(value: str | None) -> list[str]:
@@ -942,7 +949,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._not_acceptable()
             return
         medium = self.sim._live_media(media_id)
-        if medium is None:
+        transient = self.sim.faults.take(NotFound, lambda r: r.media_id in (None, media_id))
+        if transient is not None:
+            self._record.fault = "transient_not_found"
+        if medium is None or transient is not None:
             error = _api_error("not_found", 404, f"Medium {media_id} not found")
             self._send_json(404, {"_embedded": {"errors": [error]}})
             return

@@ -41,6 +41,7 @@ class MediaItem:
     ready: bool
     raw_type: str = ""
     ready_state: str = ""
+    item_count: int | None = None  # files the medium holds (chapters of a recording), when the listing says
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -68,6 +69,15 @@ class DownloadSource:
     size_hint: int | None = None
     item_number: int = 1
     label: str = "source"
+
+
+@dataclass(frozen=True)
+class ListedFacts:
+    """What the listing said about a medium, carried to the download: the name to keep when the descriptor has
+    none, and how many items (chapters) the descriptor must offer for the medium to be complete."""
+
+    filename: str = ""
+    item_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -112,12 +122,21 @@ class CloudProvider(ABC):
                     yield item
 
     @abstractmethod
-    def resolve_download(self, media_id: str, *, media_type: MediaType = MediaType.VIDEO) -> DownloadPlan:
+    def resolve_download(
+        self, media_id: str, *, media_type: MediaType = MediaType.VIDEO, listed: ListedFacts | None = None
+    ) -> DownloadPlan:
         """Fresh download URLs for the originals of one medium (they expire: call shortly before use).
 
         `media_type` (from the listing, carried in the message) says which files are the originals: a burst's are
-        its photos, a video's its `source` items.
+        its photos, a video's its `source` items. `listed`: the listing's facts (name, item count), when known.
+        Each file's `(label, item_number)` names it across calls, so an expired link is matched by that pair.
         """
+
+    def still_listed(self, media_id: str) -> bool | None:
+        """Whether a fresh walk of the whole library lists `media_id`; None when the walk cannot tell (it was
+        incomplete). Asked only to confirm a deletion after a second "not found", so its cost (a full walk) is
+        rare. A provider that knows a cheaper, equally sure way overrides it."""
+        return any(item.media_id == media_id for item in self.list_media())
 
     def describe(self, media_id: str) -> MediaItem:
         """One medium as the provider knows it now (MediaNotFound when it does not exist).

@@ -59,6 +59,24 @@ class MediaNotFound(ProviderError):
         self.media_id = media_id
 
 
+class DeletionUnconfirmed(ProviderError):
+    """A 404 that does not prove the medium was deleted (the first one, or one while the listing still shows
+    it): transient, so the medium stays retryable until a later attempt confirms the deletion."""
+
+    transient = True
+
+
+class IncompleteMedium(ProviderError):
+    """The provider offers fewer originals than the medium has (a chaptered recording missing chapters), or a
+    fresh descriptor no longer offers a file being transferred.
+
+    Transient: the provider may still be processing the missing items. Never recorded COMPLETED: the medium is
+    retried (SQS's receives, then a later night's listing) and reported FAILED with this message meanwhile.
+    """
+
+    transient = True
+
+
 class ProviderUnavailable(ProviderError):
     """5xx, a reset connection or a timeout: worth retrying later."""
 

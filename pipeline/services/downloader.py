@@ -3,7 +3,9 @@
 Failure policy, record by record (one bad record never stalls the batch):
 - a poison message (unparseable, unknown schema, bad id, unknown provider) goes to the DLQ at once with its reason
   and is acknowledged, instead of burning three receives;
-- a medium deleted at the source is COMPLETED with the note `source_deleted`;
+- a medium deleted at the source is COMPLETED with the note `source_deleted`, but only once the deletion is
+  confirmed: a 404 after an attempt that already saw one, and a fresh listing without the medium. A single 404 is
+  weak evidence (GoPro answers one now and then): the medium stays retryable, noted `not_found`;
 - a transient failure releases the medium (PENDING) and reports the record as failed so SQS redelivers it; on the
   message's last receive the medium is recorded FAILED with the error before SQS moves the message to the DLQ;
 - a claim DynamoDB will not take (throttling beyond every retry) is retried by SQS a minute later; on the last
@@ -30,14 +32,21 @@ from pipeline.observability import correlation
 from pipeline.observability.metrics import Metric, MetricsEmitter, Unit
 from pipeline.observability.redaction import redact
 from pipeline.providers.base import CloudProvider
-from pipeline.providers.errors import AuthError, InvalidMediaId, MediaNotFound
+from pipeline.providers.errors import AuthError, DeletionUnconfirmed, InvalidMediaId, MediaNotFound
 from pipeline.providers.registry import UnknownProvider
 from pipeline.queueing import send_to_dead_letter
 from pipeline.retry import RetryPolicy, call_with_retry
 from pipeline.services.download_outcome import Disposition, RecordOutcome
 from pipeline.services.medium_files import FileTransfer, MediumFiles, summarise
 from pipeline.sqs_delivery import SqsDelivery
-from pipeline.state import NOTE_SOURCE_DELETED, ClaimOutcome, StateStore, TransitionRefusal
+from pipeline.state import (
+    NOTE_NOT_FOUND,
+    NOTE_SOURCE_DELETED,
+    ClaimOutcome,
+    MediaRecord,
+    StateStore,
+    TransitionRefusal,
+)
 from pipeline.transfer.errors import DeadlineReached
 from pipeline.transfer.model import TransferResult
 
@@ -176,7 +185,7 @@ class Downloader:
         try:
             results = self._files.archive(message, provider, owner, checkpoint, delivery.deadline)
         except MediaNotFound:
-            return self._source_deleted(message, delivery)
+            return self._not_found(message, provider, delivery, claim.record)
         except DeadlineReached as stop:
             return self._continue_later(message, delivery, stop)
         except Exception as exc:  # every failure is reported per record; nothing escapes to fail the batch
@@ -222,6 +231,24 @@ class Downloader:
         self._metrics.emit(values, s3_key=s3_key)
         log.info("archived %s (%d bytes in %d file(s)) as %s", message.media_id, size, len(results), s3_key)
         return RecordOutcome(message_id, Disposition.SYNCED, message.media_id)
+
+    def _not_found(
+        self, message: DownloadMessage, provider: CloudProvider, delivery: Delivery, record: MediaRecord | None
+    ) -> RecordOutcome:
+        """A 404 from the source: a deletion only when confirmed, else an ordinary retryable failure."""
+        seen_before = record is not None and record.note in (NOTE_NOT_FOUND, NOTE_SOURCE_DELETED)
+        listed: bool | None = None
+        if seen_before:
+            try:
+                listed = provider.still_listed(message.media_id)
+            except Exception as exc:  # the walk failing is no evidence either way
+                log.warning("could not check the listing for %s: %s", message.media_id, redact(str(exc)))
+        if listed is False:
+            return self._source_deleted(message, delivery)
+        why = "first 404" if not seen_before else "still listed" if listed else "the listing could not tell"
+        log.warning("%s answered 404 (%s): not proof of deletion; retrying later", message.media_id, why)
+        error = DeletionUnconfirmed(f"{message.media_id} answered 404 ({why}); its deletion is not confirmed")
+        return self._failed(message, delivery, error, note=NOTE_NOT_FOUND)
 
     def _source_deleted(self, message: DownloadMessage, delivery: Delivery) -> RecordOutcome:
         owner, message_id = delivery.owner, delivery.message_id
@@ -299,21 +326,32 @@ class Downloader:
         return RecordOutcome(message_id, Disposition.LEASED_ELSEWHERE, media_id)
 
     def _failed(
-        self, message: DownloadMessage, delivery: Delivery, exc: Exception, *, final: bool = False
+        self,
+        message: DownloadMessage,
+        delivery: Delivery,
+        exc: Exception,
+        *,
+        final: bool = False,
+        note: str | None = None,
     ) -> RecordOutcome:
-        """FAILED on the last receive (or when `final`), else handed back to SQS for another try."""
+        """FAILED on the last receive (or when `final`), else handed back to SQS for another try; `note` goes
+        into the record either way (`not_found`: the evidence a later attempt needs to confirm a deletion)."""
         owner, message_id, receive_count = delivery.owner, delivery.message_id, delivery.receive_count
         error = redact(f"{type(exc).__name__}: {exc}")
         if isinstance(exc, AuthError):
             self._metrics.count(Metric.AUTHENTICATION_FAILURES, reauth_required=int(exc.reauth_required))
         if final or delivery.last_try:
             log.error("giving up on %s after %d receives: %s", message.media_id, receive_count, error)
-            self._write(self._state.media.fail, message.provider, message.media_id, owner=owner, error=error)
+            self._write(
+                self._state.media.fail, message.provider, message.media_id, owner=owner, error=error, note=note
+            )
             self._add_to_run(message.run_id, failed=1)
             self._metrics.count(Metric.VIDEOS_FAILED)
             return RecordOutcome(message_id, Disposition.FAILED, message.media_id, error)
         log.warning("attempt %d of %s failed, SQS will retry: %s", receive_count, message.media_id, error)
-        self._write(self._state.media.release, message.provider, message.media_id, owner=owner, error=error)
+        self._write(
+            self._state.media.release, message.provider, message.media_id, owner=owner, error=error, note=note
+        )
         self._add_to_run(message.run_id, retried=1)
         self._retry_soon(delivery)
         return RecordOutcome(message_id, Disposition.RETRY, message.media_id, error)

@@ -40,7 +40,7 @@ from pipeline.services.listing_models import (
     SkipReason,
 )
 from pipeline.services.summary import SummaryService
-from pipeline.state import MediaStatus, RunRecord, StateStore
+from pipeline.state import RunRecord, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class _Night:
     def archived(self, media_ids: list[str]) -> set[str]:
         """Which of `media_ids` are archived already (one BatchGetItem per 100 ids)."""
         records = self._state.media.batch_get(self._provider, media_ids)
-        return {media_id for media_id, record in records.items() if record.status == MediaStatus.COMPLETED}
+        return {media_id for media_id, record in records.items() if record.archived}
 
     def note_error(self, message: str, *, listing_done: bool | None = None) -> None:
         self._state.runs.update(self.run_id, lister_error=message, listing_done=listing_done)
@@ -340,6 +340,7 @@ class ListingService:
             size=item.size,
             captured_at=captured,
             media_type=item.media_type.value,
+            item_count=item.item_count,
         )
 
 

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 from pipeline.deadline import Deadline
 from pipeline.keys import encode_metadata_value, object_key
 from pipeline.messages import DownloadMessage
-from pipeline.providers.base import CloudProvider, DownloadSource, MediaType
+from pipeline.providers.base import CloudProvider, DownloadPlan, DownloadSource, ListedFacts, MediaType
+from pipeline.providers.errors import IncompleteMedium
 from pipeline.state import StateStore
 from pipeline.transfer.archive import (
     META_CAPTURED_AT,
@@ -70,10 +71,11 @@ class MediumFiles:
     ) -> list[TransferResult]:
         """One result per file of the medium's plan, in plan order; DeadlineReached when time runs out."""
         media_type = _media_type(message)
-        plan = provider.resolve_download(message.media_id, media_type=media_type)
+        listed = ListedFacts(filename=message.filename, item_count=message.item_count)
+        plan = provider.resolve_download(message.media_id, media_type=media_type, listed=listed)
         captured = _parse_time(message.captured_at)
         results: list[TransferResult] = []
-        for index, source in enumerate(plan.files):
+        for source in plan.files:
             key = object_key(message.provider, message.media_id, captured, source.filename)
             existing = self._transfer.existing(key, message.media_id, source)
             if existing is not None:
@@ -99,9 +101,9 @@ class MediumFiles:
                     lease_seconds=self.lease_seconds,
                 )
 
-            def refresh(index: int = index) -> str:
-                fresh = provider.resolve_download(message.media_id, media_type=media_type)
-                return fresh.files[index].url
+            def refresh(source: DownloadSource = source) -> str:
+                fresh = provider.resolve_download(message.media_id, media_type=media_type, listed=listed)
+                return same_file(fresh, source).url
 
             results.append(
                 self._transfer(
@@ -115,6 +117,17 @@ class MediumFiles:
                 )
             )
         return results
+
+
+def same_file(plan: DownloadPlan, wanted: DownloadSource) -> DownloadSource:
+    """The file of a fresh plan that is `wanted`, matched by `(label, item_number)`, never by position: a fresh
+    descriptor may list its entries in another order, or without one (IncompleteMedium, retried later)."""
+    for source in plan.files:
+        if (source.label, source.item_number) == (wanted.label, wanted.item_number):
+            return source
+    raise IncompleteMedium(
+        f"{plan.media_id}: a fresh descriptor no longer offers {wanted.label} item {wanted.item_number}"
+    )
 
 
 def summarise(results: Sequence[TransferResult]) -> tuple[str, int, Checksum]:

@@ -18,6 +18,7 @@ from pipeline.state.items import (
 from pipeline.state.media import MAX_CHECKPOINT_BYTES
 from pipeline.state.memory import MemoryTable
 from pipeline.state.models import (
+    NOTE_NOT_FOUND,
     NOTE_SOURCE_DELETED,
     RUN_COUNTERS,
     Attr,
@@ -40,6 +41,7 @@ __all__ = [
     "LISTER_PROJECTION",
     "MAX_CHECKPOINT_BYTES",
     "MAX_ERROR_CHARS",
+    "NOTE_NOT_FOUND",
     "NOTE_SOURCE_DELETED",
     "RUN_COUNTERS",
     "Attr",

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from pipeline.state.expressions import Compare, Condition, Exists, In, Named
 from pipeline.state.items import epoch
-from pipeline.state.models import Attr, MediaStatus
+from pipeline.state.models import NOTE_SOURCE_DELETED, Attr, MediaStatus
 
 
 def key_not_exist() -> Condition:
@@ -57,13 +57,24 @@ def held_by(owner: str) -> Condition:
     return Named("held_by", status_in(MediaStatus.IN_PROGRESS) & owned_by(owner))
 
 
+def deleted_at_source() -> Condition:
+    """COMPLETED only because the source deleted it: a listing that shows the medium again brings it back."""
+    return Named(
+        "deleted_at_source",
+        status_in(MediaStatus.COMPLETED) & Compare(Attr.NOTE, "=", NOTE_SOURCE_DELETED),
+    )
+
+
 def claimable(owner: str, now: datetime) -> Condition:
-    """No item, PENDING, FAILED, or IN_PROGRESS whose lease expired or is `owner`'s own (a fresh invocation for
-    the same message resuming its work)."""
+    """No item, PENDING, FAILED, IN_PROGRESS whose lease expired or is `owner`'s own (a fresh invocation for
+    the same message resuming its work), or recorded deleted at the source (listed again: restored)."""
     in_progress_for_owner = status_in(MediaStatus.IN_PROGRESS) & (lease_expired(now) | owned_by(owner))
     return Named(
         "claimable",
-        key_not_exist() | status_in(MediaStatus.PENDING, MediaStatus.FAILED) | in_progress_for_owner,
+        key_not_exist()
+        | status_in(MediaStatus.PENDING, MediaStatus.FAILED)
+        | in_progress_for_owner
+        | deleted_at_source(),
     )
 
 

@@ -5,7 +5,8 @@ Design choices, and why:
   compare it numerically). A worker that crashed stops writing; once the lease expires, the next claim takes the
   medium over. Every later write by a worker (`save_checkpoint`, `complete`, `fail`, `release`) is conditional on
   it still holding the lease (`held_by(owner)`), so a worker that lost it can never overwrite its successor.
-- **COMPLETED is terminal.** No method here moves a COMPLETED record anywhere else.
+- **COMPLETED is terminal**, but for one case: a medium recorded deleted at the source (`note=source_deleted`)
+  that a listing shows again (restored from GoPro's trash) may be claimed again (`conditions.claimable`).
 - **Every medium carries `sync_timestamp`** (ISO-8601 UTC, the time of its last status change) so the sparse
   status index (`status` + `sync_timestamp`) holds every medium; run records and cursors have neither attribute and
   stay out of the index.
@@ -200,7 +201,14 @@ class MediaState:
         return self._owned(provider, media_id, owner, u, "complete")
 
     def fail(
-        self, provider: str, media_id: str, *, owner: str, error: str, now: datetime | None = None
+        self,
+        provider: str,
+        media_id: str,
+        *,
+        owner: str,
+        error: str,
+        note: str | None = None,
+        now: datetime | None = None,
     ) -> TransitionResult:
         """Mark FAILED with `error` (truncated to MAX_ERROR_CHARS; keeping secrets out is the caller's job).
 
@@ -209,6 +217,7 @@ class MediaState:
         """
         u = self._status_change(MediaStatus.FAILED, now)
         u.set(Attr.LAST_ERROR, truncate_error(error))
+        u.set_or_remove(Attr.NOTE, note)
         u.remove(Attr.LEASE_OWNER, Attr.LEASE_EXPIRES_AT, Attr.CHECKPOINT)
         return self._owned(provider, media_id, owner, u, "fail")
 
@@ -236,10 +245,21 @@ class MediaState:
         return self._transition(provider, media_id, u, condition, "fail_unclaimed", by_owner=False)
 
     def release(
-        self, provider: str, media_id: str, *, owner: str, error: str | None = None, now: datetime | None = None
+        self,
+        provider: str,
+        media_id: str,
+        *,
+        owner: str,
+        error: str | None = None,
+        note: str | None = None,
+        now: datetime | None = None,
     ) -> TransitionResult:
-        """Give the medium back (PENDING) so SQS's redelivery can claim it at once, keeping the checkpoint."""
+        """Give the medium back (PENDING) so SQS's redelivery can claim it at once, keeping the checkpoint.
+
+        `note` replaces the record's note (None removes it): `not_found` keeps the evidence of a 404 for the
+        next attempt, which confirms a deletion only if it sees another (`Downloader`)."""
         u = self._status_change(MediaStatus.PENDING, now)
+        u.set_or_remove(Attr.NOTE, note)
         if error is not None:
             u.set(Attr.LAST_ERROR, truncate_error(error))
         u.remove(Attr.LEASE_OWNER, Attr.LEASE_EXPIRES_AT)

@@ -70,6 +70,8 @@ class Attr:
 
 
 NOTE_SOURCE_DELETED = "source_deleted"
+# A 404 seen on an attempt that did not confirm the deletion: the next 404 plus a listing without the medium do.
+NOTE_NOT_FOUND = "not_found"
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,12 @@ class MediaRecord:
     captured_at: str | None = None
     duration_s: float | None = None
     checkpoint: dict[str, Any] | None = None
+
+    @property
+    def archived(self) -> bool:
+        """COMPLETED with its files in the archive. A medium recorded deleted at the source is COMPLETED too, but
+        a listing that shows it again (restored from GoPro's trash) brings it back: it is not archived."""
+        return self.status is MediaStatus.COMPLETED and self.note != NOTE_SOURCE_DELETED
 
     def lease_live(self, now: datetime) -> bool:
         """True while an IN_PROGRESS record's lease has not expired."""

@@ -92,7 +92,7 @@ def simulator_secrets(sim: GoProSimulator) -> set[str]:
     found.update(getattr(tokens, "_valid_refresh", set()))
     found.update(getattr(tokens, "_retired_refresh", set()))
     for request in sim.requests:
-        found.update(request.query.get("X-Amz-Signature", []))
+        found.update(request.query.get("Signature", []))
     return {secret for secret in found if secret and len(secret) >= 8}
 
 

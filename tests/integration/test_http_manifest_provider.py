@@ -65,14 +65,14 @@ def app(aws: MotoStack, server: ManifestServer, monkeypatch: pytest.MonkeyPatch)
     clear_client_cache()
 
 
-def sqs_event(message: DownloadMessage) -> dict[str, Any]:
+def sqs_event(message: DownloadMessage, receive_count: int = 1) -> dict[str, Any]:
     return {
         "Records": [
             {
                 "messageId": f"m-{message.provider}-{message.media_id}",
                 "receiptHandle": "rh",
                 "body": message.to_json(),
-                "attributes": {"ApproximateReceiveCount": "1"},
+                "attributes": {"ApproximateReceiveCount": str(receive_count)},
                 "messageAttributes": {},
             }
         ]
@@ -134,7 +134,14 @@ def test_a_medium_gone_from_the_manifest_is_recorded_as_deleted_at_the_source(
     message = DownloadMessage.create(
         run_id="r-1", correlation_id="c-1", provider=MANIFEST, media_id=SAME_ID, filename="clip.mp4"
     )
-    assert process_event(app, sqs_event(message)) == {"batchItemFailures": []}
-    record = StateStore(client=aws.client("dynamodb"), table_name=TABLE).media.get(MANIFEST, SAME_ID)
+    media = StateStore(client=aws.client("dynamodb"), table_name=TABLE).media
+    # One 404 is not proof: the medium stays retryable, with the 404 noted for the next attempt.
+    assert process_event(app, sqs_event(message))["batchItemFailures"]
+    record = media.get(MANIFEST, SAME_ID)
+    assert record is not None
+    assert (record.status, record.note) == (MediaStatus.PENDING, "not_found")
+    # A second 404, and a fresh walk of the manifest without it: confirmed.
+    assert process_event(app, sqs_event(message, receive_count=2)) == {"batchItemFailures": []}
+    record = media.get(MANIFEST, SAME_ID)
     assert record is not None
     assert (record.status, record.note) == (MediaStatus.COMPLETED, "source_deleted")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import string
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -43,9 +44,9 @@ def test_every_entry_has_signed_url_and_head(sim: GoProSimulator) -> None:
         for entry in section:
             for key in ("url", "head"):
                 query = parse_qs(urlsplit(entry[key]).query)
-                assert query["X-Amz-Expires"] == ["3600"]
-                assert query["X-Amz-SignedHeaders"] == ["host"]
-                assert len(query["X-Amz-Signature"][0]) == 64
+                assert int(query["Expires"][0]) == int(sim.now()) + 3600  # CloudFront canned policy
+                assert query["Key-Pair-Id"] == [sim.key_pair_id]
+                assert set(query["Signature"][0]) <= set(string.ascii_letters + string.digits + "-_~")
             assert entry["url"] != entry["head"]
 
 
@@ -78,7 +79,9 @@ def test_chaptered_video_has_one_source_per_item_plus_concat(sim: GoProSimulator
     for variation in sources:
         data = fetch(variation["url"]).content
         assert sha(data) == sim.source_sha256(CHAPTERED.id, variation["item_number"])
-    assert [f["item_number"] for f in entries(body, "files")] == [1, 2, 3]
+    files = entries(body, "files")
+    assert [f["item_number"] for f in files] == [1]  # one proxy of the whole recording, never the chapters
+    assert sha(fetch(files[0]["url"]).content) != sim.source_sha256(CHAPTERED.id, 1)
     concat = entries(body, "variations", "concat")
     assert len(concat) == 1
     head = requests.head(concat[0]["head"], timeout=TIMEOUT)
@@ -158,7 +161,9 @@ def test_links_are_method_bound_like_s3(sim: GoProSimulator) -> None:
 
 def test_tampered_or_unsigned_links_are_403(sim: GoProSimulator) -> None:
     url = source_url(sim, VIDEO.id)
-    assert fetch(url.replace("X-Amz-Expires=3600", "X-Amz-Expires=99999")).status_code == 403
+    expires = parse_qs(urlsplit(url).query)["Expires"][0]
+    assert fetch(url.replace(f"Expires={expires}", f"Expires={int(expires) + 99999}")).status_code == 403
+    assert fetch(url.replace(f"Key-Pair-Id={sim.key_pair_id}", "Key-Pair-Id=APKAOTHER")).status_code == 403
     assert fetch(url.replace(f"/{VIDEO.id}/", f"/{CHAPTERED.id}/")).status_code == 403
     assert fetch(url.split("?")[0]).status_code == 403
 
@@ -177,7 +182,7 @@ def test_expired_links_are_403_like_s3(sim: GoProSimulator) -> None:
 def test_short_link_lifetime(sim: GoProSimulator) -> None:
     sim.faults.set_url_ttl(0)
     url = source_url(sim, VIDEO.id)
-    assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == ["0"]
+    assert parse_qs(urlsplit(url).query)["Expires"] == [str(int(sim.now()))]
     assert fetch(url).status_code == 403
 
 
@@ -193,3 +198,46 @@ def test_content_links_can_use_another_host_name(gopro_sim: SimulatorFactory) ->
     assert urlsplit(url).hostname == "localhost"
     assert urlsplit(sim.base_url).hostname == "127.0.0.1"
     assert sim.content_host == "localhost"
+
+
+def test_raw_photos_come_as_raw_photo_sidecars_one_per_frame(gopro_sim: SimulatorFactory) -> None:
+    photo = SimMedia(id="f6" * 12, type=MediaType.PHOTO, size=10_000, raw=True)
+    burst = SimMedia(id="f7" * 12, type=MediaType.BURST, size=5_000, items=3, raw=True)
+    sim = gopro_sim(media=[photo, burst, VIDEO])
+    for medium in (photo, burst):
+        raws = entries(descriptor(sim, medium.id).json(), "sidecar_files", "raw_photo")
+        assert [(r["type"], r["item_number"]) for r in raws] == [("gpr", n) for n in range(1, medium.items + 1)]
+        for raw in raws:
+            data = fetch(raw["url"]).content
+            assert data == sim.content_bytes(medium.id, "raw_photo", raw["item_number"])
+            assert data != sim.source_bytes(medium.id, raw["item_number"])
+    assert not entries(descriptor(sim, VIDEO.id).json(), "sidecar_files", "raw_photo")
+
+
+def test_an_edit_has_a_baked_source_and_an_empty_descriptor_filename(gopro_sim: SimulatorFactory) -> None:
+    edit = SimMedia(id="f8" * 12, type=MediaType.MULTI_CLIP_EDIT, size=20_000)
+    sim = gopro_sim(media=[edit])
+    body = descriptor(sim, edit.id).json()
+    assert body["filename"] == ""
+    baked = entries(body, "variations", "baked_source")
+    assert [b["type"] for b in baked] == ["mp4"]
+    assert sha(fetch(baked[0]["url"]).content) == sim.source_sha256(edit.id)
+    assert edit.file_extension == "json"
+
+
+def test_unavailable_entries_and_withheld_chapters(gopro_sim: SimulatorFactory) -> None:
+    stale = SimMedia(id="f9" * 12, size=20_000, stale_source=True)
+    partial = SimMedia(id="fa" * 12, item_sizes=(10_000, 10_000, 5_000), withheld_items=(3,))
+    sim = gopro_sim(media=[stale, partial])
+    sources = entries(descriptor(sim, stale.id).json(), "variations", "source")
+    assert [s["available"] for s in sources] == [False, True]
+    assert sha(fetch(sources[0]["url"]).content) != sim.source_sha256(stale.id)
+    offered = entries(descriptor(sim, partial.id).json(), "variations", "source")
+    assert [s["item_number"] for s in offered] == [1, 2]
+
+
+def test_a_transient_404_answers_once_then_the_descriptor(sim: GoProSimulator) -> None:
+    sim.faults.transient_not_found(count=1, media_id=VIDEO.id)
+    assert descriptor(sim, VIDEO.id).status_code == 404
+    assert descriptor(sim, VIDEO.id).status_code == 200
+    assert [r.fault for r in sim.requests_to("download")] == ["transient_not_found", None]

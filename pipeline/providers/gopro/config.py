@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pipeline.config import ConfigError, Settings
+from pipeline.config import ConfigError, Settings, _bool
 from pipeline.credentials.model import ProviderCredentialsOverride
 
 DEFAULT_URL = "https://api.gopro.com"
@@ -26,6 +26,7 @@ class GoProEnv(StrEnum):
     CLIENT_SECRET = "GOPRO_CLIENT_SECRET"
     REFRESH_TOKEN = "GOPRO_REFRESH_TOKEN"
     ACCESS_TOKEN = "GOPRO_ACCESS_TOKEN"
+    INCLUDE_RAW = "INCLUDE_RAW"  # archive a photo's RAW (`raw_photo` sidecar, .GPR) beside it
 
 
 #: The variables that carry credentials (they take precedence over the stored secret when present).
@@ -36,6 +37,7 @@ CREDENTIAL_VARIABLES = (GoProEnv.CLIENT_ID, GoProEnv.CLIENT_SECRET, GoProEnv.REF
 class GoProSettings:
     api_url: str = DEFAULT_URL
     auth_url: str = DEFAULT_URL
+    include_raw: bool = False
     # Credentials given through the environment; kept out of `repr` by the override itself.
     credentials_override: ProviderCredentialsOverride = field(default_factory=ProviderCredentialsOverride)
 
@@ -44,6 +46,7 @@ class GoProSettings:
         return cls(
             api_url=_url(environ, GoProEnv.API_URL),
             auth_url=_url(environ, GoProEnv.AUTH_URL),
+            include_raw=_bool(environ, GoProEnv.INCLUDE_RAW, cls.include_raw),
             credentials_override=ProviderCredentialsOverride(
                 client_id=environ.get(GoProEnv.CLIENT_ID) or None,
                 client_secret=environ.get(GoProEnv.CLIENT_SECRET) or None,

@@ -8,13 +8,11 @@ Where the API is known to vary (nullable sizes, empty filenames, type spellings)
 from __future__ import annotations
 
 import json
-import mimetypes
-import posixpath
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.providers.base import DownloadPlan, DownloadSource, ListingPage, MediaItem, MediaType
+from pipeline.providers.base import DownloadPlan, ListingPage, MediaItem, MediaType
 from pipeline.providers.errors import ProviderResponseError, TransientResponseError
 from pipeline.providers.gopro import api
 
@@ -100,6 +98,7 @@ def parse_medium(raw: Any) -> MediaItem:
         ready=ready_state in ("", api.READY),
         raw_type=raw_type,
         ready_state=ready_state,
+        item_count=_opt_int(raw, "item_count", raw),
     )
 
 
@@ -148,83 +147,15 @@ def parse_search_page(payload: Any, *, requested_page: int, status: int = 200) -
     return ListingPage(page=requested_page, total_pages=total_pages, items=tuple(items), skipped=tuple(skipped))
 
 
-def _links(embedded: Mapping[str, Any], key: str, payload: Any) -> list[Mapping[str, Any]]:
-    value = embedded.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
-        raise _fail(f"'_embedded.{key}' should be a list of objects", payload)
-    return value
-
-
-def _source(
-    link: Mapping[str, Any], filename: str, default_label: str, payload: Any, item_number: int | None = None
-) -> DownloadSource:
-    url = link.get("url")
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise _fail("a download link has no http(s) 'url'", payload)
-    head = link.get("head")
-    if head is not None and not isinstance(head, str):
-        raise _fail("a download link's 'head' should be a string", payload)
-    number = item_number if item_number is not None else _opt_int(link, "item_number", payload) or 1
-    content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-    return DownloadSource(
-        url=url,
-        head_url=head or None,
-        filename=filename,
-        content_type=content_type,
-        item_number=number,
-        label=_opt_str(link, "label", payload) or default_label,
-    )
-
-
-def numbered_filename(filename: str, item_number: int, count: int) -> str:
-    """`GX010042.MP4` for a one-file medium; `GX010042_02.MP4` for the second file of a multi-file one."""
-    if count <= 1:
-        return filename
-    stem, ext = posixpath.splitext(filename)
-    width = max(2, len(str(count)))
-    return f"{stem}_{item_number:0{width}d}{ext}"
-
-
 def parse_download(
-    payload: Any, *, media_id: str, media_type: MediaType, listed_filename: str = ""
+    payload: Any, *, media_id: str, media_type: MediaType, listed_filename: str = "", **facts: Any
 ) -> DownloadPlan:
-    """Chooses the originals: never the proxies in `files` for a video, never the `concat` of a chaptered one."""
-    if not isinstance(payload, Mapping):
-        raise _fail("the download answer should be a JSON object", payload)
-    embedded = payload.get("_embedded")
-    if not isinstance(embedded, Mapping):
-        raise _fail("the download answer has no '_embedded' object", payload)
-    filename = _opt_str(payload, "filename", payload) or listed_filename or media_id
-    files = _links(embedded, "files", payload)
-    variations = _links(embedded, "variations", payload)
+    """The originals a download descriptor offers: see `pipeline.providers.gopro.descriptor.plan_download`."""
+    from pipeline.providers.gopro.descriptor import plan_download  # it builds on this module's field readers
 
-    def labelled(label: str) -> list[Mapping[str, Any]]:
-        return [v for v in variations if str(v.get("label", "")).lower() == label]
-
-    if media_type in (MediaType.BURST, MediaType.TIMELAPSE):
-        chosen, label = (files, "file") if files else (labelled(api.SOURCE_LABEL), api.SOURCE_LABEL)
-    elif media_type == MediaType.PHOTO:
-        chosen, label = (labelled(api.SOURCE_LABEL), api.SOURCE_LABEL)
-        if not chosen:
-            chosen, label = files[:1], "file"
-    else:
-        chosen, label = labelled(api.SOURCE_LABEL), api.SOURCE_LABEL
-        if not chosen:
-            chosen, label = labelled(api.BAKED_SOURCE_LABEL), api.BAKED_SOURCE_LABEL
-    if not chosen:
-        raise _fail(f"no original ('source') file offered for {media_type.value} {media_id}", payload)
-    numbered = sorted(
-        ((_opt_int(link, "item_number", payload) or index + 1, link) for index, link in enumerate(chosen)),
-        key=lambda pair: pair[0],
+    return plan_download(
+        payload, media_id=media_id, media_type=media_type, listed_filename=listed_filename, **facts
     )
-    numbers = [n for n, _ in numbered]
-    if len(set(numbers)) != len(numbers):
-        raise _fail(f"duplicate item numbers {numbers} in the originals of {media_id}", payload)
-    sources = tuple(
-        _source(link, numbered_filename(filename, number, len(numbered)), label, payload, item_number=number)
-        for number, link in numbered
-    )
-    return DownloadPlan(media_id=media_id, filename=filename, files=sources)
 
 
 def parse_token_answer(payload: Any, status: int) -> tuple[str, float | None, str | None, str | None]:

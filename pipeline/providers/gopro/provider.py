@@ -13,12 +13,13 @@ from requests.adapters import HTTPAdapter
 
 from pipeline.config import Settings
 from pipeline.credentials.tokens import TokenManager
-from pipeline.providers.base import CloudProvider, DownloadPlan, ListingPage, MediaItem, MediaType
+from pipeline.providers.base import CloudProvider, DownloadPlan, ListedFacts, ListingPage, MediaItem, MediaType
 from pipeline.providers.errors import InvalidMediaId
 from pipeline.providers.gopro import api
 from pipeline.providers.gopro.config import GoProSettings
+from pipeline.providers.gopro.descriptor import plan_download
 from pipeline.providers.gopro.http import GoProHttp
-from pipeline.providers.gopro.parsing import parse_download, parse_search_page
+from pipeline.providers.gopro.parsing import parse_search_page
 
 
 class GoProProvider(CloudProvider):
@@ -30,10 +31,12 @@ class GoProProvider(CloudProvider):
         tokens: TokenManager,
         http: GoProHttp,
         page_size: int = 100,
+        include_raw: bool = False,
     ) -> None:
         self._tokens = tokens
         self._http = http
         self._page_size = page_size
+        self._include_raw = include_raw
 
     @property
     def tokens(self) -> TokenManager:
@@ -84,12 +87,33 @@ class GoProProvider(CloudProvider):
                 return
             page += 1
 
-    def resolve_download(self, media_id: str, *, media_type: MediaType = MediaType.VIDEO) -> DownloadPlan:
+    def resolve_download(
+        self, media_id: str, *, media_type: MediaType = MediaType.VIDEO, listed: ListedFacts | None = None
+    ) -> DownloadPlan:
         self.validate_media_id(media_id)
         payload = self._http.get_media_json(
             api.DOWNLOAD_PATH.format(media_id=media_id), media_id, what=f"download descriptor of {media_id}"
         )
-        return parse_download(payload, media_id=media_id, media_type=media_type)
+        listed = listed or ListedFacts()
+        return plan_download(
+            payload,
+            media_id=media_id,
+            media_type=media_type,
+            listed_filename=listed.filename,
+            item_count=listed.item_count,
+            include_raw=self._include_raw,
+        )
+
+    def still_listed(self, media_id: str) -> bool | None:
+        """A whole walk of the library, or None when a page came back short: GoPro serves short pages that
+        look complete (../shared/gopro-api.md), and a medium missing from one proves nothing."""
+        for listing in self.iter_pages():
+            if any(item.media_id == media_id for item in listing.items):
+                return True
+            last = listing.total_pages is None or listing.page >= listing.total_pages
+            if not last and len(listing.items) + len(listing.skipped) < self._page_size:
+                return None
+        return False
 
 
 def _newest_first(items: tuple[MediaItem, ...]) -> bool:
@@ -142,4 +166,6 @@ def build(
         policy=policy,
         sleep=sleep,
     )
-    return GoProProvider(tokens=tokens, http=http, page_size=settings.list_page_size)
+    return GoProProvider(
+        tokens=tokens, http=http, page_size=settings.list_page_size, include_raw=gopro.include_raw
+    )

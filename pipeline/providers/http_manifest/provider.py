@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from pipeline.config import Settings
-from pipeline.providers.base import CloudProvider, DownloadPlan, ListingPage, MediaItem, MediaType
+from pipeline.providers.base import CloudProvider, DownloadPlan, ListedFacts, ListingPage, MediaItem, MediaType
 from pipeline.providers.errors import InvalidMediaId, MediaNotFound, ProviderResponseError
 from pipeline.providers.http_manifest import api
 from pipeline.providers.http_manifest.config import HttpManifestConfig
@@ -69,7 +69,9 @@ class HttpManifestProvider(CloudProvider):
                 items = tuple(i for i in items if i.captured_at is None or i.captured_at > newer_than)
             yield ListingPage(page=number, total_pages=None, items=items, skipped=page.skipped)
 
-    def resolve_download(self, media_id: str, *, media_type: MediaType = MediaType.VIDEO) -> DownloadPlan:
+    def resolve_download(
+        self, media_id: str, *, media_type: MediaType = MediaType.VIDEO, listed: ListedFacts | None = None
+    ) -> DownloadPlan:
         return download_plan(self._find(media_id))
 
     def describe(self, media_id: str) -> MediaItem:

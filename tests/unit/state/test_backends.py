@@ -210,5 +210,5 @@ def test_named_conditions_render_with_placeholders_only() -> None:
     p = Placeholders()
     text = " AND ".join(c.render(p) for c in (claimable("w", T0), held_by("w"), reopenable(T0)))
     assert "status" not in text.replace("#status", "")  # every name through a placeholder (reserved words)
-    assert set(p.names.values()) == {"pk", "status", "lease_owner", "lease_expires_at"}
+    assert set(p.names.values()) == {"pk", "status", "lease_owner", "lease_expires_at", "note"}
     assert repr(claimable("w", T0)) == "claimable"
