@@ -236,16 +236,9 @@ class Downloader:
         self, message: DownloadMessage, provider: CloudProvider, delivery: Delivery, record: MediaRecord | None
     ) -> RecordOutcome:
         """A 404 from the source: a deletion only when confirmed, else an ordinary retryable failure."""
-        seen_before = record is not None and record.note in (NOTE_NOT_FOUND, NOTE_SOURCE_DELETED)
-        listed: bool | None = None
-        if seen_before:
-            try:
-                listed = provider.still_listed(message.media_id)
-            except Exception as exc:  # the walk failing is no evidence either way
-                log.warning("could not check the listing for %s: %s", message.media_id, redact(str(exc)))
-        if listed is False:
+        confirmed, why = deletion_confirmed(provider, message.media_id, record)
+        if confirmed:
             return self._source_deleted(message, delivery)
-        why = "first 404" if not seen_before else "still listed" if listed else "the listing could not tell"
         log.warning("%s answered 404 (%s): not proof of deletion; retrying later", message.media_id, why)
         error = DeletionUnconfirmed(f"{message.media_id} answered 404 ({why}); its deletion is not confirmed")
         return self._failed(message, delivery, error, note=NOTE_NOT_FOUND)
@@ -304,7 +297,7 @@ class Downloader:
             log.warning(
                 "could not claim %s (receive %d), SQS will retry: %s", media_id, delivery.receive_count, error
             )
-            self._retry_soon(delivery)
+            retry_soon(self._sqs, self._settings.queue_url, delivery)
             return RecordOutcome(message_id, Disposition.RETRY, media_id, error)
         log.error("could not claim %s on its last receive; recording it FAILED: %s", media_id, error)
         try:
@@ -353,7 +346,7 @@ class Downloader:
             self._state.media.release, message.provider, message.media_id, owner=owner, error=error, note=note
         )
         self._add_to_run(message.run_id, retried=1)
-        self._retry_soon(delivery)
+        retry_soon(self._sqs, self._settings.queue_url, delivery)
         return RecordOutcome(message_id, Disposition.RETRY, message.media_id, error)
 
     def _write(self, write: Callable[..., Any], provider: str, media_id: str, **kwargs: Any) -> Any:
@@ -389,20 +382,40 @@ class Downloader:
         except (ClientError, BotoCoreError) as exc:
             log.error("could not add %s to the counters of run %s: %s", counters, run_id, exc)
 
-    def _retry_soon(self, delivery: Delivery) -> None:
-        """Shortens the wait before SQS redelivers a failed record (the queue's visibility timeout is 90 min)."""
-        if not delivery.receipt_handle:
-            return
-        delays = resources.RETRY_VISIBILITY_SECONDS
-        delay = delays[min(delivery.receive_count, len(delays)) - 1]
-        try:
-            self._sqs.change_message_visibility(
-                QueueUrl=self._settings.queue_url, ReceiptHandle=delivery.receipt_handle, VisibilityTimeout=delay
-            )
-        except Exception as exc:  # the retry still happens, only later
-            log.warning("could not shorten the retry delay: %s", exc)
-
 
 def deadline_safety_seconds(settings: Settings) -> float:
     """How long before the Lambda deadline a transfer must stop: a stalled read, then the bookkeeping."""
     return settings.http_read_timeout + DEADLINE_BOOKKEEPING_SECONDS
+
+
+def deletion_confirmed(provider: CloudProvider, media_id: str, record: MediaRecord | None) -> tuple[bool, str]:
+    """Whether a 404 proves the medium is gone, and why not when it does not.
+
+    One 404 is weak evidence (GoPro answers it for a trashed medium, and now and then in passing): a deletion is
+    confirmed only by a second 404 (the record already carries the note) AND a fresh walk of the listing without
+    the medium. A walk that fails or cannot tell (a short page) confirms nothing.
+    """
+    if record is None or record.note not in (NOTE_NOT_FOUND, NOTE_SOURCE_DELETED):
+        return False, "first 404"
+    try:
+        listed = provider.still_listed(media_id)
+    except Exception as exc:  # the walk failing is no evidence either way
+        log.warning("could not check the listing for %s: %s", media_id, redact(str(exc)))
+        listed = None
+    if listed is False:
+        return True, "absent from a fresh listing"
+    return False, "still listed" if listed else "the listing could not tell"
+
+
+def retry_soon(sqs: Any, queue_url: str | None, delivery: Delivery) -> None:
+    """Shortens the wait before SQS redelivers a failed record (the queue's visibility timeout is 90 min)."""
+    if not delivery.receipt_handle:
+        return
+    delays = resources.RETRY_VISIBILITY_SECONDS
+    delay = delays[min(delivery.receive_count, len(delays)) - 1]
+    try:
+        sqs.change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=delivery.receipt_handle, VisibilityTimeout=delay
+        )
+    except Exception as exc:  # the retry still happens, only later
+        log.warning("could not shorten the retry delay: %s", exc)

@@ -26,6 +26,7 @@ from pipeline.providers.base import (
     CloudProvider,
     DownloadPlan,
     DownloadSource,
+    ListedFacts,
     ListingPage,
     MediaItem,
     MediaType,
@@ -129,7 +130,9 @@ class DictProvider(CloudProvider):
             self.pages_served.append(number)
             yield ListingPage(page=number, total_pages=len(chunks), items=tuple(chunks[number - 1]))
 
-    def resolve_download(self, media_id: str, *, media_type: MediaType = MediaType.VIDEO) -> DownloadPlan:
+    def resolve_download(
+        self, media_id: str, *, media_type: MediaType = MediaType.VIDEO, listed: ListedFacts | None = None
+    ) -> DownloadPlan:
         self.validate_media_id(media_id)
         self.resolved.append(media_id)
         item = self.library.get(media_id)

@@ -229,13 +229,21 @@ def test_the_deadline_path_checkpoints_and_continues() -> None:
     assert (run.synced, run.retried, run.failed) == (1, 0, 0)
 
 
-def test_a_medium_deleted_at_the_source_is_completed_with_a_note() -> None:
+def test_a_medium_deleted_at_the_source_is_completed_with_a_note_once_the_deletion_is_confirmed() -> None:
     rig = prepared()
     del rig.provider.library["vid000001"]
 
-    outcome = rig.downloader().process(delivery(message()))
+    first = rig.downloader().process(delivery(message()))  # one 404 is not proof
 
-    assert outcome.disposition is Disposition.SOURCE_DELETED
+    assert first.disposition is Disposition.RETRY
+    record = rig.state.media.get("gopro", "vid000001")
+    assert record is not None
+    assert record.status is not MediaStatus.COMPLETED
+    assert record.note == "not_found"
+
+    second = rig.downloader().process(delivery(message(), receive_count=2))  # a second 404, and not listed
+
+    assert second.disposition is Disposition.SOURCE_DELETED
     record = rig.state.media.get("gopro", "vid000001")
     assert record is not None
     assert record.status is MediaStatus.COMPLETED
