@@ -1,0 +1,301 @@
+"""scripts/audit_archive.py against an archive a real night made (moto server + GoPro simulator + the local
+runtime), then damaged behind the pipeline's back: a clean archive is clean, every kind of damage is caught and
+named, `--repair` puts the medium back on the queue and the next drain makes the archive clean again."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from devtools.gopro_simulator import MB, MediaType, SimMedia, SimulatorConfig
+from devtools.local_runtime import LocalPipeline
+from pipeline.config import EnvVar, Settings
+from pipeline.messages import parse
+from pipeline.providers.gopro.config import GoProEnv
+from pipeline.state import MediaStatus
+from pipeline.transfer.archive import META_MEDIA_ID
+from scripts import audit_archive
+from tests.scripts.conftest import LocalStack, Result
+
+pytestmark = pytest.mark.integration
+MIB = 1024 * 1024
+START = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
+SINGLE = "5f0c1a2b3c4d5e6f70819a01"  # 3 MB: one PutObject
+LARGE = "5f0c1a2b3c4d5e6f70819a02"  # 7 MB: multipart (2 parts of 5 MiB at most)
+CHAPTERED = "5f0c1a2b3c4d5e6f70819a03"  # 2 files of 3 MB: one record, two objects
+DELETED = "5f0c1a2b3c4d5e6f70819a04"  # deleted at the source between the listing and its download
+PHOTO = "5f0c1a2b3c4d5e6f70819f01"  # not archived (photos are off by default)
+LATE = "5f0c1a2b3c4d5e6f70819a05"  # appears after the night
+
+
+def library() -> SimulatorConfig:
+    def video(media_id: str, index: int, size: int, items: int = 1) -> SimMedia:
+        moment = START + timedelta(days=index)
+        return SimMedia(
+            id=media_id, type=MediaType.VIDEO, size=size, items=items, captured_at=moment, created_at=moment
+        )
+
+    media = [
+        video(SINGLE, 0, 3 * MB),
+        video(LARGE, 1, 7 * MB),
+        video(CHAPTERED, 2, 6 * MB, items=2),
+        video(DELETED, 3, 1 * MB),
+        SimMedia(id=PHOTO, type=MediaType.PHOTO, size=MB // 2, captured_at=START, created_at=START),
+    ]
+    return SimulatorConfig(media=media, seed=7)
+
+
+@pytest.fixture
+def night(stack: LocalStack, gopro_sim: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPipeline]:
+    """One night archived into the scripts' local stack (names of `--env dev`), the simulator reachable by the
+    script as by the pipeline."""
+    sim = gopro_sim(library())
+    pipeline = LocalPipeline(
+        base_settings=Settings.from_env({}),
+        aws_endpoint_url=stack.aws.endpoint_url,
+        simulator=sim,
+        retry_delay=0,
+        settings_overrides={
+            "part_size_bytes": 5 * MIB,
+            "multipart_threshold_bytes": 5 * MIB,
+            "retry_base_delay": 0.01,
+            "retry_max_delay": 0.05,
+            "retry_max_attempts": 2,
+        },
+    ).start()
+    try:
+        result = pipeline.run(after_listing=lambda p: p.simulator.delete_media(DELETED))
+        assert result.ok, result
+        monkeypatch.setenv(GoProEnv.API_URL, sim.base_url)
+        monkeypatch.setenv(GoProEnv.AUTH_URL, sim.base_url)
+        monkeypatch.setenv(EnvVar.RETRY_MAX_ATTEMPTS, "1")
+        yield pipeline
+    finally:
+        pipeline.stop()
+
+
+def audit(run_script: Any, stack: LocalStack, *extra: str) -> Result:
+    return run_script(audit_archive, stack.args("--json", *extra))
+
+
+def kinds(result: Result) -> set[tuple[str, str | None]]:
+    return {(f["kind"], f["media_id"]) for f in result.json()["findings"]}
+
+
+def key_of(pipeline: LocalPipeline, media_id: str) -> str:
+    record = pipeline.app.state.media.get("gopro", media_id)
+    assert record is not None
+    assert record.s3_key
+    return record.s3_key
+
+
+def keys_under(pipeline: LocalPipeline, prefix: str) -> list[str]:
+    s3 = pipeline.client("s3")
+    listed = s3.list_objects_v2(Bucket=pipeline.settings.bucket_name, Prefix=prefix).get("Contents", [])
+    return sorted(entry["Key"] for entry in listed)
+
+
+def rewrite(pipeline: LocalPipeline, key: str, body: bytes, *, keep_metadata: bool = True, **extra: Any) -> None:
+    """Overwrite an archived object as a person or another tool might: with boto3's default checksum (CRC32)."""
+    s3, bucket = pipeline.client("s3"), pipeline.settings.bucket_name
+    metadata = s3.head_object(Bucket=bucket, Key=key)["Metadata"] if keep_metadata else {}
+    s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata={**metadata, **extra.pop("metadata", {})}, **extra)
+
+
+def read(pipeline: LocalPipeline, key: str) -> bytes:
+    s3 = pipeline.client("s3")
+    return s3.get_object(Bucket=pipeline.settings.bucket_name, Key=key)["Body"].read()
+
+
+def test_a_clean_archive_is_reported_clean(night: LocalPipeline, stack: LocalStack, run_script) -> None:
+    result = audit(run_script, stack)
+    assert result.code == 0, result.out + result.err
+    doc = result.json()
+    assert doc["clean"] is True
+    assert doc["findings"] == []
+    assert doc["accounted"]["completed_verified"] == 3  # single, multipart and the chaptered one (2 objects)
+    assert doc["accounted"]["deleted_at_source"] == 1
+    assert doc["accounted"]["not_archivable_not_a_video"] == 1
+    assert doc["totals"]["objects"] == doc["totals"]["objects_checked"] == 4
+    assert doc["totals"]["listed"] == 4  # the deleted video is no longer listed
+
+
+def test_the_table_a_person_reads(night: LocalPipeline, stack: LocalStack, run_script) -> None:
+    result = run_script(audit_archive, stack.args())
+    assert result.code == 0, result.err
+    assert "findings: 0 (the archive agrees with the table and listing)" in result.out
+    assert "completed verified" in result.out
+    s3 = night.client("s3")
+    s3.delete_object(Bucket=night.settings.bucket_name, Key=key_of(night, SINGLE))
+    result = run_script(audit_archive, stack.args())
+    assert result.code == audit_archive.EXIT_FINDINGS
+    assert f"missing_object         {SINGLE}" in result.out
+    assert "run again with --repair" in result.out
+
+
+def test_a_deleted_object_is_caught(night: LocalPipeline, stack: LocalStack, run_script) -> None:
+    night.client("s3").delete_object(Bucket=night.settings.bucket_name, Key=key_of(night, LARGE))
+    result = audit(run_script, stack)
+    assert result.code == audit_archive.EXIT_FINDINGS
+    assert kinds(result) == {("missing_object", LARGE)}
+    assert result.json()["findings"][0]["repair"] == "reopen+enqueue"
+
+
+def test_one_missing_file_of_a_chaptered_video_is_caught(
+    night: LocalPipeline, stack: LocalStack, run_script
+) -> None:
+    folder = key_of(night, CHAPTERED)
+    _first, second = keys_under(night, folder)
+    night.client("s3").delete_object(Bucket=night.settings.bucket_name, Key=second)
+    result = audit(run_script, stack)
+    assert kinds(result) == {("missing_object", CHAPTERED)}
+    assert "1 of 2 file(s)" in result.json()["findings"][0]["detail"]
+
+
+def test_a_truncated_object_is_caught(night: LocalPipeline, stack: LocalStack, run_script) -> None:
+    key = key_of(night, SINGLE)
+    rewrite(night, key, read(night, key)[:-1000])
+    result = audit(run_script, stack)
+    assert result.code == audit_archive.EXIT_FINDINGS
+    assert kinds(result) == {("size_mismatch", SINGLE)}
+
+
+def test_an_object_overwritten_with_the_same_size_is_caught(
+    night: LocalPipeline, stack: LocalStack, run_script
+) -> None:
+    key = key_of(night, LARGE)
+    body = read(night, key)
+    rewrite(night, key, bytes(len(body)))  # our metadata kept, new bytes with boto3's default CRC32
+    result = audit(run_script, stack)
+    assert kinds(result) == {("checksum_mismatch", LARGE)}
+    assert "CRC32 checksum" in result.json()["findings"][0]["detail"]
+
+
+def test_an_object_of_another_medium_at_the_key_is_caught(
+    night: LocalPipeline, stack: LocalStack, run_script
+) -> None:
+    key = key_of(night, SINGLE)
+    rewrite(night, key, read(night, key), keep_metadata=False, metadata={META_MEDIA_ID: "someone-else"})
+    result = audit(run_script, stack)
+    assert kinds(result) == {("overwritten", SINGLE)}
+
+
+def test_an_overwrite_that_forges_the_metadata_takes_deep(
+    night: LocalPipeline, stack: LocalStack, run_script
+) -> None:
+    """moto keeps no CRC32C of a single PutObject, so HEAD can only compare the metadata the pipeline wrote; an
+    overwrite that copies it (and sends a CRC32C of its own bytes) is caught by reading the bytes."""
+    key = key_of(night, SINGLE)
+    body = bytearray(read(night, key))
+    body[100] ^= 0xFF
+    from pipeline.transfer.checksums import crc32c, to_base64
+
+    rewrite(night, key, bytes(body), ChecksumCRC32C=to_base64(crc32c(bytes(body))))
+    assert audit(run_script, stack).code == 0  # the limit of HEAD on moto (LocalStack keeps the real one)
+    deep = audit(run_script, stack, "--deep")
+    assert deep.code == audit_archive.EXIT_FINDINGS
+    assert kinds(deep) == {("checksum_mismatch", SINGLE)}
+    assert "(read)" in deep.json()["findings"][0]["detail"]
+
+
+def test_a_listed_medium_without_a_record_is_caught_and_repaired(
+    night: LocalPipeline, stack: LocalStack, run_script
+) -> None:
+    night.simulator.add_media(
+        SimMedia(id=LATE, type=MediaType.VIDEO, size=MB, captured_at=START, created_at=START + timedelta(days=9))
+    )
+    result = audit(run_script, stack)
+    assert kinds(result) == {("not_archived", LATE)}
+    assert stack.drain(night.settings.queue_url) == []  # an audit alone sends nothing
+    repaired = audit(run_script, stack, "--repair")
+    assert repaired.json()["repairs"][0]["result"] == "enqueued"
+    [raw] = stack.drain(night.settings.queue_url)
+    message = parse(raw["Body"])
+    assert message.media_id == LATE
+    assert message.run_id.startswith(audit_archive.AUDIT_RUN_PREFIX + "-")
+
+
+def test_repair_reopens_a_damaged_medium_and_the_next_drain_restores_it(
+    night: LocalPipeline, stack: LocalStack, run_script
+) -> None:
+    key = key_of(night, SINGLE)
+    original = read(night, key)
+    rewrite(night, key, original[:-1])
+    result = audit(run_script, stack, "--repair")
+    assert result.code == audit_archive.EXIT_FINDINGS  # what the audit found still stands until it is archived
+    [repair] = result.json()["repairs"]
+    assert (repair["media_id"], repair["action"], repair["result"]) == (SINGLE, "reopen+enqueue", "enqueued")
+    record = night.app.state.media.get("gopro", SINGLE)
+    assert record.status is MediaStatus.PENDING
+    assert "audit" in record.last_error
+    assert "size_mismatch" in record.last_error
+    night.drain()
+    assert night.app.state.media.get("gopro", SINGLE).status is MediaStatus.COMPLETED
+    assert read(night, key) == original
+    again = audit(run_script, stack)
+    assert again.code == 0, again.out
+
+
+def test_repair_leaves_a_record_that_changed_since_the_audit_alone(
+    night: LocalPipeline, stack: LocalStack
+) -> None:
+    state = night.app.state
+    record = state.media.get("gopro", SINGLE)
+    refused = state.media.reopen_completed("gopro", SINGLE, checksum_value="AAAAAA==", reason="audit: test")
+    assert not refused
+    assert state.media.get("gopro", SINGLE).status is MediaStatus.COMPLETED
+    applied = state.media.reopen_completed("gopro", SINGLE, checksum_value=record.checksum.value, reason="x")
+    assert applied
+    assert state.media.get("gopro", SINGLE).status is MediaStatus.PENDING
+
+
+def test_a_stalled_medium_an_unclaimed_object_and_an_open_upload_are_caught(
+    night: LocalPipeline, stack: LocalStack, run_script
+) -> None:
+    state, s3, bucket = night.app.state, night.client("s3"), night.settings.bucket_name
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    state.media.claim("gopro", LATE, owner="crashed", run_id="r-0", lease_seconds=60, now=an_hour_ago)
+    stray = "gopro/2020/01/01/nobodysmedium/GOPR0001.MP4"
+    s3.put_object(Bucket=bucket, Key=stray, Body=b"x")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="gopro/2020/01/02/abandoned/GOPR0002.MP4")
+    result = audit(run_script, stack, "--no-listing")
+    assert kinds(result) == {
+        ("stalled", LATE),
+        ("unclaimed_object", "nobodysmedium"),
+        ("open_upload", "abandoned"),
+    }
+    # A worker holding a live lease explains its upload, and its medium is not stalled.
+    live = state.media.claim("gopro", "abandoned", owner="busy", run_id="r-1", lease_seconds=600)
+    assert live.claimed
+    result = audit(run_script, stack, "--no-listing")
+    assert ("open_upload", "abandoned") not in kinds(result)
+    assert result.json()["accounted"]["uploads_in_progress"] == 1
+    s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
+
+def test_a_missing_bucket_is_one_line_and_exit_3(night: LocalPipeline, stack: LocalStack, run_script) -> None:
+    result = run_script(audit_archive, stack.args("--bucket", "no-such-archive-bucket", "--no-listing"))
+    assert result.code == 3
+    assert result.err.count("\n") == 1
+    assert "bucket no-such-archive-bucket not found" in result.err
+
+
+def test_runs_as_a_file(night: LocalPipeline, stack: LocalStack) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run(
+        [sys.executable, "scripts/audit_archive.py", *stack.args("--json")],
+        cwd=Path(__file__).resolve().parents[2],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"clean": true' in done.stdout
