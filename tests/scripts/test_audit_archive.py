@@ -5,8 +5,11 @@ named, `--repair` puts the medium back on the queue and the next drain makes the
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,13 +18,19 @@ from devtools.gopro_simulator import MB, MediaType, SimMedia, SimulatorConfig
 from devtools.local_runtime import LocalPipeline
 from pipeline.config import EnvVar, Settings
 from pipeline.messages import parse
+from pipeline.providers.base import MediaItem
+from pipeline.providers.base import MediaType as MediaKind
+from pipeline.providers.errors import InvalidMediaId
 from pipeline.providers.gopro.config import GoProEnv
-from pipeline.state import MediaStatus
+from pipeline.services.listing import ListingService
+from pipeline.state import NOTE_SOURCE_DELETED, Checksum, MediaRecord, MediaStatus, StateStore
 from pipeline.transfer.archive import META_MEDIA_ID
+from pipeline.transfer.checksums import crc32c, to_base64
 from scripts import audit_archive
 from tests.scripts.conftest import LocalStack, Result
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
 START = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
 SINGLE = "5f0c1a2b3c4d5e6f70819a01"  # 3 MB: one PutObject
@@ -192,8 +201,6 @@ def test_an_overwrite_that_forges_the_metadata_takes_deep(
     key = key_of(night, SINGLE)
     body = bytearray(read(night, key))
     body[100] ^= 0xFF
-    from pipeline.transfer.checksums import crc32c, to_base64
-
     rewrite(night, key, bytes(body), ChecksumCRC32C=to_base64(crc32c(bytes(body))))
     assert audit(run_script, stack).code == 0  # the limit of HEAD on moto (LocalStack keeps the real one)
     deep = audit(run_script, stack, "--deep")
@@ -285,13 +292,9 @@ def test_a_missing_bucket_is_one_line_and_exit_3(night: LocalPipeline, stack: Lo
 
 
 def test_runs_as_a_file(night: LocalPipeline, stack: LocalStack) -> None:
-    import subprocess
-    import sys
-    from pathlib import Path
-
     done = subprocess.run(
         [sys.executable, "scripts/audit_archive.py", *stack.args("--json")],
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=REPO,
         env=dict(os.environ),
         capture_output=True,
         text=True,
@@ -299,3 +302,122 @@ def test_runs_as_a_file(night: LocalPipeline, stack: LocalStack) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert '"clean": true' in done.stdout
+
+
+# --- the comparison on its own (no AWS) ------------------------------------------------------------------------
+
+
+class _Ids:
+    """The one provider method the lister's rule calls."""
+
+    @staticmethod
+    def validate_media_id(media_id: str) -> str:
+        if not media_id.isalnum():
+            raise InvalidMediaId(media_id, "letters and digits")
+        return media_id
+
+
+def _item(media_id: str, media_type: MediaKind, *, ready: bool = True) -> MediaItem:
+    return MediaItem(
+        provider="gopro",
+        media_id=media_id,
+        filename=f"{media_id}.MP4",
+        media_type=media_type,
+        size=1,
+        captured_at=None,
+        created_at=None,
+        ready=ready,
+    )
+
+
+@pytest.mark.parametrize("include_photos", [False, True])
+def test_archivable_is_the_listers_own_rule(include_photos: bool) -> None:
+    settings = Settings.from_env({}).with_overrides(include_photos=include_photos)
+    lister: Any = ListingService.__new__(ListingService)
+    lister._provider, lister._settings = _Ids(), settings
+    items = [_item(f"id{i}{kind.value}", kind) for i, kind in enumerate(MediaKind)]
+    items += [_item("not-an-id", MediaKind.VIDEO), _item("slow", MediaKind.VIDEO, ready=False)]
+    for item in items:
+        ours = audit_archive.skip_reason(_Ids(), item, include_photos=include_photos)  # type: ignore[arg-type]
+        theirs = lister._skip_reason(item)
+        assert ours == (theirs.value if theirs else None), item
+
+
+def test_failed_media_need_a_reason_and_in_progress_ones_a_live_lease() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    found = audit_archive.Audit()
+    records = [
+        MediaRecord("gopro", "a", MediaStatus.FAILED, last_error="SourceError: cut"),
+        MediaRecord("gopro", "b", MediaStatus.FAILED),
+        MediaRecord("gopro", "c", MediaStatus.IN_PROGRESS, lease_expires_at=now + timedelta(minutes=5)),
+        MediaRecord("gopro", "d", MediaStatus.IN_PROGRESS, lease_expires_at=now - timedelta(minutes=5)),
+        MediaRecord("gopro", "e", MediaStatus.PENDING),
+    ]
+    for record in records:
+        audit_archive.check_record(found, record, now)
+    assert {(f.kind, f.media_id) for f in found.findings} == {
+        (audit_archive.Kind.FAILED_WITHOUT_REASON, "b"),
+        (audit_archive.Kind.STALLED, "d"),
+    }
+    assert found.accounted == {"failed_with_reason": 1, "in_progress": 1, "pending": 1}
+
+
+def test_a_medium_recorded_deleted_but_still_listed_is_caught() -> None:
+    found = audit_archive.Audit()
+    records = {
+        "gone": MediaRecord("gopro", "gone", MediaStatus.COMPLETED, note=NOTE_SOURCE_DELETED),
+        "kept": MediaRecord("gopro", "kept", MediaStatus.COMPLETED, s3_key="k", checksum=Checksum("CRC32C", "x")),
+    }
+    audit_archive.check_listing(found, [_item("gone", MediaKind.VIDEO)], records, lambda _item: None)
+    assert [(f.kind, f.media_id) for f in found.findings] == [(audit_archive.Kind.DELETED_BUT_LISTED, "gone")]
+    assert found.accounted == {"archived_no_longer_listed": 1}  # "kept": archived, since removed from the cloud
+
+
+def test_a_composite_checksum_is_unverified_without_deep() -> None:
+    found = audit_archive.Audit()
+    record = MediaRecord(
+        "gopro",
+        "m",
+        MediaStatus.COMPLETED,
+        s3_key="gopro/undated/m/a.MP4",
+        size=3,
+        checksum=Checksum("CRC32C", "v"),
+    )
+    objects = {"gopro/undated/m/a.MP4": audit_archive.StoredObject("gopro/undated/m/a.MP4", 3)}
+
+    def facts(key: str) -> audit_archive.ObjectFacts:
+        return audit_archive.ObjectFacts(key, 3, "m", 1, None, "composite checksum only")
+
+    claimed = audit_archive.check_completed(found, record, objects, facts)
+    assert claimed == set(objects)
+    assert [(f.kind, f.detail) for f in found.findings] == [
+        (audit_archive.Kind.UNVERIFIED, "composite checksum only: run with --deep to read it")
+    ]
+
+
+def test_the_stack_output_lookup_names_the_stack() -> None:
+    from infra_cdk.settings import STACK_NAME_PREFIX
+
+    assert audit_archive.STACK_NAME_PREFIX == STACK_NAME_PREFIX
+    assert audit_archive.BUCKET_OUTPUT in Path(REPO, "infra_cdk", "stack.py").read_text()
+
+
+def test_reopen_completed_only_moves_the_record_the_audit_read() -> None:
+    state = StateStore.in_memory()
+    assert state.media.claim("gopro", "m1", owner="w", run_id="r", lease_seconds=60)
+    done = state.media.complete(
+        "gopro", "m1", owner="w", s3_key="k", size=1, checksum=Checksum("CRC32C", "v1"), duration_s=1.0
+    )
+    assert done
+    assert not state.media.reopen_completed("gopro", "m1", checksum_value="v0", reason="audit")
+    assert not state.media.reopen_completed("gopro", "m1", checksum_value=None, reason="audit")
+    assert not state.media.reopen_completed("gopro", "nothing", checksum_value="v1", reason="audit")
+    assert state.media.reopen_completed("gopro", "m1", checksum_value="v1", reason="audit: missing_object")
+    record = state.media.get("gopro", "m1")
+    assert (record.status, record.last_error, record.s3_key, record.checksum) == (
+        MediaStatus.PENDING,
+        "audit: missing_object",
+        None,
+        None,
+    )
+    assert not state.media.reopen_completed("gopro", "m1", checksum_value="v1", reason="again")  # not COMPLETED
