@@ -167,6 +167,7 @@ class Audit:
     findings: list[Finding] = field(default_factory=list)
     accounted: dict[str, int] = field(default_factory=dict)
     checked_objects: int = 0
+    verified_by: dict[str, int] = field(default_factory=dict)  # objects whose CRC32C agreed, by where it came from
 
     def count(self, name: str, step: int = 1) -> None:
         self.accounted[name] = self.accounted.get(name, 0) + step
@@ -338,6 +339,8 @@ def check_completed(
             )
             return claimed
     audit.count("completed_verified")
+    for fact in facts:
+        audit.verified_by[fact.checksum_source] = audit.verified_by.get(fact.checksum_source, 0) + 1
     return claimed
 
 
@@ -560,6 +563,7 @@ def document(
         "deep": bool(args.deep),
         "listing": not args.no_listing,
         "totals": {**totals, "objects_checked": audit.checked_objects},
+        "verified_by": dict(sorted(audit.verified_by.items())),
         "accounted": dict(sorted(audit.accounted.items())),
         "findings_by_kind": by_kind,
         "findings": [finding.as_json() for finding in audit.findings],
@@ -577,6 +581,8 @@ def print_audit(doc: dict[str, Any]) -> None:
         f"{listed}table holds {totals['records']} records; bucket holds {totals['objects']} objects"
         f" ({totals['objects_checked']} checked, {mode}), {totals['uploads']} open uploads"
     )
+    if doc["verified_by"]:
+        print("CRC32C agreed, from: " + ", ".join(f"{name} {count}" for name, count in doc["verified_by"].items()))
     print("agrees:")
     for name, count in doc["accounted"].items():
         print(f"  {name.replace('_', ' '):<34} {count:>7}")

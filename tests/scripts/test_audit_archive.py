@@ -284,6 +284,26 @@ def test_a_stalled_medium_an_unclaimed_object_and_an_open_upload_are_caught(
     s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
 
 
+def test_what_an_unfinished_medium_left_in_the_bucket_is_accounted_for(
+    night: LocalPipeline, stack: LocalStack, run_script
+) -> None:
+    """A released medium keeps its checkpoint so its successor resumes the upload; a chaptered one part-way keeps
+    the files already archived (the next delivery skips them). Neither is a finding."""
+    state, s3, bucket = night.app.state, night.client("s3"), night.settings.bucket_name
+    folder = f"gopro/2025/06/10/{LATE}/"
+    s3.put_object(Bucket=bucket, Key=folder + "GX01_01.MP4", Body=b"first chapter")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=folder + "GX01_02.MP4")
+    assert state.media.claim("gopro", LATE, owner="w", run_id="r-1", lease_seconds=60)
+    checkpoint = {"key": upload["Key"], "multipart": {"upload_id": upload["UploadId"]}}
+    assert state.media.save_checkpoint("gopro", LATE, owner="w", checkpoint=checkpoint)
+    assert state.media.release("gopro", LATE, owner="w", error="SourceError: cut")
+    result = audit(run_script, stack, "--no-listing")
+    assert result.code == 0, result.json()["findings"]
+    accounted = result.json()["accounted"]
+    assert (accounted["objects_of_unfinished_media"], accounted["uploads_in_progress"]) == (1, 1)
+    assert accounted["pending"] == 1
+
+
 def test_a_missing_bucket_is_one_line_and_exit_3(night: LocalPipeline, stack: LocalStack, run_script) -> None:
     result = run_script(audit_archive, stack.args("--bucket", "no-such-archive-bucket", "--no-listing"))
     assert result.code == 3
