@@ -46,7 +46,7 @@ from pipeline.clock import iso_utc, utc_now
 from pipeline.observability.correlation import new_run_id
 from pipeline.providers import registry
 from pipeline.providers.base import CloudProvider, MediaItem, MediaType
-from pipeline.providers.errors import InvalidMediaId
+from pipeline.providers.errors import InvalidMediaId, MediaNotFound, ProviderError
 from pipeline.state import NOTE_SOURCE_DELETED, MediaRecord, MediaStatus, StateStore
 from pipeline.transfer import CHECKSUM_METADATA_KEY
 from pipeline.transfer.archive import META_ITEM, META_MEDIA_ID
@@ -492,9 +492,7 @@ def repair(
 ) -> list[dict[str, Any]]:
     """Re-enqueue each medium a finding says is missing, once, reopening COMPLETED records first; one failure is
     reported and the rest go on."""
-    state = StateStore.from_settings(ctx.settings)
-    url = queue_url(ctx, ctx.names.queue)
-    run_id = f"{AUDIT_RUN_PREFIX}-{new_run_id(iso_utc(utc_now()))}"
+    repairer = _Repairer(ctx, records, provider_name, provider)
     done: list[dict[str, Any]] = []
     seen: set[str] = set()
     for finding in audit.findings:
@@ -503,30 +501,62 @@ def repair(
             continue
         seen.add(media_id)
         entry: dict[str, Any] = {"media_id": media_id, "action": finding.repair.value, "kind": finding.kind.value}
-        done.append(entry)
         if len(seen) > limit:
             entry.update(result="skipped", detail=f"more than --max-repairs {limit}")
-            continue
-        try:
-            if finding.repair is Repair.REOPEN:
-                record = records[media_id]
-                with aws_call(f"table {ctx.settings.table_name}", ctx):
-                    reopened = state.media.reopen_completed(
-                        provider_name,
-                        media_id,
-                        checksum_value=record.checksum.value if record.checksum else None,
-                        reason=f"audit {iso_utc(utc_now())}: {finding.kind.value}: {finding.detail}",
-                    )
-                if not reopened:
-                    entry.update(result="left alone", detail="the record changed since the audit read it")
-                    continue
-            sent = enqueue_media.enqueue(
-                ctx, provider_name, media_id, run_id, provider=provider, url=url, state=state
-            )
-            entry.update(result="enqueued", message_id=sent["message_id"], run_id=run_id)
-        except ScriptError as exc:
-            entry.update(result="failed", detail=str(exc))
+        else:
+            try:
+                entry.update(repairer.repair(finding, media_id))
+            except (ScriptError, ProviderError) as exc:
+                entry.update(result="failed", detail=str(exc))
+        done.append(entry)
     return done
+
+
+class _Repairer:
+    """One repair: a COMPLETED record is reopened only if the provider still has the medium (else nothing could
+    archive it again, and a previous version in the bucket is the way back), then the medium is enqueued."""
+
+    def __init__(
+        self, ctx: Context, records: dict[str, MediaRecord], provider_name: str, provider: CloudProvider
+    ) -> None:
+        self._ctx = ctx
+        self._records = records
+        self._provider_name = provider_name
+        self._provider = provider
+        self._state = StateStore.from_settings(ctx.settings)
+        self._url = queue_url(ctx, ctx.names.queue)
+        self._run_id = f"{AUDIT_RUN_PREFIX}-{new_run_id(iso_utc(utc_now()))}"
+
+    def repair(self, finding: Finding, media_id: str) -> dict[str, Any]:
+        if finding.repair is Repair.REOPEN:
+            try:
+                self._provider.describe(media_id)
+            except MediaNotFound:
+                return {
+                    "result": "not repaired",
+                    "detail": "the provider no longer has it: restore a previous version of the object "
+                    "(docs/runbook.md, 'Archive audit')",
+                }
+            record = self._records[media_id]
+            with aws_call(f"table {self._ctx.settings.table_name}", self._ctx):
+                reopened = self._state.media.reopen_completed(
+                    self._provider_name,
+                    media_id,
+                    checksum_value=record.checksum.value if record.checksum else None,
+                    reason=f"audit {iso_utc(utc_now())}: {finding.kind.value}: {finding.detail}",
+                )
+            if not reopened:
+                return {"result": "left alone", "detail": "the record changed since the audit read it"}
+        sent = enqueue_media.enqueue(
+            self._ctx,
+            self._provider_name,
+            media_id,
+            self._run_id,
+            provider=self._provider,
+            url=self._url,
+            state=self._state,
+        )
+        return {"result": "enqueued", "message_id": sent["message_id"], "run_id": self._run_id}
 
 
 def build_parser() -> ScriptParser:

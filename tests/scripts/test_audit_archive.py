@@ -4,6 +4,7 @@ named, `--repair` puts the medium back on the queue and the next drain makes the
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from pipeline.state import NOTE_SOURCE_DELETED, Checksum, MediaRecord, MediaStat
 from pipeline.transfer.archive import META_MEDIA_ID
 from pipeline.transfer.checksums import crc32c, to_base64
 from scripts import audit_archive
-from tests.scripts.conftest import LocalStack, Result
+from tests.scripts.conftest import ENV, LocalStack, Result
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -247,6 +248,33 @@ def test_repair_reopens_a_damaged_medium_and_the_next_drain_restores_it(
     assert again.code == 0, again.out
 
 
+def test_repair_never_reopens_what_the_provider_no_longer_has(
+    night: LocalPipeline, stack: LocalStack, run_script
+) -> None:
+    s3, bucket = night.client("s3"), night.settings.bucket_name
+    for media_id in (SINGLE, LARGE):
+        s3.delete_object(Bucket=bucket, Key=key_of(night, media_id))
+    night.simulator.delete_media(SINGLE)
+    result = audit(run_script, stack, "--repair")
+    repairs = {entry["media_id"]: entry for entry in result.json()["repairs"]}
+    assert repairs[SINGLE]["result"] == "not repaired"
+    assert "restore a previous version" in repairs[SINGLE]["detail"]
+    assert repairs[LARGE]["result"] == "enqueued"  # one medium that cannot be repaired stops no other
+    assert night.app.state.media.get("gopro", SINGLE).status is MediaStatus.COMPLETED
+    assert [parse(m["Body"]).media_id for m in stack.drain(night.settings.queue_url)] == [LARGE]
+
+
+def test_repair_stops_at_max_repairs(night: LocalPipeline, stack: LocalStack, run_script) -> None:
+    s3, bucket = night.client("s3"), night.settings.bucket_name
+    for media_id in (SINGLE, LARGE):
+        s3.delete_object(Bucket=bucket, Key=key_of(night, media_id))
+    result = audit(run_script, stack, "--repair", "--max-repairs", "1", "--no-listing")
+    assert sorted(entry["result"] for entry in result.json()["repairs"]) == ["enqueued", "skipped"]
+    assert len(stack.drain(night.settings.queue_url)) == 1
+    pending = night.app.state.media.count_by_status(provider="gopro")[MediaStatus.PENDING]
+    assert pending == 1
+
+
 def test_repair_leaves_a_record_that_changed_since_the_audit_alone(
     night: LocalPipeline, stack: LocalStack
 ) -> None:
@@ -441,3 +469,25 @@ def test_reopen_completed_only_moves_the_record_the_audit_read() -> None:
         None,
     )
     assert not state.media.reopen_completed("gopro", "m1", checksum_value="v1", reason="again")  # not COMPLETED
+
+
+def test_a_deployed_bucket_is_found_in_the_stack_outputs(stack: LocalStack) -> None:
+    """Against AWS (no --endpoint-url) the bucket's generated name comes from the stack's output."""
+    cloudformation = stack.client("cloudformation")
+    template = {
+        "Resources": {"Archive": {"Type": "AWS::S3::Bucket"}},
+        "Outputs": {audit_archive.BUCKET_OUTPUT: {"Value": {"Ref": "Archive"}}},
+    }
+    name = f"{audit_archive.STACK_NAME_PREFIX}-{ENV}"
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    ctx = stack.context()
+    deployed = audit_archive.Context(ctx.settings.with_overrides(aws_endpoint_url=None), ctx.names)
+    deployed_client = deployed.client
+    clients = {"cloudformation": cloudformation}
+    object.__setattr__(deployed, "client", lambda service, **kw: clients.get(service) or deployed_client(service))
+    bucket = audit_archive.resolve_bucket(deployed, None)
+    assert bucket in [b["Name"] for b in stack.client("s3").list_buckets()["Buckets"]]
+    cloudformation.delete_stack(StackName=name)
+    with pytest.raises(audit_archive.MissingResource, match="pass --bucket"):
+        audit_archive.resolve_bucket(deployed, None)
+    assert audit_archive.resolve_bucket(deployed, "given") == "given"
