@@ -80,6 +80,7 @@ OTHER_CHECKSUMS = ("ChecksumCRC32", "ChecksumCRC64NVME", "ChecksumSHA1", "Checks
 DEFAULT_MAX_REPAIRS = 100
 AUDIT_RUN_PREFIX = "audit"
 READ_CHUNK = 1024 * 1024
+COLD_STORAGE = frozenset({"GLACIER", "DEEP_ARCHIVE"})  # GetObject needs a restore first
 _ALL = 10**9  # "every record": the status index is read in pages of 100 until it ends
 
 
@@ -249,7 +250,7 @@ def object_facts(s3: Any, bucket: str, key: str, *, deep: bool) -> ObjectFacts |
     size = int(head.get("ContentLength", -1))
     item_text = metadata.get(META_ITEM, "")
     item = int(item_text) if item_text.isdigit() else 0
-    if deep:
+    if deep and _readable(head):
         checksum, source = _read_crc32c(s3, bucket, key), "read"
     elif head.get("ChecksumCRC32C") and head.get("ChecksumType", "FULL_OBJECT") != "COMPOSITE":
         checksum, source = str(head["ChecksumCRC32C"]), "s3"
@@ -260,6 +261,12 @@ def object_facts(s3: Any, bucket: str, key: str, *, deep: bool) -> ObjectFacts |
         source = "composite checksum only" if head.get("ChecksumCRC32C") else "no CRC32C stored"
     foreign = next((name for name in OTHER_CHECKSUMS if head.get(name)), None)
     return ObjectFacts(key, size, metadata.get(META_MEDIA_ID), item, checksum, source, foreign)
+
+
+def _readable(head: dict[str, Any]) -> bool:
+    """Whether GetObject can read the object now: not in Glacier Flexible Retrieval or Deep Archive (where the
+    lifecycle moves it after 14 days), unless a restore has finished. HEAD checks those instead of failing."""
+    return head.get("StorageClass") not in COLD_STORAGE or 'ongoing-request="false"' in head.get("Restore", "")
 
 
 def _read_crc32c(s3: Any, bucket: str, key: str) -> str:

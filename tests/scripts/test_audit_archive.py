@@ -491,3 +491,25 @@ def test_a_deployed_bucket_is_found_in_the_stack_outputs(stack: LocalStack) -> N
     with pytest.raises(audit_archive.MissingResource, match="pass --bucket"):
         audit_archive.resolve_bucket(deployed, None)
     assert audit_archive.resolve_bucket(deployed, "given") == "given"
+
+
+class _ColdS3:
+    """HeadObject of an object the lifecycle moved to Deep Archive; GetObject would fail (InvalidObjectState)."""
+
+    def head_object(self, **_kwargs: Any) -> dict[str, Any]:
+        return {
+            "ContentLength": 3,
+            "StorageClass": "DEEP_ARCHIVE",
+            "ChecksumCRC32C": "AAAAAQ==",
+            "ChecksumType": "FULL_OBJECT",
+            "Metadata": {META_MEDIA_ID: "m", "sync-item": "1"},
+        }
+
+    def get_object(self, **_kwargs: Any) -> dict[str, Any]:
+        raise AssertionError("a Deep Archive object cannot be read without a restore")
+
+
+def test_deep_checks_an_object_in_deep_archive_by_head_instead_of_failing() -> None:
+    facts = audit_archive.object_facts(_ColdS3(), "bucket", "gopro/undated/m/a.MP4", deep=True)
+    assert facts is not None
+    assert (facts.checksum, facts.checksum_source) == ("AAAAAQ==", "s3")
