@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = ("enqueue_media", "redrive_dlq", "sync_status", "bootstrap_credentials", "estimate_cost", "audit_archive")
+SCRIPTS = (
+    "enqueue_media",
+    "redrive_dlq",
+    "sync_status",
+    "bootstrap_credentials",
+    "estimate_cost",
+    "audit_archive",
+)
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
