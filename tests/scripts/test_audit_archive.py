@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from devtools.gopro_simulator import MB, MediaType, SimMedia, SimulatorConfig
 from devtools.local_runtime import LocalPipeline
@@ -27,6 +28,7 @@ from pipeline.services.listing import ListingService
 from pipeline.state import NOTE_SOURCE_DELETED, Checksum, MediaRecord, MediaStatus, StateStore
 from pipeline.transfer.archive import META_MEDIA_ID
 from pipeline.transfer.checksums import crc32c, to_base64
+from scripts import _audit_checks as checks
 from scripts import audit_archive
 from tests.scripts.conftest import ENV, LocalStack, Result
 
@@ -386,14 +388,14 @@ def test_archivable_is_the_listers_own_rule(include_photos: bool) -> None:
     items = [_item(f"id{i}{kind.value}", kind) for i, kind in enumerate(MediaKind)]
     items += [_item("not-an-id", MediaKind.VIDEO), _item("slow", MediaKind.VIDEO, ready=False)]
     for item in items:
-        ours = audit_archive.skip_reason(_Ids(), item, include_photos=include_photos)  # type: ignore[arg-type]
+        ours = checks.skip_reason(_Ids(), item, include_photos=include_photos)  # type: ignore[arg-type]
         theirs = lister._skip_reason(item)
         assert ours == (theirs.value if theirs else None), item
 
 
 def test_failed_media_need_a_reason_and_in_progress_ones_a_live_lease() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    found = audit_archive.Audit()
+    found = checks.Audit()
     records = [
         MediaRecord("gopro", "a", MediaStatus.FAILED, last_error="SourceError: cut"),
         MediaRecord("gopro", "b", MediaStatus.FAILED),
@@ -402,27 +404,27 @@ def test_failed_media_need_a_reason_and_in_progress_ones_a_live_lease() -> None:
         MediaRecord("gopro", "e", MediaStatus.PENDING),
     ]
     for record in records:
-        audit_archive.check_record(found, record, now)
+        checks.check_record(found, record, now)
     assert {(f.kind, f.media_id) for f in found.findings} == {
-        (audit_archive.Kind.FAILED_WITHOUT_REASON, "b"),
-        (audit_archive.Kind.STALLED, "d"),
+        (checks.Kind.FAILED_WITHOUT_REASON, "b"),
+        (checks.Kind.STALLED, "d"),
     }
     assert found.accounted == {"failed_with_reason": 1, "in_progress": 1, "pending": 1}
 
 
 def test_a_medium_recorded_deleted_but_still_listed_is_caught() -> None:
-    found = audit_archive.Audit()
+    found = checks.Audit()
     records = {
         "gone": MediaRecord("gopro", "gone", MediaStatus.COMPLETED, note=NOTE_SOURCE_DELETED),
         "kept": MediaRecord("gopro", "kept", MediaStatus.COMPLETED, s3_key="k", checksum=Checksum("CRC32C", "x")),
     }
-    audit_archive.check_listing(found, [_item("gone", MediaKind.VIDEO)], records, lambda _item: None)
-    assert [(f.kind, f.media_id) for f in found.findings] == [(audit_archive.Kind.DELETED_BUT_LISTED, "gone")]
+    checks.check_listing(found, [_item("gone", MediaKind.VIDEO)], records, lambda _item: None)
+    assert [(f.kind, f.media_id) for f in found.findings] == [(checks.Kind.DELETED_BUT_LISTED, "gone")]
     assert found.accounted == {"archived_no_longer_listed": 1}  # "kept": archived, since removed from the cloud
 
 
 def test_a_composite_checksum_is_unverified_without_deep() -> None:
-    found = audit_archive.Audit()
+    found = checks.Audit()
     record = MediaRecord(
         "gopro",
         "m",
@@ -431,15 +433,15 @@ def test_a_composite_checksum_is_unverified_without_deep() -> None:
         size=3,
         checksum=Checksum("CRC32C", "v"),
     )
-    objects = {"gopro/undated/m/a.MP4": audit_archive.StoredObject("gopro/undated/m/a.MP4", 3)}
+    objects = {"gopro/undated/m/a.MP4": checks.StoredObject("gopro/undated/m/a.MP4", 3)}
 
-    def facts(key: str) -> audit_archive.ObjectFacts:
-        return audit_archive.ObjectFacts(key, 3, "m", 1, None, "composite checksum only")
+    def facts(key: str) -> checks.ObjectFacts:
+        return checks.ObjectFacts(key, 3, "m", 1, None, "composite checksum only")
 
-    claimed = audit_archive.check_completed(found, record, objects, facts)
+    claimed = checks.check_completed(found, record, objects, facts)
     assert claimed == set(objects)
     assert [(f.kind, f.detail) for f in found.findings] == [
-        (audit_archive.Kind.UNVERIFIED, "composite checksum only: run with --deep to read it")
+        (checks.Kind.UNVERIFIED, "composite checksum only: run with --deep to read it")
     ]
 
 
@@ -513,3 +515,28 @@ def test_deep_checks_an_object_in_deep_archive_by_head_instead_of_failing() -> N
     facts = audit_archive.object_facts(_ColdS3(), "bucket", "gopro/undated/m/a.MP4", deep=True)
     assert facts is not None
     assert (facts.checksum, facts.checksum_source) == ("AAAAAQ==", "s3")
+
+
+class _Refusing(_ColdS3):
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def head_object(self, **_kwargs: Any) -> dict[str, Any]:
+        raise ClientError({"Error": {"Code": self.code, "Message": "no"}}, "HeadObject")
+
+
+def test_an_object_s3_will_not_describe_is_unverified_and_the_audit_goes_on() -> None:
+    facts = audit_archive.object_facts(_Refusing("InternalError"), "bucket", "gopro/undated/m/a.MP4", deep=False)
+    assert facts is not None
+    assert facts.error == "HeadObject failed: InternalError"
+    found = checks.Audit()
+    key = "gopro/undated/m/a.MP4"
+    record = MediaRecord("gopro", "m", MediaStatus.COMPLETED, s3_key=key, size=3, checksum=Checksum("CRC32C", "v"))
+    checks.check_completed(found, record, {key: checks.StoredObject(key, 3)}, lambda _key: facts)
+    assert [(f.kind, f.detail) for f in found.findings] == [(checks.Kind.UNVERIFIED, facts.error)]
+
+
+def test_a_missing_permission_on_an_object_ends_the_audit_with_exit_4() -> None:
+    with pytest.raises(audit_archive.ScriptError) as stopped:
+        audit_archive.object_facts(_Refusing("AccessDenied"), "bucket", "gopro/undated/m/a.MP4", deep=False)
+    assert stopped.value.exit_code == 4
