@@ -8,7 +8,7 @@ and the script stays a reader and a printer. Every finding names its medium and 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -74,6 +74,25 @@ class Finding:
 class StoredObject:
     key: str
     size: int
+
+
+class BucketListing:
+    """The objects under the provider's prefix, indexed by folder: a chaptered medium's record names its folder,
+    and a lookup per record must not scan the whole bucket."""
+
+    def __init__(self, objects: dict[str, StoredObject]) -> None:
+        self.objects = objects
+        self._folders: dict[str, list[str]] = {}
+        for key in sorted(objects):
+            self._folders.setdefault(key.rsplit("/", 1)[0] + "/", []).append(key)
+
+    def keys_for(self, record: MediaRecord) -> list[str]:
+        """The keys a COMPLETED record names that exist: its object, or every object of its folder."""
+        if not record.s3_key:
+            return []
+        if record.s3_key.endswith("/"):
+            return list(self._folders.get(record.s3_key, []))
+        return [record.s3_key] if record.s3_key in self.objects else []
 
 
 @dataclass(frozen=True)
@@ -150,9 +169,10 @@ def media_id_of(key: str) -> str | None:
 
 
 def check_completed(
-    audit: Audit, record: MediaRecord, objects: dict[str, StoredObject], facts_of: Any
+    audit: Audit, record: MediaRecord, bucket: BucketListing, facts_of: Callable[[str], ObjectFacts | None]
 ) -> set[str]:
-    """Findings about one COMPLETED record's objects; answers the keys it claims."""
+    """Findings about one COMPLETED record's objects (`facts_of(key)`: what S3 says, None if gone); answers the
+    keys it claims."""
     media_id = record.media_id
     if record.note == NOTE_SOURCE_DELETED:
         audit.count("deleted_at_source")
@@ -161,16 +181,13 @@ def check_completed(
         audit.add(Kind.MISSING_OBJECT, media_id, record.s3_key, "the COMPLETED record names no object or checksum")
         return set()
     expected = record.checksum.value.split(",")
-    if record.s3_key.endswith("/"):
-        keys = sorted(key for key in objects if key.startswith(record.s3_key))
-    else:
-        keys = [record.s3_key] if record.s3_key in objects else []
+    keys = bucket.keys_for(record)
     claimed = set(keys)
     if len(keys) < len(expected):
         where = record.s3_key if keys else f"{record.s3_key} (nothing there)"
         audit.add(Kind.MISSING_OBJECT, media_id, where, f"{len(keys)} of {len(expected)} file(s) in the bucket")
         return claimed
-    size = sum(objects[key].size for key in keys)
+    size = sum(bucket.objects[key].size for key in keys)
     if record.size is not None and size != record.size:
         audit.add(
             Kind.SIZE_MISMATCH, media_id, record.s3_key, f"{size} bytes in the bucket, {record.size} recorded"

@@ -4,6 +4,7 @@ named, `--repair` puts the medium back on the queue and the next drain makes the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -250,6 +251,22 @@ def test_repair_reopens_a_damaged_medium_and_the_next_drain_restores_it(
     assert again.code == 0, again.out
 
 
+def test_a_medium_recorded_deleted_that_comes_back_is_archived_by_repair(
+    night: LocalPipeline, stack: LocalStack, run_script
+) -> None:
+    """The provider answered 404 for a while (the record says deleted at the source), then lists it again."""
+    sim = night.simulator
+    sim.add_media(dataclasses.replace(sim.media(DELETED), deleted=False))
+    result = audit(run_script, stack)
+    assert kinds(result) == {("deleted_but_listed", DELETED)}
+    repaired = audit(run_script, stack, "--repair")
+    assert [(r["media_id"], r["result"]) for r in repaired.json()["repairs"]] == [(DELETED, "enqueued")]
+    night.drain()
+    record = night.app.state.media.get("gopro", DELETED)
+    assert (record.status, record.note) == (MediaStatus.COMPLETED, None)
+    assert audit(run_script, stack).code == 0
+
+
 def test_repair_never_reopens_what_the_provider_no_longer_has(
     night: LocalPipeline, stack: LocalStack, run_script
 ) -> None:
@@ -438,7 +455,7 @@ def test_a_composite_checksum_is_unverified_without_deep() -> None:
     def facts(key: str) -> checks.ObjectFacts:
         return checks.ObjectFacts(key, 3, "m", 1, None, "composite checksum only")
 
-    claimed = checks.check_completed(found, record, objects, facts)
+    claimed = checks.check_completed(found, record, checks.BucketListing(objects), facts)
     assert claimed == set(objects)
     assert [(f.kind, f.detail) for f in found.findings] == [
         (checks.Kind.UNVERIFIED, "composite checksum only: run with --deep to read it")
@@ -532,7 +549,8 @@ def test_an_object_s3_will_not_describe_is_unverified_and_the_audit_goes_on() ->
     found = checks.Audit()
     key = "gopro/undated/m/a.MP4"
     record = MediaRecord("gopro", "m", MediaStatus.COMPLETED, s3_key=key, size=3, checksum=Checksum("CRC32C", "v"))
-    checks.check_completed(found, record, {key: checks.StoredObject(key, 3)}, lambda _key: facts)
+    listing = checks.BucketListing({key: checks.StoredObject(key, 3)})
+    checks.check_completed(found, record, listing, lambda _key: facts)
     assert [(f.kind, f.detail) for f in found.findings] == [(checks.Kind.UNVERIFIED, facts.error)]
 
 
