@@ -184,8 +184,9 @@ def check_completed(
     keys = bucket.keys_for(record)
     claimed = set(keys)
     if len(keys) < len(expected):
-        where = record.s3_key if keys else f"{record.s3_key} (nothing there)"
-        audit.add(Kind.MISSING_OBJECT, media_id, where, f"{len(keys)} of {len(expected)} file(s) in the bucket")
+        audit.add(
+            Kind.MISSING_OBJECT, media_id, record.s3_key, f"{len(keys)} of {len(expected)} file(s) in the bucket"
+        )
         return claimed
     size = sum(bucket.objects[key].size for key in keys)
     if record.size is not None and size != record.size:
