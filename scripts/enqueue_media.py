@@ -86,17 +86,29 @@ def merge(item: MediaItem, record: MediaRecord | None) -> Described:
     )
 
 
-def enqueue(ctx: Context, provider_name: str, raw_id: str, run_id: str | None) -> dict[str, object]:
-    try:
-        provider = registry.create(provider_name, ctx.settings)
-    except registry.UnknownProvider as exc:
-        raise UsageError(str(exc).strip("'\"")) from None
+def enqueue(
+    ctx: Context,
+    provider_name: str,
+    raw_id: str,
+    run_id: str | None,
+    *,
+    provider: CloudProvider | None = None,
+    url: str | None = None,
+    state: StateStore | None = None,
+) -> dict[str, object]:
+    """One medium onto the download queue. `provider`, `url` and `state` let a caller enqueueing many media
+    (`audit_archive.py --repair`) build them once; by default they are made here."""
+    if provider is None:
+        try:
+            provider = registry.create(provider_name, ctx.settings)
+        except registry.UnknownProvider as exc:
+            raise UsageError(str(exc).strip("'\"")) from None
     try:
         media_id = provider.validate_media_id(raw_id)
     except InvalidMediaId as exc:
         raise UsageError(str(exc)) from None
-    url = queue_url(ctx, ctx.names.queue)
-    state = StateStore.from_settings(ctx.settings)
+    url = url or queue_url(ctx, ctx.names.queue)
+    state = state or StateStore.from_settings(ctx.settings)
     with aws_call(f"table {ctx.settings.table_name}", ctx):
         record = state.media.get(provider_name, media_id)
     try:

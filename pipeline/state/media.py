@@ -5,8 +5,10 @@ Design choices, and why:
   compare it numerically). A worker that crashed stops writing; once the lease expires, the next claim takes the
   medium over. Every later write by a worker (`save_checkpoint`, `complete`, `fail`, `release`) is conditional on
   it still holding the lease (`held_by(owner)`), so a worker that lost it can never overwrite its successor.
-- **COMPLETED is terminal**, but for one case: a medium recorded deleted at the source (`note=source_deleted`)
-  that a listing shows again (restored from GoPro's trash) may be claimed again (`conditions.claimable`).
+- **COMPLETED is terminal**, but for two cases: a medium recorded deleted at the source (`note=source_deleted`)
+  that a listing shows again (restored from GoPro's trash) may be claimed again (`conditions.claimable`); and
+  `reopen_completed`, the archive audit's repair of an object lost or damaged behind the pipeline's back, moves a
+  COMPLETED record back to PENDING, only the exact record the audit checked.
 - **Every medium carries `sync_timestamp`** (ISO-8601 UTC, the time of its last status change) so the sparse
   status index (`status` + `sync_timestamp`) holds every medium; run records and cursors have neither attribute and
   stay out of the index.
@@ -26,7 +28,7 @@ from pipeline import resources
 from pipeline.clock import iso_utc
 from pipeline.state import conditions as c
 from pipeline.state.backend import Table
-from pipeline.state.expressions import All, Compare, Condition, Update
+from pipeline.state.expressions import All, Compare, Condition, Exists, Update
 from pipeline.state.items import (
     LISTER_PROJECTION,
     epoch,
@@ -273,6 +275,31 @@ class MediaState:
         u.remove(Attr.LEASE_OWNER, Attr.LEASE_EXPIRES_AT)
         condition = c.item_exists() & c.reopenable(moment)
         return self._transition(provider, media_id, u, condition, "reset_to_pending", by_owner=False)
+
+    def reopen_completed(
+        self,
+        provider: str,
+        media_id: str,
+        *,
+        checksum_value: str | None,
+        reason: str,
+        now: datetime | None = None,
+    ) -> TransitionResult:
+        """Put a COMPLETED medium whose archived bytes the audit found missing or wrong back to PENDING, so a
+        delivery archives it again (a claim refuses COMPLETED). Conditional on the record still holding the
+        checksum the audit compared against (`None`: a record without one, as a medium recorded deleted at the
+        source), so a medium archived again meanwhile is left alone; the reason is kept as `last_error`, and the
+        stale key, checksum and note are dropped (nothing vouches for them any more)."""
+        u = self._status_change(MediaStatus.PENDING, now)
+        u.set(Attr.LAST_ERROR, truncate_error(reason))
+        u.remove(Attr.S3_KEY, Attr.CHECKSUM_ALGORITHM, Attr.CHECKSUM_VALUE, Attr.NOTE)
+        same = (
+            Exists(Attr.CHECKSUM_VALUE, present=False)
+            if checksum_value is None
+            else Compare(Attr.CHECKSUM_VALUE, "=", checksum_value)
+        )
+        condition = c.status_in(MediaStatus.COMPLETED) & same
+        return self._transition(provider, media_id, u, condition, "reopen_completed", by_owner=False)
 
     def _status_change(self, status: MediaStatus, now: datetime | None) -> Update:
         u = Update()

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = ("enqueue_media", "redrive_dlq", "sync_status", "bootstrap_credentials", "estimate_cost")
+SCRIPTS = (
+    "enqueue_media",
+    "redrive_dlq",
+    "sync_status",
+    "bootstrap_credentials",
+    "estimate_cost",
+    "audit_archive",
+)
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -39,6 +46,7 @@ def test_help_runs_as_a_file_from_the_repository_root(name: str) -> None:
         ("sync_status", ["--env", "qa"]),
         ("bootstrap_credentials", ["--username", "a@b.c", "--access-token-from-stdin"]),
         ("estimate_cost", ["--videos", "ten", "--avg-gb", "1", "--new-per-night", "1"]),
+        ("audit_archive", ["--max-repairs", "0"]),
     ],
 )
 def test_a_bad_argument_is_one_line_and_exit_2(name: str, argv: list[str], capsys) -> None:
