@@ -17,6 +17,7 @@ from pipeline.deadline import Deadline
 from pipeline.keys import encode_metadata_value, object_key
 from pipeline.messages import DownloadMessage
 from pipeline.providers.base import CloudProvider, DownloadSource, MediaType
+from pipeline.services.content_hosts import ContentHostRecorder
 from pipeline.state import StateStore
 from pipeline.transfer.archive import (
     META_CAPTURED_AT,
@@ -59,6 +60,7 @@ class MediumFiles:
         self._transfer = transfer
         self._state = state
         self.lease_seconds = lease_seconds
+        self._hosts = ContentHostRecorder(state.runs)
 
     def archive(
         self,
@@ -71,6 +73,7 @@ class MediumFiles:
         """One result per file of the medium's plan, in plan order; DeadlineReached when time runs out."""
         media_type = _media_type(message)
         plan = provider.resolve_download(message.media_id, media_type=media_type)
+        self._hosts.record(message.run_id, [url for f in plan.files for url in (f.url, f.head_url)])
         captured = _parse_time(message.captured_at)
         results: list[TransferResult] = []
         for index, source in enumerate(plan.files):
@@ -101,6 +104,7 @@ class MediumFiles:
 
             def refresh(index: int = index) -> str:
                 fresh = provider.resolve_download(message.media_id, media_type=media_type)
+                self._hosts.record(message.run_id, [fresh.files[index].url])
                 return fresh.files[index].url
 
             results.append(

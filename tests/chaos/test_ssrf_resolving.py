@@ -136,6 +136,10 @@ def test_a_name_resolving_to_an_internal_address_fails_that_video_alone(
     _assert_failed_alone(run, result, "internal address (127.0.0.1)")
     assert internal.connections == 0
     assert "169.254.169.254.nip.io" in lookups  # it was resolved, and refused by what it resolved to
+    # The report names every host the night's links pointed to, the refused one included.
+    assert "169.254.169.254.nip.io" in result.report["content_hosts"]
+    assert run.sim.content_host in result.report["content_hosts"]
+    assert "download hosts:" in result.report_text
 
 
 def test_proof_without_the_connect_check_the_internal_service_is_reached(
