@@ -76,7 +76,7 @@ class S3FileTransfer:
     def existing(self, key: str, media_id: str, source: DownloadSource) -> TransferResult | None:
         """The object at `key` if it is this medium's, complete (S3 only shows completed uploads) and as large
         as the source says now; None means "transfer it". A source the policy refuses raises UnsafeDownloadUrl
-        here, the first place a plan's URLs are seen."""
+        here, the first place a plan's URLs are seen (UnsafeAddress when its HEAD host resolves inside)."""
         self._check_source(source)
         try:
             head = self._engine.s3.head_object(Bucket=self._bucket, Key=key, ChecksumMode="ENABLED")

@@ -19,8 +19,8 @@ import requests
 import urllib3.util.connection
 
 from pipeline.config import EnvVar, Settings
-from pipeline.transfer import safe_connect
 from pipeline.transfer.archive import S3FileTransfer
+from pipeline.transfer.errors import SourceError
 from pipeline.transfer.safe_connect import AddressGuard, UnsafeAddress, is_internal_address
 from pipeline.transfer.source import make_session
 from pipeline.transfer.url_policy import DownloadPolicy, content_host
@@ -247,7 +247,7 @@ def test_the_connected_peer_is_checked_too(
 
 def test_a_proxy_cannot_bypass_the_guard() -> None:
     session = make_session(2, guard=AddressGuard())
-    with pytest.raises(safe_connect.SourceError, match="proxy"):
+    with pytest.raises(SourceError, match="proxy"):
         session.get("https://cdn.example.com/x", proxies={"https": "http://10.0.0.1:3128"}, timeout=1)
 
 
@@ -263,3 +263,64 @@ def test_the_downloaders_seam_is_built_with_the_guard(server: _Counting, resolve
     with pytest.raises(UnsafeAddress):  # ...the connection does not
         _get(seam._engine.session, url)
     assert server.hits == 0
+
+
+# --- TLS through the guarded socket ------------------------------------------------------------------------------
+
+
+def _self_signed(tmp_path: Any, name: str) -> tuple[str, str]:
+    """(cert, key) PEM paths of a self-signed certificate for DNS name `name`."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+@pytest.mark.parametrize(("cert_name", "ok"), [("localhost", True), ("other.example", False)])
+def test_tls_keeps_the_host_name_for_sni_and_verification(
+    server: _Counting, tmp_path: Any, cert_name: str, ok: bool
+) -> None:
+    """Only the socket is the guard's: the handshake still sends the URL's name (SNI) and verifies the
+    certificate against it."""
+    import ssl
+
+    cert, key = _self_signed(tmp_path, cert_name)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    seen_sni: list[str | None] = []
+    context.sni_callback = lambda sock, name, ctx: seen_sni.append(name)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    session = make_session(2, guard=AddressGuard(local_mode=True))
+    url = f"https://localhost:{server.server_port}/x"
+    if ok:
+        assert session.get(url, timeout=(2, 2), verify=cert).content == b"ok"
+    else:
+        with pytest.raises(requests.exceptions.SSLError):
+            session.get(url, timeout=(2, 2), verify=cert)
+    assert seen_sni[:1] == ["localhost"]
