@@ -7,7 +7,8 @@ and `scripts/sync_status.py` show them, and docs/operations.md says how to pin t
 policy is applied, so a host the pinned list refuses shows up too (the sign that GoPro moved its content).
 
 Write cost: one UpdateItem the first time a warm downloader meets a host in a run, none after (`_seen`).
-Best effort: a failed write is logged and never fails a delivery.
+Best effort: whatever goes wrong with the write is logged and never fails a delivery (a record of where links
+pointed is not worth one medium's retry).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline.state.runs import RunState
 from pipeline.transfer.url_policy import content_host
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,16 @@ log = logging.getLogger(__name__)
 RUNS_REMEMBERED = 4  # a warm container may serve a few overlapping runs; older ones are forgotten
 
 
+class ContentHostStore(Protocol):
+    """What the recorder needs of `store.runs` (`pipeline.state.runs.RunState`)."""
+
+    def add_content_hosts(self, run_id: str, hosts: Iterable[str]) -> bool: ...
+
+
 class ContentHostRecorder:
     """Adds the hosts of download URLs to their run's record, each (run, host) once per process."""
 
-    def __init__(self, runs: RunState) -> None:
+    def __init__(self, runs: ContentHostStore) -> None:
         self._runs = runs
         self._seen: OrderedDict[str, set[str]] = OrderedDict()
 
@@ -47,5 +54,8 @@ class ContentHostRecorder:
             self._runs.add_content_hosts(run_id, new)
         except (ClientError, BotoCoreError) as exc:
             log.warning("could not record the content hosts of run %s: %s", run_id, exc)
+            return
+        except Exception:  # best effort (module docstring), but a defect here must be seen
+            log.exception("recording the content hosts of run %s failed", run_id)
             return
         seen |= new  # refused (a full set, no such run) counts as recorded: asking again would be refused again

@@ -26,7 +26,9 @@ import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
@@ -194,3 +196,19 @@ def guarded_pool_classes(guard: AddressGuard) -> dict[str, type[HTTPConnectionPo
         ConnectionCls = GuardedHTTPSConnection
 
     return {"http": GuardedHTTPConnectionPool, "https": GuardedHTTPSConnectionPool}
+
+
+class GuardedAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections are made through `guard` (the download session, `source.make_session`)."""
+
+    def __init__(self, guard: AddressGuard, **kwargs: Any) -> None:
+        self.guard = guard
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = guarded_pool_classes(self.guard)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # Through a proxy the guard would vet the proxy, not the download host: refuse rather than pretend.
+        raise SourceError("a proxy on the download session would bypass the connect-time address check")

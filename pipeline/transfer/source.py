@@ -41,7 +41,7 @@ from pipeline.transfer.http_body import (
     readinto,
     release,
 )
-from pipeline.transfer.safe_connect import AddressGuard, guarded_pool_classes
+from pipeline.transfer.safe_connect import AddressGuard, GuardedAdapter
 from pipeline.transfer.url_policy import FOLLOW_REDIRECTS, check_request_url
 
 log = logging.getLogger(__name__)
@@ -55,22 +55,6 @@ class RangeNotHonoured(SourceError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, status=200, transient=False)
-
-
-class GuardedAdapter(HTTPAdapter):
-    """An HTTPAdapter whose connections are made through an `AddressGuard` (see `safe_connect`)."""
-
-    def __init__(self, guard: AddressGuard, **kwargs: Any) -> None:
-        self.guard = guard
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = guarded_pool_classes(self.guard)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        # Through a proxy the guard would vet the proxy, not the download host: refuse rather than pretend.
-        raise SourceError("a proxy on the download session would bypass the connect-time address check")
 
 
 def make_session(pool_size: int, *, guard: AddressGuard | None = None) -> requests.Session:

@@ -80,7 +80,7 @@ def test_the_recorder_writes_each_host_of_a_run_once() -> None:
     store = StateStore.in_memory(clock=lambda: T0)
     run_id = _run(store)
     runs = _CountingRuns(store.runs)
-    recorder = ContentHostRecorder(runs)  # type: ignore[arg-type]
+    recorder = ContentHostRecorder(runs)
     recorder.record(run_id, ["https://A.cdn.example./x.mp4?X-Amz-Signature=secret", None])
     recorder.record(run_id, ["https://a.cdn.example/y.mp4", "https://b.cdn.example/y.mp4"])
     recorder.record(run_id, ["https://b.cdn.example/z.mp4", "not a url", "https://m\u0435dia.example/x"])
@@ -92,10 +92,20 @@ def test_a_failed_write_is_logged_and_tried_again_later(caplog: pytest.LogCaptur
     store = StateStore.in_memory(clock=lambda: T0)
     run_id = _run(store)
     runs = _CountingRuns(store.runs, fail=True)
-    recorder = ContentHostRecorder(runs)  # type: ignore[arg-type]
+    recorder = ContentHostRecorder(runs)
     with caplog.at_level(logging.WARNING):
         recorder.record(run_id, ["https://a.cdn.example/x"])  # does not raise
     assert "could not record the content hosts" in caplog.text
     runs.fail = False
     recorder.record(run_id, ["https://a.cdn.example/x"])
     assert store.runs.get(run_id).content_hosts == ("a.cdn.example",)
+
+
+def test_no_failure_of_the_record_fails_the_delivery(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        def add_content_hosts(self, run_id: str, hosts: Any) -> bool:
+            raise AttributeError("a defect")
+
+    with caplog.at_level(logging.ERROR):
+        ContentHostRecorder(Broken()).record("run-1", ["https://a.cdn.example/x"])  # does not raise
+    assert "recording the content hosts of run run-1 failed" in caplog.text
