@@ -251,12 +251,18 @@ def test_a_proxy_cannot_bypass_the_guard() -> None:
         session.get("https://cdn.example.com/x", proxies={"https": "http://10.0.0.1:3128"}, timeout=1)
 
 
+@pytest.mark.parametrize("pinned", ["", "*.nip.io"])
 @pytest.mark.parametrize("local_mode", [False, True])
-def test_the_downloaders_seam_is_built_with_the_guard(server: _Counting, resolver: Any, local_mode: bool) -> None:
-    """What production runs: `S3FileTransfer.from_settings` (no ALLOWED_DOWNLOAD_HOSTS) refuses the name."""
+def test_the_downloaders_seam_is_built_with_the_guard(
+    server: _Counting, resolver: Any, local_mode: bool, pinned: str
+) -> None:
+    """What production runs: `S3FileTransfer.from_settings` refuses the name, with or without a pinned list
+    that names it."""
     resolver({"169.254.169.254.nip.io": ["127.0.0.1"]})
-    settings = Settings.from_env({EnvVar.LOCAL_MODE: "true" if local_mode else "false"})
+    env = {EnvVar.LOCAL_MODE: "true" if local_mode else "false", EnvVar.ALLOWED_DOWNLOAD_HOSTS: pinned}
+    settings = Settings.from_env(env)
     assert settings.local_mode is local_mode
+    assert settings.allowed_download_hosts == ((pinned,) if pinned else ())
     seam = S3FileTransfer.from_settings(settings, s3=None)
     url = f"https://169.254.169.254.nip.io:{server.server_port}/latest/meta-data/"
     assert seam.policy.refusal(url) is None  # the name alone passes the policy...
