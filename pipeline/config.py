@@ -100,9 +100,10 @@ class Settings:
     part_size_bytes: int = 8 * MIB
     transfer_window: int = 8
     # Hosts a download may be fetched from (exact names or `*.example.com`), always over https. Empty: any https
-    # host except internal addresses (IP literals in private, loopback or link-local ranges). Production should
-    # list the provider's content hosts (for GoPro the S3/CloudFront hosts its pre-signed links point at), so a
-    # URL from a compromised answer or message cannot reach anything else from inside the VPC.
+    # host with a dotted name. Either way, a host that resolves to an internal address (private, loopback,
+    # link-local...) is refused when the download connects (`pipeline.transfer.safe_connect`). Production should
+    # pin the content hosts the run report lists (docs/operations.md, "Pinning the download hosts"), so a URL
+    # from a compromised answer or message cannot reach anything else from inside the VPC.
     allowed_download_hosts: tuple[str, ...] = ()
     # The local runtime (simulator on 127.0.0.1): plain http is allowed to loopback hosts, and only then.
     local_mode: bool = False

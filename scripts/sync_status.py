@@ -1,7 +1,8 @@
 """Where the archive stands: media per status, the last run, failed media with their errors, work in progress.
 
 Reads the state table through its status index (one COUNT query per status, never a scan of the media), the run
-records (the latest run), and the download and dead-letter queues' depths. In-progress media are listed with how
+records (the latest run, with the hosts its download links pointed to: what `ALLOWED_DOWNLOAD_HOSTS` pins, see
+docs/operations.md), and the download and dead-letter queues' depths. In-progress media are listed with how
 long they have been in progress and whether their worker's lease has run out (a crashed worker: the next
 delivery of its message takes the medium over).
 
@@ -165,6 +166,8 @@ def print_status(status: dict[str, Any]) -> None:
             f"last run: {last['run_id']} ({last['provider']}) started {last['started_at']}: {counts_line},"
             f" deleted at source {last['source_deleted']}; {state}{report}"
         )
+        hosts = last.get("content_hosts") or []
+        print(f"download hosts of the last run: {', '.join(hosts) if hosts else 'none recorded'}")
     print(f"failed media ({len(status['failed'])} shown, {counts[MediaStatus.FAILED.value]} in all):")
     for entry in status["failed"]:
         print(

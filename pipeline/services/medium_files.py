@@ -18,6 +18,7 @@ from pipeline.keys import encode_metadata_value, object_key
 from pipeline.messages import DownloadMessage
 from pipeline.providers.base import CloudProvider, DownloadPlan, DownloadSource, ListedFacts, MediaType
 from pipeline.providers.errors import IncompleteMedium
+from pipeline.services.content_hosts import ContentHostRecorder
 from pipeline.state import StateStore
 from pipeline.transfer.archive import (
     META_CAPTURED_AT,
@@ -60,6 +61,7 @@ class MediumFiles:
         self._transfer = transfer
         self._state = state
         self.lease_seconds = lease_seconds
+        self._hosts = ContentHostRecorder(state.runs)
 
     def archive(
         self,
@@ -73,6 +75,7 @@ class MediumFiles:
         media_type = _media_type(message)
         listed = ListedFacts(filename=message.filename, item_count=message.item_count)
         plan = provider.resolve_download(message.media_id, media_type=media_type, listed=listed)
+        self._hosts.record(message.run_id, [url for f in plan.files for url in (f.url, f.head_url)])
         captured = _parse_time(message.captured_at)
         results: list[TransferResult] = []
         for source in plan.files:
@@ -103,7 +106,9 @@ class MediumFiles:
 
             def refresh(source: DownloadSource = source) -> str:
                 fresh = provider.resolve_download(message.media_id, media_type=media_type, listed=listed)
-                return same_file(fresh, source).url
+                url = same_file(fresh, source).url
+                self._hosts.record(message.run_id, [url])
+                return url
 
             results.append(
                 self._transfer(

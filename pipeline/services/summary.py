@@ -20,11 +20,13 @@ from pipeline.config import Settings
 from pipeline.observability import correlation
 from pipeline.observability.metrics import MetricsEmitter
 from pipeline.state import MediaStatus, RunRecord, StateStore
+from pipeline.transfer.url_policy import host_allowed
 
 log = logging.getLogger(__name__)
 
 MAX_FAILURES_LISTED = 50
 SUBJECT_LIMIT = 100  # SNS refuses longer subjects
+PINNING_DOC = 'docs/operations.md, "Pinning the download hosts"'
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,10 @@ class RunReport:
     dlq_depth: int | None
     lister_error: str | None
     failures: list[FailedMedia] = field(default_factory=list)
+    # The hosts the run's download links pointed to, and those of them ALLOWED_DOWNLOAD_HOSTS refuses (None: no
+    # list pinned): what an operator pins, and the sign that the provider moved its content elsewhere.
+    content_hosts: list[str] = field(default_factory=list)
+    hosts_not_allowed: list[str] | None = None
 
     def subject(self) -> str:
         head = f"[gopro-sync {self.environment}] {self.outcome.value}: "
@@ -123,11 +129,23 @@ class RunReport:
             lines.append(f"  not finished yet:       {self.unfinished} (still queued or being retried)")
         if self.dlq_depth:
             lines.append(f"  dead-letter queue:      {self.dlq_depth} message(s) — see docs/runbook.md (DLQ)")
+        lines += self._content_host_lines()
         if self.failures:
             lines += ["", "Failed media:"]
             lines += [f"  {f.media_id}: {f.error}" for f in self.failures]
         lines += ["", "--- JSON ---", json.dumps(self.as_json(), sort_keys=True)]
         return "\n".join(lines)
+
+    def _content_host_lines(self) -> list[str]:
+        if not self.content_hosts:
+            return []
+        lines = [f"  download hosts:         {', '.join(self.content_hosts)}"]
+        if self.hosts_not_allowed is None:
+            lines.append(f"    (pin them in ALLOWED_DOWNLOAD_HOSTS: {PINNING_DOC})")
+        elif self.hosts_not_allowed:
+            refused = ", ".join(self.hosts_not_allowed)
+            lines.append(f"    not in ALLOWED_DOWNLOAD_HOSTS, so refused: {refused} ({PINNING_DOC})")
+        return lines
 
     def as_json(self) -> dict[str, Any]:
         document = asdict(self)
@@ -214,6 +232,8 @@ class SummaryService:
             dlq_depth=dlq_depth,
             lister_error=run.lister_error,
             failures=failures,
+            content_hosts=list(run.content_hosts),
+            hosts_not_allowed=_not_allowed(run.content_hosts, self._settings.allowed_download_hosts),
         )
 
     def queue_drained(self) -> bool:
@@ -249,6 +269,13 @@ _DEPTHS = [
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
 ]
+
+
+def _not_allowed(hosts: tuple[str, ...], allowed: tuple[str, ...]) -> list[str] | None:
+    """The hosts the pinned allow list refuses; None when nothing is pinned."""
+    if not allowed:
+        return None
+    return [host for host in hosts if not host_allowed(f"https://{host}/", allowed)]
 
 
 def _size(n: int) -> str:

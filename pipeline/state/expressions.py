@@ -113,6 +113,20 @@ class Compare(Condition):
 
 
 @dataclass(frozen=True)
+class SizeBelow(Condition):
+    """`size(attr) < limit` (a set's or string's length); false when the attribute is missing, as in DynamoDB."""
+
+    attr: str
+    limit: int
+
+    def render(self, p: Placeholders) -> str:
+        return f"size({p.name(self.attr)}) < {p.value(self.limit)}"
+
+    def holds(self, item: Mapping[str, Any] | None) -> bool:
+        return item is not None and self.attr in item and len(item[self.attr]) < self.limit
+
+
+@dataclass(frozen=True)
 class In(Condition):
     attr: str
     options: tuple[Any, ...]
@@ -201,8 +215,9 @@ class Update:
     def remove(self, *attrs: str) -> None:
         self.removes.extend(attrs)
 
-    def add(self, attr: str, amount: int | float | Decimal) -> None:
-        self.adds.append((attr, amount))
+    def add(self, attr: str, amount: int | float | Decimal | frozenset[str]) -> None:
+        """ADD a number to a number, or the members of a string set to a set (DynamoDB's two ADDs)."""
+        self.adds.append((attr, set(amount) if isinstance(amount, frozenset | set) else amount))
 
     def increment(self, attr: str, *, start: int = 0, step: int = 1) -> None:
         """`attr = if_not_exists(attr, start) + step` (step 0: keep it, or start it at `start`)."""
@@ -237,5 +252,8 @@ class Update:
         for attr in self.removes:
             after.pop(attr, None)
         for attr, amount in self.adds:
-            after[attr] = before.get(attr, Decimal(0)) + normalise(amount)
+            if isinstance(amount, set):
+                after[attr] = set(before.get(attr, set())) | amount
+            else:
+                after[attr] = before.get(attr, Decimal(0)) + normalise(amount)
         return after

@@ -155,4 +155,5 @@ def run_from_data(data: Mapping[str, Any]) -> RunRecord:
         listing_done_at=data.get(Attr.LISTING_DONE_AT),
         report_claimed_at=data.get(Attr.REPORT_CLAIMED_AT),
         report_sent_at=data.get(Attr.REPORT_SENT_AT),
+        content_hosts=tuple(sorted(str(host) for host in data.get(Attr.CONTENT_HOSTS) or ())),
     )

@@ -64,6 +64,7 @@ class Attr:
     LISTING_DONE_AT = "listing_done_at"
     REPORT_CLAIMED_AT = "report_claimed_at"
     REPORT_SENT_AT = "report_sent_at"
+    CONTENT_HOSTS = "content_hosts"  # a string set: the hosts the run's download links pointed to
     # Cursors
     CURSOR = "cursor"
     UPDATED_AT = "updated_at"
@@ -188,6 +189,9 @@ class RunRecord:
     listing_done_at: str | None = None
     report_claimed_at: str | None = None
     report_sent_at: str | None = None
+    # The hosts the run's download links pointed to, sorted (at most `runs.MAX_CONTENT_HOSTS`): what an operator
+    # pins in ALLOWED_DOWNLOAD_HOSTS.
+    content_hosts: tuple[str, ...] = ()
 
 
 # Counters `store.runs.update` adds to atomically (ADD), in the order they appear on a report.

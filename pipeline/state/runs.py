@@ -7,19 +7,22 @@ Design choices, and why:
   GetItems instead of a Scan of the whole table. It is moved only forward (`not_later_run_than`).
 - **One report per run**: `claim_report` is a conditional write only one caller wins; a claim whose summary died
   goes stale and may be taken over; `mark_report_sent` closes the run's report for good.
+- **Content hosts are a string set, ADDed to** (`add_content_hosts`): every downloader adds the hosts its links
+  pointed to, nobody overwrites; the write is refused once the set holds `MAX_CONTENT_HOSTS`, so hostile answers
+  naming a new host per medium cannot grow the run record towards DynamoDB's item limit.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 from pipeline import resources
 from pipeline.clock import iso_utc
 from pipeline.state import conditions as c
 from pipeline.state.backend import Table
-from pipeline.state.expressions import BeginsWith, Compare, Condition, Update
+from pipeline.state.expressions import BeginsWith, Compare, Condition, Exists, SizeBelow, Update
 from pipeline.state.items import aware_utc, run_from_data, truncate_error
 from pipeline.state.models import RUN_COUNTERS, Attr, RunRecord, StateStoreError
 
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 LATEST_RUN_KEY_PREFIX = "latest-run"
 # A summary that claimed a run's report but died before marking it sent can be taken over after this long.
 DEFAULT_REPORT_CLAIM_STALE_SECONDS = 900
+# At most this many content hosts are kept per run (a real library's links use a handful).
+MAX_CONTENT_HOSTS = 20
 
 
 class RunState:
@@ -134,6 +139,21 @@ class RunState:
             log.warning("update of run %s: it does not exist", run_id)
             return False, None
         return True, run_from_data(result.item) if result.item else None
+
+    def add_content_hosts(self, run_id: str, hosts: Iterable[str]) -> bool:
+        """Add `hosts` to the run's set of content hosts (one UpdateItem). False when the run does not exist or
+        its set is already full. Bounded: a write adds at most `MAX_CONTENT_HOSTS` and is refused once the set
+        holds as many, so the set never exceeds twice that."""
+        wanted = frozenset(sorted(set(hosts))[:MAX_CONTENT_HOSTS])
+        if not wanted:
+            return True
+        u = Update()
+        u.add(Attr.CONTENT_HOSTS, wanted)
+        room = Exists(Attr.CONTENT_HOSTS, present=False) | SizeBelow(Attr.CONTENT_HOSTS, MAX_CONTENT_HOSTS)
+        if not self._table.update(resources.run_key(run_id), u, condition=c.item_exists() & room):
+            log.info("content hosts of run %s not recorded (no such run, or a full set)", run_id)
+            return False
+        return True
 
     def get(self, run_id: str) -> RunRecord | None:
         item = self._table.get(resources.run_key(run_id), consistent=True)

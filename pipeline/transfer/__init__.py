@@ -1,8 +1,9 @@
 """Streaming transfer engine: one HTTP(S) source into one S3 object, verified, bounded in memory, resumable.
 
 Everything about bytes from a URL into S3 and nothing about pipeline state: the downloader resolves the URL,
-decides the key and metadata, and stores checkpoints and results; this package checks the URL (`url_policy`),
-finds an object already archived (`archive`), and moves and verifies the bytes (`engine`).
+decides the key and metadata, and stores checkpoints and results; this package checks the URL (`url_policy`)
+and, as the download session connects, the addresses its host resolves to (`safe_connect`), finds an object
+already archived (`archive`), and moves and verifies the bytes (`engine`).
 """
 
 from pipeline.transfer.checkpoint import CompletedPart, MultipartCheckpoint

@@ -21,6 +21,7 @@ from pipeline.transfer.checkpoint import MultipartCheckpoint
 from pipeline.transfer.checksums import ALGORITHM, Checksum
 from pipeline.transfer.engine import S3StreamTransfer
 from pipeline.transfer.model import CHECKSUM_METADATA_KEY, TransferConfig, TransferRequest, TransferResult
+from pipeline.transfer.source import make_session
 from pipeline.transfer.url_policy import FOLLOW_REDIRECTS, DownloadPolicy
 
 if TYPE_CHECKING:
@@ -59,7 +60,8 @@ class S3FileTransfer:
     def from_settings(cls, settings: Settings, s3: Any) -> S3FileTransfer:
         policy = DownloadPolicy.from_settings(settings)
         config = TransferConfig.from_settings(settings, window=settings.transfer_window)
-        engine = S3StreamTransfer(s3, config=config, allowed_hosts=policy.engine_hosts())
+        session = make_session(config.window + 1, guard=policy.guard())  # vets every connection's addresses
+        engine = S3StreamTransfer(s3, session, config=config, allowed_hosts=policy.engine_hosts())
         return cls(engine, settings.bucket_name, policy=policy)
 
     @property
@@ -74,7 +76,7 @@ class S3FileTransfer:
     def existing(self, key: str, media_id: str, source: DownloadSource) -> TransferResult | None:
         """The object at `key` if it is this medium's, complete (S3 only shows completed uploads) and as large
         as the source says now; None means "transfer it". A source the policy refuses raises UnsafeDownloadUrl
-        here, the first place a plan's URLs are seen."""
+        here, the first place a plan's URLs are seen (UnsafeAddress when its HEAD host resolves inside)."""
         self._check_source(source)
         try:
             head = self._engine.s3.head_object(Bucket=self._bucket, Key=key, ChecksumMode="ENABLED")

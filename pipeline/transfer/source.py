@@ -8,7 +8,7 @@ Why it is strict about what it accepts (each rule is one way wrong bytes could o
 - Every body is counted (`http_body`): fewer bytes than announced raises a transient `SizeMismatch` (a cut
   connection), which the engine retries; urllib3's own Content-Length enforcement stays on as a second check.
 - Redirects are refused and `allowed_hosts`, when given, is checked for the URL, the HEAD URL and any refreshed
-  URL (`url_policy`).
+  URL (`url_policy`); the session's connections vet the addresses a host resolves to (`safe_connect`).
 - A 403 (an expired pre-signed URL) calls `refresh_url` at most `max_refreshes` times per transfer, shared by
   all threads: four parts failing together with 403 cause one refresh, not four.
 """
@@ -19,6 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 import urllib3.exceptions
@@ -40,6 +41,7 @@ from pipeline.transfer.http_body import (
     readinto,
     release,
 )
+from pipeline.transfer.safe_connect import AddressGuard, GuardedAdapter
 from pipeline.transfer.url_policy import FOLLOW_REDIRECTS, check_request_url
 
 log = logging.getLogger(__name__)
@@ -55,15 +57,18 @@ class RangeNotHonoured(SourceError):
         super().__init__(message, status=200, transient=False)
 
 
-def make_session(pool_size: int) -> requests.Session:
+def make_session(pool_size: int, *, guard: AddressGuard | None = None) -> requests.Session:
     """A Session whose connection pool holds `pool_size` connections per host (the window plus the probe).
 
     `trust_env=False`: no proxies from the environment and, above all, no `.netrc` credentials added to a
-    pre-signed request (which must carry no Authorization header).
+    pre-signed request (which must carry no Authorization header). With `guard`, every connection is vetted by
+    the addresses its host resolves to (`safe_connect`); the downloader's seam (`S3FileTransfer.from_settings`)
+    always passes one, tests of the engine over loopback servers leave it out.
     """
     session = requests.Session()
     session.trust_env = False
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(1, pool_size), max_retries=0)
+    options: dict[str, Any] = {"pool_connections": 4, "pool_maxsize": max(1, pool_size), "max_retries": 0}
+    adapter = HTTPAdapter(**options) if guard is None else GuardedAdapter(guard, **options)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

@@ -1,15 +1,18 @@
-"""Which URLs a transfer may fetch: scheme, allowed hosts, internal addresses and redirects, in one place.
+"""Which URLs a transfer may fetch: scheme, allowed hosts, host names, internal addresses and redirects.
 
 Why one module: the downloader runs inside the VPC with the archive's IAM role, and every URL it fetches came from
 a provider's JSON answer. A hostile or compromised answer must not turn it into a proxy for the instance metadata
 endpoint or an internal service (SSRF), nor make it fetch a medium in clear text. Two checks use these rules:
 - `DownloadPolicy.check` decides, before a single byte is requested, whether a provider's URL is acceptable at all
-  (https only; `allowed_hosts` when set, else any host except internal addresses; plain http only to loopback in
-  local mode);
+  (https only; never a single-label host name; `allowed_hosts` when set, else any host except internal address
+  literals; plain http only to loopback in local mode);
 - `check_request_url` is what the HTTP source re-checks on every request it sends, including a refreshed URL
   (http(s) only, and the engine's allow list from `DownloadPolicy.engine_hosts`).
 Redirects are never followed (`FOLLOW_REDIRECTS`): a pre-signed URL that redirects is not what was vetted.
-Names are not resolved here (a host name that resolves to an internal address is a later issue's check).
+Names are not resolved here: a host name that resolves to an internal address is refused when the download session
+connects (`DownloadPolicy.guard`, `safe_connect`), whether or not `allowed_hosts` is set.
+`content_host` names the host a URL points to, as the run report and `sync_status` record it (so an operator can
+pin `ALLOWED_DOWNLOAD_HOSTS` from what GoPro's links really use).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import urllib3.util
 
 from pipeline.observability.redaction import redact_url
 from pipeline.transfer.errors import SourceError
+from pipeline.transfer.safe_connect import AddressGuard, is_internal_address
 
 if TYPE_CHECKING:
     from pipeline.config import Settings
@@ -84,6 +88,10 @@ class DownloadPolicy:
     def from_settings(cls, settings: Settings) -> DownloadPolicy:
         return cls(allowed_hosts=tuple(settings.allowed_download_hosts), local_mode=settings.local_mode)
 
+    def guard(self) -> AddressGuard:
+        """The connect-time check of the addresses a download host resolves to (loopback only in local mode)."""
+        return AddressGuard(local_mode=self.local_mode)
+
     def engine_hosts(self) -> tuple[str, ...] | None:
         """The allow list the engine enforces on each request (None: any host, this policy having checked)."""
         if not self.allowed_hosts:
@@ -127,6 +135,8 @@ class DownloadPolicy:
             return f"scheme {scheme or '(none)'} (downloads must use https)"
         if self.local_mode and loopback:
             return None
+        if not loopback and _single_label(host):
+            return "a single-label host name (not a public DNS name)"
         if self.allowed_hosts:
             if not host_allowed(url, self.allowed_hosts):
                 return "host not in ALLOWED_DOWNLOAD_HOSTS"
@@ -162,4 +172,28 @@ def _is_internal(host: str) -> bool:
     address = _ip(host)
     if address is None:
         return host.endswith((".internal", ".local", ".localdomain"))
-    return not address.is_global or address.is_multicast
+    return is_internal_address(address)
+
+
+def _single_label(host: str) -> bool:
+    """A name without a dot (`metadata`, `internal-api`, a bare number): resolved through the VPC's search
+    domains or /etc/hosts, never a public content host. IPv6 literals have no dot and are not names."""
+    return "." not in host and ":" not in host
+
+
+#: At most this many characters of a host are recorded (a DNS name has at most 253).
+MAX_HOST_LENGTH = 253
+
+
+def content_host(url: object) -> str | None:
+    """The lower-case host `url` points to, for the record of content hosts; None for anything that is not a
+    plain ASCII host (never recorded: the record is for pinning real host names)."""
+    if not isinstance(url, str):
+        return None
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return None
+    if not host or len(host) > MAX_HOST_LENGTH or not _SAFE_HOST.fullmatch(host):
+        return None
+    return host

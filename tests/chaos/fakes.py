@@ -50,6 +50,9 @@ class FakeState:
     def update(self, *args: Any, **kwargs: Any) -> bool:  # `runs.update`
         return True
 
+    def add_content_hosts(self, *args: Any, **kwargs: Any) -> bool:  # `runs.add_content_hosts`
+        return True
+
     # The store's shape (`state.media.claim`, `state.runs.update`): this one fake answers for both.
     @property
     def media(self) -> FakeState:

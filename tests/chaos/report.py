@@ -78,13 +78,16 @@ FAMILY_ORDER = ("source", "AWS", "process", "hostile input", "random")
 POLICY = "## Download policy\n\n" + " ".join(
     (
         "A download is fetched only over https, from `ALLOWED_DOWNLOAD_HOSTS` when it is set (exact names or",
-        "`*.domain`), never from an internal address (private, loopback or link-local IP literals, numeric",
-        "forms included) when it is not, and plain http only to a loopback host in local mode (the simulator).",
-        "Redirects are refused; the URL, its HEAD URL and any refreshed URL are all checked before a byte is",
-        "requested (`DownloadPolicy` in `pipeline/transfer/url_policy.py`). Production should set",
-        "`ALLOWED_DOWNLOAD_HOSTS` to the hosts GoPro's pre-signed links point at (its S3/CloudFront content",
-        "hosts), so that a compromised provider answer or queue message cannot make the downloader fetch",
-        "anything else from inside the VPC.",
+        "`*.domain`), never from a single-label host name nor an internal IP literal (numeric forms included),",
+        "and plain http only to a loopback host in local mode (the simulator). Redirects are refused; the URL,",
+        "its HEAD URL and any refreshed URL are all checked before a byte is requested (`DownloadPolicy` in",
+        "`pipeline/transfer/url_policy.py`). Whether or not hosts are pinned, the download session resolves each",
+        "host once and refuses it if any of its addresses is loopback, private, link-local or otherwise",
+        "internal, connecting only to the addresses it vetted and checking the peer it reached",
+        "(`pipeline/transfer/safe_connect.py`). The hosts the links point to are recorded per run (report,",
+        "`sync_status.py`) so production can pin them in `ALLOWED_DOWNLOAD_HOSTS` from facts",
+        "(docs/operations.md), and a compromised provider answer or queue message cannot make the downloader",
+        "fetch anything else from inside the VPC.",
     )
 )
 

@@ -28,6 +28,7 @@ def seed(stack: LocalStack) -> None:
     now = datetime.now(UTC)
     state.runs.create(RUN_ID, correlation_id="c-1", started_at=now - timedelta(hours=1), provider=PROVIDER)
     state.runs.update(RUN_ID, listed=6, enqueued=4, synced=2, failed=1, bytes_transferred=3_000_000)
+    state.runs.add_content_hosts(RUN_ID, {"media.cdn.example", "a.cdn.example"})
     for media_id in ("DONE000001", "DONE000002"):
         state.media.claim(PROVIDER, media_id, owner="w", run_id=RUN_ID, lease_seconds=60)
         state.media.complete(
@@ -66,6 +67,7 @@ def test_json_status_reports_counts_run_failures_and_progress(stack: LocalStack,
     }
     last = status["last_run"]
     assert (last["run_id"], last["synced"], last["failed"], last["bytes_transferred"]) == (RUN_ID, 2, 1, 3_000_000)
+    assert last["content_hosts"] == ["a.cdn.example", "media.cdn.example"]
     [failed] = status["failed"]
     assert failed["media_id"] == "FAIL000001"
     assert failed["error"] == "ProviderUnavailable: HTTP 503 after 5 attempts"
@@ -86,6 +88,7 @@ def test_text_status_is_readable(stack: LocalStack, run_script) -> None:
     assert "gopro/FAIL000001  attempts 1" in result.out
     assert "error: ProviderUnavailable: HTTP 503 after 5 attempts" in result.out
     assert "gopro/GONE000001  for 2h00m  lease expired" in result.out
+    assert "download hosts of the last run: a.cdn.example, media.cdn.example" in result.out
 
 
 def test_an_empty_archive_says_so(stack: LocalStack, run_script) -> None:
@@ -93,6 +96,7 @@ def test_an_empty_archive_says_so(stack: LocalStack, run_script) -> None:
     result = run_script(sync_status, stack.args())
     assert result.code == 0, result.err
     assert "last run: none recorded" in result.out
+    assert "download hosts" not in result.out
 
 
 def test_a_missing_table_is_one_line_and_exit_3(stack: LocalStack, run_script) -> None:
