@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from pipeline import resources
 from pipeline.credentials.lock import RefreshLock
 from pipeline.credentials.model import ProviderCredentials
 from pipeline.credentials.store import CredentialStore
@@ -33,7 +34,10 @@ class TokenManager:
         lock_ttl_seconds: float = 60.0,
         wait_timeout_seconds: float = 90.0,
         poll_seconds: float = 0.5,
+        environment: str = resources.DEFAULT_ENVIRONMENT,
     ) -> None:
+        """`environment`: the deployment these credentials belong to, named in the fix command of a failure."""
+        self.environment = environment
         self._store = store
         self._lock = lock
         self._refresher = refresher
@@ -63,7 +67,7 @@ class TokenManager:
         """The access token, refreshed first when it ends within `min_validity_seconds`."""
         creds = self.credentials
         if creds.expires_within(min_validity_seconds, self._clock()):
-            if not creds.refreshable:
+            if not creds.renewable:
                 if creds.expires_within(0, self._clock()):
                     raise AuthError(
                         f"the access token has expired and cannot be refreshed; {REAUTH_HINT}",
@@ -85,7 +89,7 @@ class TokenManager:
             stored = self._store.load().credentials
             if self._replaces(stored, stale_token):
                 return self._adopt(stored)
-            if not stored.refreshable:
+            if not stored.renewable:
                 raise AuthError(
                     f"the provider refused the access token and it cannot be refreshed; {REAUTH_HINT}",
                     reauth_required=True,

@@ -28,7 +28,7 @@ from pipeline.observability import correlation
 from pipeline.observability.metrics import Metric, MetricsEmitter, Unit
 from pipeline.observability.tracing import Tracer
 from pipeline.providers.base import CloudProvider, MediaItem, MediaType
-from pipeline.providers.errors import AuthError, InvalidMediaId
+from pipeline.providers.errors import InvalidMediaId
 from pipeline.queueing import send_download_messages
 from pipeline.services.listing_models import (
     ListingCursor,
@@ -39,6 +39,7 @@ from pipeline.services.listing_models import (
     RunCounts,
     SkipReason,
 )
+from pipeline.services.provider_failures import count_provider_failure
 from pipeline.services.summary import SummaryService
 from pipeline.state import MediaStatus, RunRecord, StateStore
 
@@ -157,6 +158,8 @@ class ListingService:
                 f" after {progress.newer_than}" if progress.newer_than else "",
             )
             try:
+                # Preflight (credentials helper): one cheap authenticated call before any listing work.
+                self._provider.check_credentials(min_validity_seconds=settings.token_refresh_margin_seconds)
                 with self._tracer.subsegment("list_media"):
                     outcome = self._list(night, request.page, deadline or Deadline.never())
             except Exception as exc:
@@ -216,11 +219,13 @@ class ListingService:
             message = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
             log.error("listing failed: %s", message)
             self._metrics.count(Metric.LISTER_FAILURES)
-            if isinstance(exc, AuthError):
-                self._metrics.count(Metric.AUTHENTICATION_FAILURES, reauth_required=int(exc.reauth_required))
+            count_provider_failure(self._metrics, exc)
             night.note_error(message, listing_done=True)
         except Exception:
             log.exception("could not record the failure of run %s", night.run_id)
+            return
+        # Nothing was queued, so no drain alarm will start the summary: the CRITICAL report goes out now.
+        self._report(night.run_id)
 
     def _save_cursor(self, cursor: ListingCursor) -> None:
         self._state.cursors.put(self._settings.provider, cursor.as_json())
