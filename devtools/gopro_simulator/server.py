@@ -161,6 +161,10 @@ class TokenStore:
         with self._lock:
             if username != self.username or password is None or not hmac.compare_digest(password, self.password):
                 raise _TokenError(400, "invalid_grant", "The provided authorization grant is invalid.")
+            if self.refresh_token in self._blacklisted or self.refresh_token in self._retired_refresh:
+                # A new sign-in after GoPro revoked the refresh token starts a new grant with a new refresh token.
+                self.refresh_token = "sim-rt-" + secrets.token_hex(16)
+                self._valid_refresh.add(self.refresh_token)
             return self._answer(self.refresh_token)
 
     def grant_refresh(self, refresh_token: str | None) -> dict[str, Any]:

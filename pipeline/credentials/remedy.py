@@ -24,7 +24,9 @@ def fix_command(mode: CredentialsMode, environment: str, *, username: str | None
 
 
 def dead_credentials_message(creds: ProviderCredentials, environment: str, cause: str) -> str:
-    """One line for the report: the mode, why the credentials are dead, and the exact command that fixes them."""
+    """One line for the report: the mode, why the credentials are dead, and the exact command that fixes them.
+
+    No "token: value" shapes in it: the redactor masks the word after such a colon."""
     mode = creds.mode
     advice = {
         CredentialsMode.SIGN_IN: (
@@ -32,8 +34,8 @@ def dead_credentials_message(creds: ProviderCredentials, environment: str, cause
             if not creds.password
             else "the remembered password was refused too: sign in again (changed password, or two-factor on)"
         ),
-        CredentialsMode.REFRESH_TOKEN: "GoPro revoked the refresh token: store a new one (or switch to sign-in)",
-        CredentialsMode.WEB_COOKIE: "the web cookie lasts about one night: copy a fresh one from the browser",
+        CredentialsMode.REFRESH_TOKEN: "GoPro revoked the refresh token; store a new one (or switch to sign-in)",
+        CredentialsMode.WEB_COOKIE: "a web cookie lasts about one night; copy a fresh one from the browser",
     }[mode]
     command = fix_command(mode, environment, username=creds.username)
-    return f"credentials mode {mode.label}: {cause}; {advice}. Fix: {command} ({RUNBOOK})"
+    return f'credentials mode "{mode.label}" - {cause}; {advice}. Fix: {command} ({RUNBOOK})'

@@ -64,8 +64,16 @@ class TokenManager:
         return self.refresh(stale_token=None)
 
     def ensure_valid(self, min_validity_seconds: float) -> str:
-        """The access token, refreshed first when it ends within `min_validity_seconds`."""
+        """The access token, refreshed first when it ends within `min_validity_seconds`.
+
+        The margin is capped at half the token's own lifetime (`expires_at - updated_at`): a token GoPro issues for
+        less than the margin would otherwise be refreshed again on every call, although a refresh cannot make it
+        last longer (the night's preflight and the listing both ask). Half the lifetime keeps DG's habit of
+        refreshing well before the end.
+        """
         creds = self.credentials
+        if creds.expires_at is not None and creds.updated_at is not None and creds.expires_at > creds.updated_at:
+            min_validity_seconds = min(min_validity_seconds, (creds.expires_at - creds.updated_at) / 2)
         if creds.expires_within(min_validity_seconds, self._clock()):
             if not creds.renewable:
                 if creds.expires_within(0, self._clock()):
