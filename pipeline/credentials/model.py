@@ -94,6 +94,8 @@ class ProviderCredentials:
     def __post_init__(self) -> None:
         for value in (self.access_token, self.refresh_token, self.client_id, self.client_secret, self.password):
             register_secret(value)
+        if self.declared_mode is not None and not isinstance(self.declared_mode, CredentialsMode):
+            object.__setattr__(self, "declared_mode", CredentialsMode(self.declared_mode))
 
     @property
     def refreshable(self) -> bool:
