@@ -178,6 +178,16 @@ def test_without_a_remembered_password_a_revoked_token_stops_the_night_before_an
     assert n.archived() == set()
 
 
+def test_the_lister_itself_sends_the_report_of_a_dead_credential(night) -> None:
+    """In AWS nothing was queued, so no drain alarm starts the summary: the failed listing reports by itself."""
+    n = night()
+    n.store(sign_in(n.sim, remember_password=False))
+    revoke(n.sim)
+    outcome = n.pipeline.list()  # the lister alone: no drain, no summary invoked by the runtime
+    assert "AuthError" in outcome["error"]
+    assert "--remember-password" in critical_report(n)
+
+
 # --- (b) refresh token ---------------------------------------------------------------------------------------
 
 
