@@ -8,8 +8,8 @@ What a night costs, and why (docs/performance.md, "Listing"): costs are per page
 call, one BatchGetItem (100 keys) and ten SendMessageBatch calls for 100 new media; the run's counters are written
 every `COUNTER_FLUSH_PAGES` pages, not every page. The cursor is read once. A full night creates its run record at
 once and always ends with a report (so the weekly reconcile is also a weekly heartbeat). An incremental night
-creates the run record only when it finds something new: a night with nothing new is one provider call, the
-credentials read and the cursor read, and sends no report unless `REPORT_QUIET_NIGHTS` asks for one. A continued
+creates the run record only when it finds something new: a night with nothing new is one search call (after the
+credentials check), the credentials read and the cursor read, and sends no report unless `REPORT_QUIET_NIGHTS` asks for one. A continued
 listing keeps its mode: the cursor holds its progress (`in_progress`) until its last invocation moves the mark.
 """
 
