@@ -9,8 +9,9 @@ call, one BatchGetItem (100 keys) and ten SendMessageBatch calls for 100 new med
 every `COUNTER_FLUSH_PAGES` pages, not every page. The cursor is read once. A full night creates its run record at
 once and always ends with a report (so the weekly reconcile is also a weekly heartbeat). An incremental night
 creates the run record only when it finds something new: a night with nothing new is one search call (after the
-credentials check), the credentials read and the cursor read, and sends no report unless `REPORT_QUIET_NIGHTS` asks for one. A continued
-listing keeps its mode: the cursor holds its progress (`in_progress`) until its last invocation moves the mark.
+credentials check), the credentials read and the cursor read, and sends no report unless `REPORT_QUIET_NIGHTS`
+asks for one. A continued listing keeps its mode: the cursor holds its progress (`in_progress`) until its last
+invocation moves the mark.
 """
 
 from __future__ import annotations
