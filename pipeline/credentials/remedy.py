@@ -8,9 +8,10 @@ bootstrap script's own flags (scripts/bootstrap_credentials.py); keep the two in
 from __future__ import annotations
 
 from pipeline.credentials.model import CredentialsMode, ProviderCredentials
+from pipeline.credentials.tokens import REAUTH_HINT
 
 BOOTSTRAP = "python scripts/bootstrap_credentials.py"
-RUNBOOK = 'docs/runbook.md, "Authentication failure"'
+RUNBOOK = "docs/runbook.md, gopro-sync-authentication-failures"
 
 
 def fix_command(mode: CredentialsMode, environment: str, *, username: str | None = None) -> str:
@@ -28,6 +29,7 @@ def dead_credentials_message(creds: ProviderCredentials, environment: str, cause
 
     No "token: value" shapes in it: the redactor masks the word after such a colon."""
     mode = creds.mode
+    cause = cause.replace(f"; {REAUTH_HINT}", "")  # the generic hint gives way to the exact command below
     advice = {
         CredentialsMode.SIGN_IN: (
             "sign in again (a remembered password lets the pipeline do this itself next time)"
