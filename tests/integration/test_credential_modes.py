@@ -300,3 +300,17 @@ def test_every_api_and_token_request_names_the_project_in_its_user_agent(night) 
     for record in api_calls:
         headers = {name.lower(): value for name, value in record.headers.items()}
         assert headers.get("user-agent", "").startswith("gopro-s3-sync/"), record
+
+
+def test_a_block_met_by_the_downloaders_is_metered_and_archives_nothing_wrong(night) -> None:
+    n = night()
+    n.sim.faults.block(count=None, endpoint="download")
+
+    result = n.pipeline.run()
+
+    assert result.listing.get("error") is None, "the night's preflight and listing went through"
+    assert n.archived() == set()
+    assert n.counted(Metric.PROVIDER_BLOCKED) >= 1
+    assert n.counted(Metric.AUTHENTICATION_FAILURES) == 0
+    blocked = [r for r in n.sim.requests_to("download") if r.fault == "blocked"]
+    assert len(blocked) <= 2 * 3, "at most one try per delivery (3 receives of each of the 2 media)"
