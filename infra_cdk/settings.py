@@ -262,7 +262,8 @@ def alarm_metric_count(settings: EnvironmentSettings) -> int:
     detailed = 0
     if settings.detailed_alarms:
         functions = 4
-        detailed = 1 + 1 + 2 + 2 * functions  # failed videos, low throughput, lister (errors + failures), per fn
+        # failed videos, low throughput, lister (errors + failures), API changed, blocked, per function
+        detailed = 1 + 1 + 2 + 1 + 1 + 2 * functions
     return drain + essential + silent + detailed
 
 

@@ -86,9 +86,10 @@ class Settings:
     token_refresh_margin_seconds: int = 24 * 3600
     list_page_size: int = 100
     include_photos: bool = False
-    # Most nights list only what is newer than the high-water mark kept in the listing cursor (one provider call
-    # and two AWS calls when nothing is new); every this many days the whole library is listed again and checked
-    # against the table, which catches anything an incremental night missed. 0: every night is a full listing.
+    # Most nights list only what is newer than the high-water mark kept in the listing cursor (one search call
+    # after the credentials check, and two AWS calls when nothing is new); every this many days the whole
+    # library is listed again and checked against the table, which catches anything an incremental night missed.
+    # 0: every night is a full listing.
     full_reconcile_days: int = 7
     # A night that queues nothing (and fails nothing) sends no report unless this is on: a daily "nothing new"
     # message is noise, and the weekly full reconcile reports anyway (docs/performance.md, "Listing").

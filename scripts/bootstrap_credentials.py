@@ -1,20 +1,26 @@
-"""First-time GoPro sign-in: writes the credentials secret the pipeline reads (gopro/credentials/<env>).
+"""Stores the GoPro credentials the pipeline reads (secret gopro/credentials/<env>), in one of three modes.
 
-Three ways in (see the GoPro API notes, authentication):
-- sign in (default): --username EMAIL; the password is asked for without echo (never a flag). Uses the password
-  grant with YOUR client id and secret (--client-id/--client-secret or GOPRO_CLIENT_ID/GOPRO_CLIENT_SECRET; GoPro
-  issues them, this project ships none). Gives refreshable credentials that run for years.
+GoPro publishes no API for individuals: every public client uses the client id and secret embedded in GoPro's own
+web app, and this project ships none (docs/deployment.md, "Credentials", says where such values come from and what
+using them means under GoPro's terms). Two-factor and social-login accounts cannot use
+the first two modes: the password grant does not serve them.
+
+- sign in: --username EMAIL; the password is asked for without echo (never a flag). The password grant with YOUR
+  client id and secret (--client-id/--client-secret or GOPRO_CLIENT_ID/GOPRO_CLIENT_SECRET). The refresh token is
+  renewed every night; GoPro does revoke refresh tokens (`token_blacklisted`), and with --remember-password the
+  password is stored in the secret so the pipeline signs in again by itself: the one mode that survives
+  unattended nights. Without it, a revoked token stops the nightly run until you run this again.
 - --refresh-token-from-stdin: a refresh token you already have (plus the client id and secret); it is exchanged
-  once at once (a typo fails now, not at 2 a.m.) and the result stored.
-- --access-token-from-stdin: the web app's `gp_access_token` cookie, pasted. Works until it expires (hours), then
-  the pipeline stops with an authentication alarm and asks for a new bootstrap; it cannot be rotated.
+  once at once (a typo fails now, not at 2 a.m.) and the result stored. Renewed every night until GoPro revokes it.
+- --cookie-from-stdin (or --access-token-from-stdin): the web app's `gp_access_token` cookie, pasted, with
+  --user-id (the `gp_user_id` cookie). Lasts about one night, then the authentication alarm asks for a new one.
 
-The new credentials are tried with one listing call before they are stored (--no-verify skips it). The secret is
-written under the downloaders' refresh lock, so a refresh running at that moment cannot overwrite it. Nothing
-secret is ever printed: the output names the secret, the mode, the user id and the token's expiry only.
+The new credentials are tried with the night's preflight call before they are stored (--no-verify skips it). The
+secret is written under the downloaders' refresh lock, so a refresh running at that moment cannot overwrite it.
+Nothing secret is ever printed: the output names the secret, the mode, the user id and the token's expiry only.
 
 Example: GOPRO_CLIENT_ID=... GOPRO_CLIENT_SECRET=... python scripts/bootstrap_credentials.py --env prod \\
-         --username me@example.com
+         --username me@example.com --remember-password
 """
 
 from __future__ import annotations
@@ -39,9 +45,10 @@ from typing import Any, TextIO
 from botocore.exceptions import ClientError
 
 from pipeline.credentials.factory import store_for
-from pipeline.credentials.model import ProviderCredentials
+from pipeline.credentials.model import CredentialsMode, ProviderCredentials
+from pipeline.credentials.remedy import fix_command
 from pipeline.observability.redaction import register_secret
-from pipeline.providers.gopro.api import COOKIE_TOKEN
+from pipeline.providers.gopro.api import COOKIE_TOKEN, COOKIE_USER
 from pipeline.providers.gopro.api import NAME as GOPRO
 from pipeline.providers.gopro.config import CREDENTIAL_VARIABLES, GoProSettings
 from pipeline.services.rotation import gopro_hooks
@@ -74,12 +81,22 @@ def build_parser() -> ScriptParser:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--username", help="GoPro account e-mail: sign in with the password grant")
     mode.add_argument(
-        "--access-token-from-stdin", action="store_true", help=f"read a pasted {COOKIE_TOKEN} cookie from stdin"
+        "--cookie-from-stdin",
+        "--access-token-from-stdin",
+        dest="cookie_from_stdin",
+        action="store_true",
+        help=f"read a pasted {COOKIE_TOKEN} cookie from stdin (lasts about one night)",
     )
     mode.add_argument("--refresh-token-from-stdin", action="store_true", help="read a refresh token from stdin")
+    parser.add_argument(
+        "--remember-password",
+        action="store_true",
+        help="sign-in mode: store the password in the secret, so the pipeline can sign in again by itself when "
+        "GoPro revokes the refresh token",
+    )
     parser.add_argument("--client-id", help="your GoPro client id (default: GOPRO_CLIENT_ID)")
     parser.add_argument("--client-secret", help="your GoPro client secret (default: GOPRO_CLIENT_SECRET)")
-    parser.add_argument("--user-id", help="access-token mode: the gp_user_id cookie, sent along with the token")
+    parser.add_argument("--user-id", help=f"cookie mode: the {COOKIE_USER} cookie, sent along with the token")
     parser.add_argument("--no-verify", action="store_true", help="store without trying the credentials first")
     return parser
 
@@ -106,7 +123,7 @@ def client_credentials(args: Any, ctx: Context) -> tuple[str, str]:
     if not client_id or not client_secret:
         raise UsageError(
             "a client id and secret are needed (--client-id/--client-secret or GOPRO_CLIENT_ID/"
-            "GOPRO_CLIENT_SECRET); GoPro issues them, this project ships none"
+            'GOPRO_CLIENT_SECRET); this project ships none (docs/deployment.md, "Credentials")'
         )
     return client_id, client_secret
 
@@ -131,17 +148,28 @@ def obtain(
     args: Any, ctx: Context, *, password_prompt: Callable[[str], str] = getpass.getpass
 ) -> ProviderCredentials:
     hooks = gopro_hooks(ctx.settings)
-    if args.access_token_from_stdin:
+    if args.remember_password and not args.username:
+        raise UsageError("--remember-password goes with --username (sign-in mode)")
+    if args.cookie_from_stdin:
         token = read_secret_line(f"Paste the {COOKIE_TOKEN} cookie: ")
         creds = ProviderCredentials(
-            access_token=token, user_id=args.user_id, expires_at=jwt_expiry(token), updated_at=time.time()
+            access_token=token,
+            user_id=args.user_id,
+            expires_at=jwt_expiry(token),
+            updated_at=time.time(),
+            declared_mode=CredentialsMode.WEB_COOKIE,
         )
         if creds.expires_within(0):
             raise UsageError("this access token has already expired; copy a fresh one from the web app")
     elif args.refresh_token_from_stdin:
         client_id, client_secret = client_credentials(args, ctx)
         token = read_secret_line("Paste the refresh token: ")
-        creds = ProviderCredentials(refresh_token=token, client_id=client_id, client_secret=client_secret)
+        creds = ProviderCredentials(
+            refresh_token=token,
+            client_id=client_id,
+            client_secret=client_secret,
+            declared_mode=CredentialsMode.REFRESH_TOKEN,
+        )
         if args.no_verify:
             return creds
         creds = hooks.refresh(creds)
@@ -162,11 +190,15 @@ def obtain(
             policy=RetryPolicy.from_settings(ctx.settings),
         )
         creds = auth.sign_in(
-            username=args.username, password=password, client_id=client_id, client_secret=client_secret
+            username=args.username,
+            password=password,
+            client_id=client_id,
+            client_secret=client_secret,
+            remember_password=args.remember_password,
         )
     log.info("obtained %s", creds)  # the dataclass repr leaves every token out
     if not args.no_verify:
-        log.info("trying the credentials with one listing call")
+        log.info("trying the credentials with the night's preflight call")
         hooks.test(creds)
     return creds
 
@@ -225,6 +257,22 @@ def describe(creds: ProviderCredentials) -> str:
     return f"mode {creds.mode}, user id {creds.user_id or 'unknown'}, access token valid until {expiry}"
 
 
+def lifetime_note(creds: ProviderCredentials, environment: str) -> str:
+    """What this mode survives, in the words of docs/deployment.md, and the command for when it stops."""
+    again = fix_command(creds.mode, environment, username=creds.username)
+    if creds.mode is CredentialsMode.WEB_COOKIE:
+        return f"note: a web cookie lasts about one night and cannot be renewed; tomorrow run: {again}"
+    if creds.can_sign_in:
+        return (
+            "survives unattended nights: the token is renewed every night, and if GoPro revokes the refresh token "
+            "the pipeline signs in again with the remembered password"
+        )
+    return (
+        "note: the token is renewed every night until GoPro revokes the refresh token (it does, without notice); "
+        f"then the authentication alarm fires and you run: {again}"
+    )
+
+
 def main(argv: Sequence[str] | None = None, *, password_prompt: Callable[[str], str] = getpass.getpass) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args)
@@ -237,8 +285,7 @@ def main(argv: Sequence[str] | None = None, *, password_prompt: Callable[[str], 
         f"stored the credentials in secret {ctx.settings.credentials_secret_id} ({ctx.where}), version {version}"
     )
     print(describe(creds))
-    if not creds.refreshable:
-        print("note: an access token alone cannot be refreshed or rotated; run this again when it expires")
+    print(lifetime_note(creds, ctx.settings.environment))
     return EXIT_OK
 
 

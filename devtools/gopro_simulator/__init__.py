@@ -16,6 +16,7 @@ https://api.gopro.com and content on pre-signed S3/CloudFront links):
   `Authorization: Bearer <token>` or cookies `gp_access_token` (+ optional `gp_user_id`) (401 otherwise).
   Query `fields`, `order_by` (`created_at` | `captured_at`, newest first), `per_page` (capped at 100),
   `page`, `processing_states`, `type`. Answers `{"_pages": {...}, "_embedded": {"errors": [], "media": [...]}}`.
+- `GET /media/user`: the signed-in user (`id`, `email`); the pipeline's preflight call. Same authentication.
 - `GET /media/{id}/download`: the `fileinfo` descriptor (`filename`, `_embedded.files/variations/sprites/
   sidecar_files`), every entry with a signed `url` (GET) and `head` (HEAD) link; 404 for deleted/unknown.
   Videos: `files` holds ONE proxy, one `source` variation per item (with `item_number` when chaptered) plus a
@@ -74,6 +75,10 @@ Faults (`sim.faults`, thread-safe; the same rule objects go in `SimulatorConfig(
   WRONG_TYPES | EMPTY_PAGE | EMBEDDED_ERRORS`  (`MalformedListing`)
 - `ignore_range(count=1, media_id=None)` -> 200 + whole body to a ranged request  (`IgnoreRange`)
 - `transient_not_found(count=1, media_id=None)` -> the descriptor of a live medium answers 404  (`NotFound`)
+- `block(count=1, endpoint=None)` -> CloudFront's HTML `403 Request blocked` page, token endpoint included
+  (`Blocked`)
+- `refuse_vendor_version(status=410, count=1, endpoint=None)` -> 410 (version gone) or 406 (Accept not served)
+  (`VendorRefusal`)
 - `expire_access_tokens()`, `blacklist_refresh_token(token=None)`, `delete_media(id)`, `set_ready_state(id, s)`
 - `set_bandwidth(bytes_per_second | None)`, `set_url_ttl(seconds)`, `set_repeat_last_item(bool)`
 - `add(rule)`, `active`, `clear()`
@@ -89,6 +94,7 @@ Run on its own::
 
 from devtools.gopro_simulator.config import GB, GIB, KB, KIB, MB, MIB, SimulatorConfig, parse_size
 from devtools.gopro_simulator.faults import (
+    Blocked,
     CutConnection,
     Endpoint,
     FaultRule,
@@ -100,6 +106,7 @@ from devtools.gopro_simulator.faults import (
     RateLimit,
     ServerError,
     SlowFirstByte,
+    VendorRefusal,
 )
 from devtools.gopro_simulator.library import READY_STATES, MediaType, SimMedia
 from devtools.gopro_simulator.server import (
@@ -122,6 +129,7 @@ __all__ = [
     "MB",
     "MIB",
     "READY_STATES",
+    "Blocked",
     "CutConnection",
     "Endpoint",
     "FaultRule",
@@ -139,6 +147,7 @@ __all__ = [
     "SimMedia",
     "SimulatorConfig",
     "SlowFirstByte",
+    "VendorRefusal",
     "parse_size",
     "token_fingerprint",
 ]

@@ -26,9 +26,10 @@ class Endpoint(StrEnum):
     SEARCH = "search"
     DOWNLOAD = "download"
     CONTENT = "content"
+    USER = "user"  # GET /media/user: the signed-in user (the pipeline's preflight call)
 
 
-API_ENDPOINTS = frozenset({Endpoint.TOKEN, Endpoint.SEARCH, Endpoint.DOWNLOAD})
+API_ENDPOINTS = frozenset({Endpoint.TOKEN, Endpoint.SEARCH, Endpoint.DOWNLOAD, Endpoint.USER})
 
 
 class ListingFault(StrEnum):
@@ -106,9 +107,39 @@ class NotFound:
     media_id: str | None = None
 
 
-FaultRule = RateLimit | ServerError | CutConnection | SlowFirstByte | MalformedListing | IgnoreRange | NotFound
+@dataclass
+class Blocked:
+    """CloudFront's HTML `403 Request blocked` page for the next `count` matching API or token calls, as GoPro's
+    CDN answers clients it takes for scripts (endpoint None: every API endpoint, the token endpoint included)."""
+
+    count: int | None = 1
+    endpoint: str | None = None
+
+
+@dataclass
+class VendorRefusal:
+    """The API refusing our vendor media type: 406 (`Accept` not served) or 410 (version gone), JSON body, for the
+    next `count` matching API calls: how the service answers once it no longer speaks what a client sends."""
+
+    status: int = 410
+    count: int | None = 1
+    endpoint: str | None = None
+
+
+FaultRule = (
+    RateLimit | ServerError | CutConnection | SlowFirstByte | MalformedListing | IgnoreRange | NotFound | Blocked
+) | VendorRefusal
 RuleT = TypeVar(
-    "RuleT", RateLimit, ServerError, CutConnection, SlowFirstByte, MalformedListing, IgnoreRange, NotFound
+    "RuleT",
+    RateLimit,
+    ServerError,
+    CutConnection,
+    SlowFirstByte,
+    MalformedListing,
+    IgnoreRange,
+    NotFound,
+    Blocked,
+    VendorRefusal,
 )
 
 
@@ -192,6 +223,14 @@ class Faults:
     def transient_not_found(self, count: int | None = 1, media_id: str | None = None) -> None:
         """The descriptor answers 404 `count` times although the medium exists (then it answers normally)."""
         self.add(NotFound(count=count, media_id=media_id))
+
+    def block(self, count: int | None = 1, endpoint: str | None = None) -> None:
+        self.add(Blocked(count=count, endpoint=endpoint))
+
+    def refuse_vendor_version(self, status: int = 410, count: int | None = 1, endpoint: str | None = None) -> None:
+        if status not in (406, 410):
+            raise ValueError("a vendor refusal is 406 or 410")
+        self.add(VendorRefusal(status=status, count=count, endpoint=endpoint))
 
     # -- settings ------------------------------------------------------------------------------------------------
 

@@ -11,7 +11,9 @@ alarms that catch a failure nothing else reports:
   scheduler could not start the lister), rotation failures, and, with the schedule on, a lister that was not
   invoked in a day. Failed media and failed listings are also in the nightly report / CRITICAL e-mail.
 - detailed (`monitoring.detailed_alarms`): failed videos, lister failures, low throughput, errors and throttles
-  of every function; earlier or more specific signals of failures the essential tier also catches.
+  of every function, "the API changed" (406/410) and "GoPro blocks this client" (an HTML 403); earlier or more
+  specific signals of failures the essential tier also catches (a night they stop fails its invocation, and its
+  CRITICAL report names which of the two it was).
 Every alarm notifies the alerts topic; the only alarm without an action is the drain detector, which is a trigger
 for the summary, not an alert (see pipeline.py). The dashboard is optional too (`monitoring.dashboard`).
 """
@@ -200,6 +202,27 @@ class Monitoring(Construct):
             threshold=1,
             comparison=GTE,
             description="The nightly listing failed: tonight's new media were not enqueued",
+        )
+
+        self._alarm(
+            "api-changed",
+            self.metric(Metric.API_CHANGED, "Sum"),
+            threshold=1,
+            comparison=GTE,
+            description=(
+                "GoPro's API answered 406/410 (first one): it no longer serves the version this client speaks; "
+                "update gopro-s3-sync (docs/runbook.md)"
+            ),
+        )
+        self._alarm(
+            "provider-blocked",
+            self.metric(Metric.PROVIDER_BLOCKED, "Sum"),
+            threshold=1,
+            comparison=GTE,
+            description=(
+                "GoPro's CDN answered an HTML 403 page (first one): requests from this client are blocked; "
+                "do not retry at once (docs/runbook.md)"
+            ),
         )
 
     def _function_alarms(self, fn: PipelineFunction) -> None:

@@ -44,6 +44,6 @@ def store_for(settings: Settings) -> tuple[CredentialStore, RefreshLock, str]:
 def token_manager_for(provider: str) -> Callable[[Settings, Refresher], TokenManager]:
     def factory(settings: Settings, refresher: Refresher) -> TokenManager:
         store, lock, _ = store_for(settings)
-        return TokenManager(store, lock, refresher)
+        return TokenManager(store, lock, refresher, environment=settings.environment)
 
     return factory

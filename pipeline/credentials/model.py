@@ -1,8 +1,14 @@
 """The credentials a provider needs, in the JSON shape of the `gopro/credentials/<env>` secret.
 
-Two modes (see docs): *refreshable* (client id + secret + refresh token: runs for years) and *access token only*
-(a token pasted from the web app's `gp_access_token` cookie: works until it expires, then needs a new sign-in).
-Every secret value is registered with the redactor as soon as an object is built, so it cannot reach a log.
+Three modes (docs/deployment.md, "Credentials"), recorded in the secret's `mode` field:
+- *sign_in*: the password grant with the user's own client id and secret. The refresh token it gives is renewed
+  every night; if GoPro revokes it (`token_blacklisted`, `invalid_grant`) the pipeline signs in again by itself,
+  but only when the password was stored (`--remember-password`). Without it, a revoked token needs a person.
+- *refresh_token*: a refresh token the user supplied (plus the client id and secret); renewed every night, and a
+  revoked one needs a person.
+- *web_cookie*: the web app's `gp_access_token` cookie (and `gp_user_id`): about one night, never renewed.
+No source gives a refresh token's lifetime, so nothing here promises one. Every secret value is registered with
+the redactor as soon as an object is built, so it cannot reach a log.
 """
 
 from __future__ import annotations
@@ -30,11 +36,27 @@ class Field(StrEnum):
     EXPIRES_AT = "expires_at"
     USER_ID = "user_id"
     UPDATED_AT = "updated_at"
+    MODE = "mode"
+    USERNAME = "username"
+    PASSWORD = "password"  # only with `--remember-password`
 
 
 class CredentialsMode(StrEnum):
-    REFRESHABLE = "refreshable"
-    ACCESS_TOKEN_ONLY = "access_token_only"
+    SIGN_IN = "sign_in"
+    REFRESH_TOKEN = "refresh_token"
+    WEB_COOKIE = "web_cookie"
+
+    @property
+    def label(self) -> str:
+        """How a person names the mode (reports, alarms, the bootstrap's output)."""
+        return _LABELS[self]
+
+
+_LABELS = {
+    CredentialsMode.SIGN_IN: "sign-in (username and password)",
+    CredentialsMode.REFRESH_TOKEN: "refresh token",
+    CredentialsMode.WEB_COOKIE: "web cookie (gp_access_token)",
+}
 
 
 @dataclass(frozen=True)
@@ -64,18 +86,38 @@ class ProviderCredentials:
     expires_at: float | None = None  # epoch seconds; None = unknown
     user_id: str | None = None
     updated_at: float | None = None
+    # Recorded by the bootstrap; None (a secret written before modes existed): inferred from the fields.
+    declared_mode: CredentialsMode | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        for value in (self.access_token, self.refresh_token, self.client_id, self.client_secret):
+        for value in (self.access_token, self.refresh_token, self.client_id, self.client_secret, self.password):
             register_secret(value)
+        if self.declared_mode is not None and not isinstance(self.declared_mode, CredentialsMode):
+            object.__setattr__(self, "declared_mode", CredentialsMode(self.declared_mode))
 
     @property
     def refreshable(self) -> bool:
         return bool(self.refresh_token and self.client_id and self.client_secret)
 
     @property
+    def can_sign_in(self) -> bool:
+        """A remembered password (and the client credential): the pipeline can sign in again by itself."""
+        return bool(self.username and self.password and self.client_id and self.client_secret)
+
+    @property
+    def renewable(self) -> bool:
+        """Whether a new access token can be had without a person: a refresh, or a sign-in with the password."""
+        return self.refreshable or self.can_sign_in
+
+    @property
     def mode(self) -> CredentialsMode:
-        return CredentialsMode.REFRESHABLE if self.refreshable else CredentialsMode.ACCESS_TOKEN_ONLY
+        if self.declared_mode is not None:
+            return self.declared_mode
+        if self.username:
+            return CredentialsMode.SIGN_IN
+        return CredentialsMode.REFRESH_TOKEN if self.refreshable else CredentialsMode.WEB_COOKIE
 
     def expires_within(self, seconds: float, now: float | None = None) -> bool:
         """True when the access token is absent or ends within `seconds` (unknown expiry counts as valid)."""
@@ -112,6 +154,9 @@ class ProviderCredentials:
             Field.EXPIRES_AT: _iso(self.expires_at),
             Field.USER_ID: self.user_id,
             Field.UPDATED_AT: _iso(self.updated_at),
+            Field.MODE: str(self.mode),
+            Field.USERNAME: self.username,
+            Field.PASSWORD: self.password,
         }
         return json.dumps({k: v for k, v in document.items() if v is not None}, sort_keys=True)
 
@@ -124,7 +169,17 @@ class ProviderCredentials:
         if not isinstance(document, dict):
             raise CredentialsError("the credentials secret must be a JSON object")
         strings = {}
-        for name in (Field.CLIENT_ID, Field.CLIENT_SECRET, Field.REFRESH_TOKEN, Field.ACCESS_TOKEN, Field.USER_ID):
+        names = (
+            Field.CLIENT_ID,
+            Field.CLIENT_SECRET,
+            Field.REFRESH_TOKEN,
+            Field.ACCESS_TOKEN,
+            Field.USER_ID,
+            Field.MODE,
+            Field.USERNAME,
+            Field.PASSWORD,
+        )
+        for name in names:
             value = document.get(name)
             if value is not None and not isinstance(value, str):
                 raise CredentialsError(f"credentials field {name!r} must be a string")
@@ -137,13 +192,26 @@ class ProviderCredentials:
             user_id=strings[Field.USER_ID],
             expires_at=_epoch(document.get(Field.EXPIRES_AT), Field.EXPIRES_AT),
             updated_at=_epoch(document.get(Field.UPDATED_AT), Field.UPDATED_AT),
+            declared_mode=_mode(strings[Field.MODE]),
+            username=strings[Field.USERNAME],
+            password=strings[Field.PASSWORD],
         )
-        if not creds.access_token and not creds.refreshable:
+        if not creds.access_token and not creds.renewable:
             raise CredentialsError(
-                "the credentials secret holds neither an access token nor client id, client secret and refresh "
-                "token; run scripts/bootstrap_credentials.py"
+                "the credentials secret holds neither an access token nor client id, client secret and a refresh "
+                "token or remembered password; run scripts/bootstrap_credentials.py"
             )
         return creds
+
+
+def _mode(value: str | None) -> CredentialsMode | None:
+    if value is None:
+        return None
+    try:
+        return CredentialsMode(value)
+    except ValueError:
+        known = ", ".join(m.value for m in CredentialsMode)
+        raise CredentialsError(f"credentials field 'mode' must be one of {known}") from None
 
 
 def _iso(epoch: float | None) -> str | None:

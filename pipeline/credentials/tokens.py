@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from pipeline import resources
 from pipeline.credentials.lock import RefreshLock
 from pipeline.credentials.model import ProviderCredentials
 from pipeline.credentials.store import CredentialStore
@@ -33,7 +34,10 @@ class TokenManager:
         lock_ttl_seconds: float = 60.0,
         wait_timeout_seconds: float = 90.0,
         poll_seconds: float = 0.5,
+        environment: str = resources.DEFAULT_ENVIRONMENT,
     ) -> None:
+        """`environment`: the deployment these credentials belong to, named in the fix command of a failure."""
+        self.environment = environment
         self._store = store
         self._lock = lock
         self._refresher = refresher
@@ -60,10 +64,18 @@ class TokenManager:
         return self.refresh(stale_token=None)
 
     def ensure_valid(self, min_validity_seconds: float) -> str:
-        """The access token, refreshed first when it ends within `min_validity_seconds`."""
+        """The access token, refreshed first when it ends within `min_validity_seconds`.
+
+        The margin is capped at half the token's own lifetime (`expires_at - updated_at`): a token GoPro issues for
+        less than the margin would otherwise be refreshed again on every call, although a refresh cannot make it
+        last longer (the night's preflight and the listing both ask). Half the lifetime keeps DG's habit of
+        refreshing well before the end.
+        """
         creds = self.credentials
+        if creds.expires_at is not None and creds.updated_at is not None and creds.expires_at > creds.updated_at:
+            min_validity_seconds = min(min_validity_seconds, (creds.expires_at - creds.updated_at) / 2)
         if creds.expires_within(min_validity_seconds, self._clock()):
-            if not creds.refreshable:
+            if not creds.renewable:
                 if creds.expires_within(0, self._clock()):
                     raise AuthError(
                         f"the access token has expired and cannot be refreshed; {REAUTH_HINT}",
@@ -85,7 +97,7 @@ class TokenManager:
             stored = self._store.load().credentials
             if self._replaces(stored, stale_token):
                 return self._adopt(stored)
-            if not stored.refreshable:
+            if not stored.renewable:
                 raise AuthError(
                     f"the provider refused the access token and it cannot be refreshed; {REAUTH_HINT}",
                     reauth_required=True,

@@ -38,6 +38,8 @@ class Metric(StrEnum):
     TRANSFER_THROUGHPUT = "TransferThroughput"
     TIME_TO_FIRST_BYTE = "TimeToFirstByte"
     AUTHENTICATION_FAILURES = "AuthenticationFailures"
+    API_CHANGED = "ApiChanged"  # 406/410 from the provider's API or token host
+    PROVIDER_BLOCKED = "ProviderBlocked"  # an HTML 403 from the provider's API or token host
     POISON_MESSAGES = "PoisonMessages"
     LISTER_FAILURES = "ListerFailures"
     ROTATION_SUCCESS = "RotationSucceeded"

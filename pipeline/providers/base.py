@@ -108,6 +108,11 @@ class CloudProvider(ABC):
     def ensure_authenticated(self, *, min_validity_seconds: int = 0) -> None:
         """Makes sure an access token valid for at least this long is at hand, refreshing it if needed."""
 
+    def check_credentials(self, *, min_validity_seconds: int = 0) -> None:
+        """The night's preflight: proves the credentials work with one cheap authenticated call, before any
+        listing. Raises `AuthError` naming what to fix. This default only makes sure a token is at hand."""
+        self.ensure_authenticated(min_validity_seconds=min_validity_seconds)
+
     @abstractmethod
     def iter_pages(self, *, start_page: int = 1, newer_than: datetime | None = None) -> Iterator[ListingPage]:
         """The library page by page from `start_page`; with `newer_than`, may stop early once past the bound."""

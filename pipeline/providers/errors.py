@@ -38,9 +38,11 @@ class AuthError(ProviderError):
     blacklisted): a person must sign in again, so the pipeline alerts instead of retrying.
     """
 
-    def __init__(self, message: str, *, reauth_required: bool = False) -> None:
+    def __init__(self, message: str, *, reauth_required: bool = False, code: str | None = None) -> None:
         super().__init__(message)
         self.reauth_required = reauth_required
+        #: The token endpoint's `error` (`token_blacklisted`, `invalid_grant` ...), when it gave one.
+        self.code = code
 
 
 class RateLimited(ProviderError):
@@ -96,6 +98,26 @@ class ProviderResponseError(ProviderError):
         detail = f" (HTTP {status})" if status is not None else ""
         tail = f": {self.snippet}" if self.snippet else ""
         super().__init__(f"{message}{detail}{tail}")
+
+
+class ApiChanged(ProviderError):
+    """The API no longer answers the way this client speaks it: 406 (our `Accept` media type is not served) or
+    410 (our vendor `version=` is gone). No retry can help and no medium is at fault: the code must change, so it
+    has its own metric and alarm (`ApiChanged`, docs/runbook.md)."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Blocked(ProviderError):
+    """GoPro's CDN answered the API or token host with an HTML `403 Request blocked` page: this client was
+    refused as a script, not for its token (a token refusal is a JSON 401). Retrying at once makes it worse, so it
+    is not transient; it has its own metric and alarm (`ProviderBlocked`, docs/runbook.md)."""
+
+    def __init__(self, message: str, *, status: int = 403) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class TransientResponseError(ProviderResponseError):

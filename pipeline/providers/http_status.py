@@ -14,8 +14,18 @@ from collections.abc import Callable, Collection
 
 import requests
 
-from pipeline.providers.errors import AuthError, ProviderResponseError, ProviderUnavailable, RateLimited
+from pipeline.providers.errors import (
+    ApiChanged,
+    AuthError,
+    Blocked,
+    ProviderResponseError,
+    ProviderUnavailable,
+    RateLimited,
+)
 from pipeline.retry import parse_retry_after
+
+#: 406: the `Accept` media type is not (or no longer) served; 410: the vendor version is gone.
+API_CHANGED_STATUSES = frozenset({406, 410})
 
 #: Failures of the exchange itself (no answer, or none in time): worth trying again.
 TRANSPORT_ERRORS: tuple[type[requests.RequestException], ...] = (requests.ConnectionError, requests.Timeout)
@@ -50,6 +60,31 @@ def raise_for_status(
         raise ProviderUnavailable(f"{what}: HTTP {status}", status=status)
     if not ok(status):
         raise ProviderResponseError(f"{what}: unexpected answer", status=status, body=response.text)
+
+
+def is_html(response: requests.Response) -> bool:
+    """An HTML page (a CDN's block or error page), by its Content-Type or, without one, by its first byte."""
+    content_type = response.headers.get("Content-Type", "").lower()
+    if "html" in content_type:
+        return True
+    if content_type:
+        return False
+    return response.text.lstrip()[:1] == "<"
+
+
+def raise_for_refusal(response: requests.Response, what: str, *, host: str) -> None:
+    """Raises `ApiChanged` for 406/410 and `Blocked` for an HTML 403; returns quietly for anything else.
+
+    Called first on every answer of an API or token host (never a content link: there a 403 is an expired
+    signature), so "the API changed" and "we are blocked" are told apart from an outage or a bad token.
+    """
+    status = response.status_code
+    if status in API_CHANGED_STATUSES:
+        meaning = "no longer serves our Accept media type" if status == 406 else "no longer serves our API version"
+        message = f"{what}: {host} {meaning} (HTTP {status}): the API changed, this client needs an update"
+        raise ApiChanged(message, status=status)
+    if status == 403 and is_html(response):
+        raise Blocked(f"{what}: {host} answered an HTML 403 page: requests from this client are blocked")
 
 
 def unavailable(exc: BaseException, what: str) -> ProviderUnavailable:

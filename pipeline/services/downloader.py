@@ -32,12 +32,13 @@ from pipeline.observability import correlation
 from pipeline.observability.metrics import Metric, MetricsEmitter, Unit
 from pipeline.observability.redaction import redact
 from pipeline.providers.base import CloudProvider
-from pipeline.providers.errors import AuthError, DeletionUnconfirmed, InvalidMediaId, MediaNotFound
+from pipeline.providers.errors import DeletionUnconfirmed, InvalidMediaId, MediaNotFound
 from pipeline.providers.registry import UnknownProvider
 from pipeline.queueing import send_to_dead_letter
 from pipeline.retry import RetryPolicy, call_with_retry
 from pipeline.services.download_outcome import Disposition, RecordOutcome
 from pipeline.services.medium_files import FileTransfer, MediumFiles, summarise
+from pipeline.services.provider_failures import count_provider_failure
 from pipeline.sqs_delivery import SqsDelivery
 from pipeline.state import (
     NOTE_NOT_FOUND,
@@ -331,8 +332,7 @@ class Downloader:
         into the record either way (`not_found`: the evidence a later attempt needs to confirm a deletion)."""
         owner, message_id, receive_count = delivery.owner, delivery.message_id, delivery.receive_count
         error = redact(f"{type(exc).__name__}: {exc}")
-        if isinstance(exc, AuthError):
-            self._metrics.count(Metric.AUTHENTICATION_FAILURES, reauth_required=int(exc.reauth_required))
+        count_provider_failure(self._metrics, exc)
         if final or delivery.last_try:
             log.error("giving up on %s after %d receives: %s", message.media_id, receive_count, error)
             self._write(

@@ -8,9 +8,10 @@ What a night costs, and why (docs/performance.md, "Listing"): costs are per page
 call, one BatchGetItem (100 keys) and ten SendMessageBatch calls for 100 new media; the run's counters are written
 every `COUNTER_FLUSH_PAGES` pages, not every page. The cursor is read once. A full night creates its run record at
 once and always ends with a report (so the weekly reconcile is also a weekly heartbeat). An incremental night
-creates the run record only when it finds something new: a night with nothing new is one provider call, the
-credentials read and the cursor read, and sends no report unless `REPORT_QUIET_NIGHTS` asks for one. A continued
-listing keeps its mode: the cursor holds its progress (`in_progress`) until its last invocation moves the mark.
+creates the run record only when it finds something new: a night with nothing new is one search call (after the
+credentials check), the credentials read and the cursor read, and sends no report unless `REPORT_QUIET_NIGHTS`
+asks for one. A continued listing keeps its mode: the cursor holds its progress (`in_progress`) until its last
+invocation moves the mark.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pipeline.observability import correlation
 from pipeline.observability.metrics import Metric, MetricsEmitter, Unit
 from pipeline.observability.tracing import Tracer
 from pipeline.providers.base import CloudProvider, MediaItem, MediaType
-from pipeline.providers.errors import AuthError, InvalidMediaId
+from pipeline.providers.errors import InvalidMediaId
 from pipeline.queueing import send_download_messages
 from pipeline.services.listing_models import (
     ListingCursor,
@@ -39,6 +40,7 @@ from pipeline.services.listing_models import (
     RunCounts,
     SkipReason,
 )
+from pipeline.services.provider_failures import count_provider_failure
 from pipeline.services.summary import SummaryService
 from pipeline.state import RunRecord, StateStore
 
@@ -157,6 +159,8 @@ class ListingService:
                 f" after {progress.newer_than}" if progress.newer_than else "",
             )
             try:
+                # Preflight (credentials helper): one cheap authenticated call before any listing work.
+                self._provider.check_credentials(min_validity_seconds=settings.token_refresh_margin_seconds)
                 with self._tracer.subsegment("list_media"):
                     outcome = self._list(night, request.page, deadline or Deadline.never())
             except Exception as exc:
@@ -221,8 +225,7 @@ class ListingService:
             message = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
             log.error("listing failed: %s", message)
             self._metrics.count(Metric.LISTER_FAILURES)
-            if isinstance(exc, AuthError):
-                self._metrics.count(Metric.AUTHENTICATION_FAILURES, reauth_required=int(exc.reauth_required))
+            count_provider_failure(self._metrics, exc)
             night.flush()
             night.note_error(message, listing_done=True)
             run = self._state.runs.get(night.run_id)

@@ -8,7 +8,7 @@ Secrets Manager calls the rotation function four times per rotation, each time w
 - **setSecret**: a no-op for GoPro. The step exists for services whose credentials live on *our* side too (a
   database user whose password must be changed to the new value); GoPro issues the tokens itself, so the refresh
   grant in createSecret already made them valid there, and nothing is left to set.
-- **testSecret**: call the provider with the *pending* access token (one listing page) before promotion. The
+- **testSecret**: call the provider with the *pending* access token (the preflight call) before promotion. The
   test never refreshes: a refused token fails the step instead of quietly spending the pending refresh token.
 - **finishSecret**: move AWSCURRENT to the pending version, then drop its AWSPENDING label.
 
@@ -34,9 +34,10 @@ service takes, from `pipeline.credentials.factory.store_for`). So:
    createSecret refreshed, then the test failed), the next createSecret re-derives from it after AWSCURRENT's
    refresh token is refused.
 
-Access-token-only credentials (a pasted `gp_access_token`, no refresh token) cannot be rotated: createSecret fails
-with the re-bootstrap hint. Every failure emits `RotationFailed` (EMF) and notifies the alerts topic; a promotion
-emits `RotationSucceeded`.
+Web-cookie credentials (a pasted `gp_access_token`, no refresh token) cannot be rotated: createSecret fails with
+the re-bootstrap hint. Sign-in credentials with a remembered password rotate even after GoPro revoked the refresh
+token: the provider's refresh signs in again (`GoProAuth.refresh`). Every failure emits `RotationFailed` (EMF)
+and notifies the alerts topic; a promotion emits `RotationSucceeded`.
 """
 
 from __future__ import annotations
@@ -256,10 +257,10 @@ class RotationService:
             return
         document, _ = secrets.read(stage=AWSCURRENT)
         current = credentials_of(document)
-        if not current.refreshable:
+        if not current.renewable:
             raise RotationError(
-                f"the secret holds {current.mode} credentials (no refresh token and client credentials), which "
-                f"cannot be rotated; {REAUTH_HINT}"
+                f"the secret holds {current.mode} credentials (no refresh token or remembered password with "
+                f"client credentials), which cannot be rotated; {REAUTH_HINT}"
             )
         self._take_lock(token)
         document, current_version = secrets.read(stage=AWSCURRENT)  # again, under the lock
@@ -353,7 +354,8 @@ def provider_hooks(settings: Settings, *, sleep: Callable[[float], None] = time.
 
 
 def gopro_hooks(settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> RotationHooks:
-    """GoPro's refresh grant, and a test that lists one page with the given access token and never refreshes."""
+    """GoPro's refresh grant (a sign-in with a remembered password when the refresh token was revoked), and a test
+    that makes the night's preflight call with the given access token and never refreshes."""
     from pipeline.credentials.lock import ThreadRefreshLock
     from pipeline.credentials.store import MemoryStore
     from pipeline.credentials.tokens import TokenManager
@@ -376,9 +378,10 @@ def gopro_hooks(settings: Settings, *, sleep: Callable[[float], None] = time.sle
 
     def test(creds: ProviderCredentials) -> None:
         def tokens(_settings: Settings, _refresher: Callable[..., Any]) -> TokenManager:
-            return TokenManager(MemoryStore(creds), ThreadRefreshLock(), refuse_refresh, sleep=sleep)
+            store, lock = MemoryStore(creds), ThreadRefreshLock()
+            return TokenManager(store, lock, refuse_refresh, sleep=sleep, environment=settings.environment)
 
         provider = build(settings, tokens, session=session, sleep=sleep)
-        next(iter(provider.iter_pages()), None)
+        provider.check_credentials()
 
     return RotationHooks(refresh=auth.refresh, test=test)

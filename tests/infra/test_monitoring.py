@@ -71,6 +71,27 @@ def test_the_seed_alarms_with_their_thresholds(env: Synthesized) -> None:
         assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0), name
 
 
+def test_api_changed_and_blocked_each_alarm_on_the_first_one(env: Synthesized) -> None:
+    """Issue 11: 406/410 ("the API changed") and an HTML 403 ("blocked") each have their own alarm."""
+    alarms = _alarms(env)
+    app_dims = {
+        resources.METRIC_DIMENSION_ENVIRONMENT: env.environment,
+        resources.METRIC_DIMENSION_PROVIDER: "gopro",
+    }
+    topic_id, _ = env.one("AWS::SNS::Topic", TopicName=f"gopro-sync-alerts-{env.environment}")
+    for name, metric in (("api-changed", Metric.API_CHANGED), ("provider-blocked", Metric.PROVIDER_BLOCKED)):
+        props = alarms[name]
+        assert _metric_alarm(props) == (str(metric), app_dims), name
+        assert (props["Namespace"], props["Statistic"], props["Period"]) == ("GoProSync", "Sum", 300), name
+        assert (props["ComparisonOperator"], props["Threshold"], props["EvaluationPeriods"]) == (
+            "GreaterThanOrEqualToThreshold",
+            1,
+            1,
+        ), name
+        assert props["TreatMissingData"] == "notBreaching", name
+        assert {"Ref": topic_id} in props["AlarmActions"], name
+
+
 def test_lister_failed_alarm_watches_errors_and_reported_failures(env: Synthesized) -> None:
     props = _alarms(env)["lister-failed"]
     names = {m["MetricStat"]["Metric"]["MetricName"] for m in props["Metrics"] if "MetricStat" in m}

@@ -224,7 +224,7 @@ def test_access_token_only_credentials_cannot_be_rotated(rig: Rig) -> None:
     token_only = ProviderCredentials(access_token=rig.sim.issue_access_token())
     rig.secrets.put_secret_value(SecretId=NAMES.credentials_secret, SecretString=token_only.to_json())
     before = rig.current()
-    with pytest.raises(RotationError, match=r"access_token_only credentials.*cannot be rotated.*bootstrap"):
+    with pytest.raises(RotationError, match=r"web_cookie credentials.*cannot be rotated.*bootstrap"):
         step(rig, Step.CREATE, new_token())
     assert_untouched(rig, before)
     assert rig.grants() == 0

@@ -78,9 +78,14 @@ def test_sign_in_stores_refreshable_credentials_and_prints_no_secret(
     assert stored.refresh_token == sim.credentials.refresh_token
     assert stored.user_id == sim.credentials.user_id
     assert f"secret {NAMES.credentials_secret}" in result.out
-    assert "mode refreshable" in result.out
+    assert "mode sign_in" in result.out
+    assert stored.mode == "sign_in"
+    assert stored.username == sim.credentials.username
+    assert stored.password is None, "the password is stored only with --remember-password"
+    assert "until GoPro revokes the refresh token" in result.out
+    assert "--username rider@example.com --remember-password" in result.out  # the command for that day
     assert [r.grant_type for r in sim.requests_to("token")] == ["password"]
-    assert sim.requests_to("search"), "the new credentials were tried before being stored"
+    assert sim.requests_to("user"), "the new credentials were tried before being stored"
     assert_nothing_secret(result, [*before, *secrets_of(sim)])
 
 
@@ -119,8 +124,10 @@ def test_an_access_token_from_stdin_is_stored_alone_with_its_expiry(
     result = call(stack, capsys, ["--access-token-from-stdin", "--user-id", sim.credentials.user_id])
     assert result.code == 0, result.err
     stored = stack.stored_credentials()
-    assert (stored.access_token, stored.refresh_token, stored.mode) == (token, None, "access_token_only")
-    assert "cannot be refreshed or rotated" in result.out
+    assert (stored.access_token, stored.refresh_token, stored.mode) == (token, None, "web_cookie")
+    assert stored.user_id == sim.credentials.user_id
+    assert "lasts about one night" in result.out
+    assert "--cookie-from-stdin" in result.out
     assert_nothing_secret(result, [token, *secrets_of(sim)])
 
 
@@ -197,6 +204,44 @@ def test_runs_as_a_file_with_a_piped_token_even_verbose(sim: GoProSimulator, sta
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "trying the credentials with one listing call" in done.stderr  # -v logs, and they stay clean
+    assert "trying the credentials with the night's preflight call" in done.stderr  # -v logs, and they stay clean
     assert stack.stored_credentials().access_token == token
     assert_nothing_secret(done, [token, *secrets_of(sim)])
+
+
+def test_remember_password_stores_it_so_the_pipeline_can_sign_in_again(
+    sim: GoProSimulator, stack: LocalStack, capsys, monkeypatch
+) -> None:
+    with_client_env(sim, monkeypatch)
+    result = call(
+        stack,
+        capsys,
+        ["--username", sim.credentials.username, "--remember-password"],
+        password=sim.credentials.password,
+    )
+    assert result.code == 0, result.err
+    stored = stack.stored_credentials()
+    assert (stored.mode, stored.password, stored.can_sign_in) == ("sign_in", sim.credentials.password, True)
+    assert "survives unattended nights" in result.out
+    assert_nothing_secret(result, secrets_of(sim))
+
+
+def test_remember_password_needs_the_sign_in_mode(
+    sim: GoProSimulator, stack: LocalStack, capsys, monkeypatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(sim.issue_access_token()))
+    result = call(stack, capsys, ["--cookie-from-stdin", "--remember-password"])
+    assert result.code == 2
+    assert "--remember-password goes with --username" in result.err
+    assert stack.client("secretsmanager").list_secrets()["SecretList"] == []
+
+
+def test_a_dead_cookie_is_refused_before_it_is_stored(
+    sim: GoProSimulator, stack: LocalStack, capsys, monkeypatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("not-a-live-cookie\n"))
+    result = call(stack, capsys, ["--cookie-from-stdin"])
+    assert result.code == 1
+    assert "web cookie" in result.err
+    assert "--cookie-from-stdin" in result.err
+    assert stack.client("secretsmanager").list_secrets()["SecretList"] == []

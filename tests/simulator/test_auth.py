@@ -7,7 +7,7 @@ import requests
 
 from devtools.gopro_simulator import ACCEPT_HEADER, GoProSimulator, token_fingerprint
 from tests.fixtures.simulator import SimulatorFactory
-from tests.simulator.helpers import TIMEOUT, search, token_request
+from tests.simulator.helpers import TIMEOUT, api_headers, search, token_request
 
 pytestmark = pytest.mark.integration
 
@@ -180,3 +180,53 @@ def test_request_log_and_verbose_output_never_hold_token_values(
     ]
     assert all(r.headers.get("Authorization") in (None, "<redacted>") for r in sim.requests)
     assert [r.grant_type for r in sim.requests_to("token")] == ["password", "refresh_token"]
+
+
+def test_a_password_sign_in_after_a_revoked_refresh_token_starts_a_new_grant(simulator: GoProSimulator) -> None:
+    creds = simulator.credentials
+    simulator.faults.blacklist_refresh_token()
+    answer = token_request(simulator, grant_type="password", username=creds.username, password=creds.password)
+    assert answer.status_code == 200
+    fresh = answer.json()["refresh_token"]
+    assert fresh != creds.refresh_token
+    assert token_request(simulator, grant_type="refresh_token", refresh_token=fresh).status_code == 200
+    revoked = token_request(simulator, grant_type="refresh_token", refresh_token=creds.refresh_token)
+    assert revoked.json()["error"] == "token_blacklisted"
+
+
+def test_media_user_names_the_signed_in_user_and_needs_a_valid_token(simulator: GoProSimulator) -> None:
+    url = f"{simulator.base_url}/media/user"
+    creds = simulator.credentials
+    answer = requests.get(url, headers=api_headers(simulator), timeout=TIMEOUT)
+    assert (answer.status_code, answer.json()["id"]) == (200, creds.user_id)
+    cookies = {"gp_access_token": creds.access_token, "gp_user_id": creds.user_id}
+    assert requests.get(url, cookies=cookies, timeout=TIMEOUT).status_code == 200
+    simulator.faults.expire_access_tokens()
+    assert requests.get(url, headers=api_headers(simulator), timeout=TIMEOUT).status_code == 401
+    assert simulator.requests_to("user")
+
+
+@pytest.mark.parametrize("endpoint", [None, "token", "search", "user"])
+def test_the_block_fault_answers_cloudfronts_html_403(simulator: GoProSimulator, endpoint: str | None) -> None:
+    simulator.faults.block(count=1, endpoint=endpoint)
+    creds = simulator.credentials
+    if endpoint in (None, "token"):
+        answer = token_request(simulator, grant_type="refresh_token", refresh_token=creds.refresh_token)
+    elif endpoint == "search":
+        answer = search(simulator, per_page=1)
+    else:
+        answer = requests.get(f"{simulator.base_url}/media/user", headers=api_headers(simulator), timeout=TIMEOUT)
+    assert answer.status_code == 403
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert "Request blocked" in answer.text
+    assert search(simulator, per_page=1).status_code == 200, "count=1: the next call goes through"
+
+
+@pytest.mark.parametrize("status", [406, 410])
+def test_the_vendor_refusal_fault_answers_406_or_410(simulator: GoProSimulator, status: int) -> None:
+    simulator.faults.refuse_vendor_version(status, count=None, endpoint="search")
+    answer = search(simulator, per_page=1)
+    assert answer.status_code == status
+    assert answer.headers["Content-Type"].startswith("application/json")
+    with pytest.raises(ValueError, match="406 or 410"):
+        simulator.faults.refuse_vendor_version(403)

@@ -9,6 +9,7 @@ from pipeline.providers.base import MediaType
 NAME = "gopro"
 TOKEN_PATH = "/v1/oauth2/token"
 SEARCH_PATH = "/media/search"
+USER_PATH = "/media/user"  # the signed-in user (rclone); the night's preflight call
 DOWNLOAD_PATH = "/media/{media_id}/download"
 MEDIA_ACCEPT = "application/vnd.gopro.jk.media+json; version=2.0.0"
 PASSWORD_SCOPE = "root root:channels public me upload media_library_beta live"

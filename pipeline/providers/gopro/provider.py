@@ -45,6 +45,9 @@ class GoProProvider(CloudProvider):
     def ensure_authenticated(self, *, min_validity_seconds: int = 0) -> None:
         self._tokens.ensure_valid(min_validity_seconds)
 
+    def check_credentials(self, *, min_validity_seconds: int = 0) -> None:
+        self._http.check_credentials(min_validity_seconds)
+
     def validate_media_id(self, media_id: str) -> str:
         if not isinstance(media_id, str):
             raise InvalidMediaId(repr(media_id), "not a string")

@@ -130,3 +130,31 @@ def test_credentials_json_round_trip_and_errors() -> None:
         with pytest.raises(CredentialsError) as caught:
             ProviderCredentials.from_json(bad)
         assert "rt-1" not in str(caught.value)
+
+
+def test_the_margin_is_capped_at_half_a_short_lived_tokens_lifetime() -> None:
+    """A token issued for an hour cannot be made to last 24 h: refreshing it on every call would not help."""
+    clock = Clock()
+    refresher, calls = counting_refresher(clock)
+    issued = ProviderCredentials(
+        access_token="at-1",
+        refresh_token="rt-1",
+        client_id="cid",
+        client_secret="csecret",
+        expires_at=clock.now + 3600,
+        updated_at=clock.now,
+    )
+    tokens = TokenManager(MemoryStore(issued), ThreadRefreshLock(clock), refresher, clock=clock)
+    assert tokens.ensure_valid(86_400) == "at-1"
+    clock.now += 1801  # past half its life: refreshed
+    assert tokens.ensure_valid(86_400) == "at-new-1"
+    assert calls["n"] == 1
+
+
+def test_a_remembered_password_is_renewable_without_a_refresh_token() -> None:
+    clock = Clock()
+    refresher, calls = counting_refresher(clock)
+    creds = ProviderCredentials(client_id="cid", client_secret="csecret", username="u@x.eu", password="pw")
+    tokens = TokenManager(MemoryStore(creds), ThreadRefreshLock(clock), refresher, clock=clock)
+    assert tokens.access_token() == "at-new-1"
+    assert calls["n"] == 1
