@@ -4,8 +4,14 @@ Failure policy, record by record (one bad record never stalls the batch):
 - a poison message (unparseable, unknown schema, bad id, unknown provider) goes to the DLQ at once with its reason
   and is acknowledged, instead of burning three receives;
 - a medium deleted at the source is COMPLETED with the note `source_deleted`;
+- a permanent failure (one of the project's own errors typed not transient: an unsafe URL, a file too big for S3,
+  an answer that stays unreadable) is recorded FAILED and sent to the DLQ with its reason on its first receive,
+  and acknowledged: retrying cannot fix it, so it spends no more receives (`fails_fast`);
 - a transient failure releases the medium (PENDING) and reports the record as failed so SQS redelivers it; on the
   message's last receive the medium is recorded FAILED with the error before SQS moves the message to the DLQ;
+- a worker that dies on the message's last receive (killed, out of memory, timed out) cannot record anything, so
+  the claim of a last receive already writes FAILED (under the lease, with a reason saying so): whatever kills
+  the worker, the record agrees with the DLQ message SQS will move; an outcome written later replaces it;
 - a claim DynamoDB will not take (throttling beyond every retry) is retried by SQS a minute later; on the last
   receive the medium is recorded FAILED without a lease, so its DLQ message and its record agree;
 - a transfer that reaches the Lambda deadline while still making progress saves its multipart checkpoint and is
@@ -25,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline import resources
 from pipeline.config import Settings
 from pipeline.deadline import Deadline
+from pipeline.errors import SyncError, is_transient
 from pipeline.messages import DownloadMessage, PoisonMessage, parse
 from pipeline.observability import correlation
 from pipeline.observability.metrics import Metric, MetricsEmitter, Unit
@@ -38,7 +45,7 @@ from pipeline.services.download_outcome import Disposition, RecordOutcome
 from pipeline.services.medium_files import FileTransfer, MediumFiles, summarise
 from pipeline.sqs_delivery import SqsDelivery
 from pipeline.state import NOTE_SOURCE_DELETED, ClaimOutcome, StateStore, TransitionRefusal
-from pipeline.transfer.errors import DeadlineReached
+from pipeline.transfer.errors import ChecksumMismatch, DeadlineReached, SourceError
 from pipeline.transfer.model import TransferResult
 
 log = logging.getLogger(__name__)
@@ -158,6 +165,7 @@ class Downloader:
                 filename=message.filename,
                 captured_at=message.captured_at,
                 size=message.size,
+                final_error=_died_on_last_receive(delivery) if delivery.last_try else None,
             )
         except (ClientError, BotoCoreError) as exc:
             return self._claim_failed(message, delivery, exc)
@@ -306,6 +314,10 @@ class Downloader:
         error = redact(f"{type(exc).__name__}: {exc}")
         if isinstance(exc, AuthError):
             self._metrics.count(Metric.AUTHENTICATION_FAILURES, reauth_required=int(exc.reauth_required))
+        if fails_fast(exc) and not delivery.last_try:
+            dead = self._dead_letter(message, delivery, error)
+            if dead is not None:
+                return dead
         if final or delivery.last_try:
             log.error("giving up on %s after %d receives: %s", message.media_id, receive_count, error)
             self._write(self._state.media.fail, message.provider, message.media_id, owner=owner, error=error)
@@ -317,6 +329,39 @@ class Downloader:
         self._add_to_run(message.run_id, retried=1)
         self._retry_soon(delivery)
         return RecordOutcome(message_id, Disposition.RETRY, message.media_id, error)
+
+    def _dead_letter(self, message: DownloadMessage, delivery: Delivery, error: str) -> RecordOutcome | None:
+        """A permanent failure on a receive before the last: FAILED, then the DLQ with the reason, then acked.
+
+        FAILED first: a worker killed between the two writes leaves a FAILED record whose message SQS redelivers
+        (and the redelivery fails the same way), never a DLQ message beside a record that says nothing. None when
+        the DLQ refused the message: the ordinary path takes over (SQS's receives, then its own redrive).
+        """
+        media_id = message.media_id
+        log.error("%s failed permanently; recording it FAILED and dead-lettering it now: %s", media_id, error)
+        owner = delivery.owner
+        written = self._write(self._state.media.fail, message.provider, media_id, owner=owner, error=error)
+        if not written:
+            log.warning("could not record %s FAILED (%s); leaving it to SQS's retries", media_id, written.refusal)
+            return None
+        body = delivery.sqs.body
+        try:
+            send_to_dead_letter(
+                self._sqs,
+                self._settings.dlq_url,
+                body if isinstance(body, str) else message.to_json(),
+                reason=error,
+                original_message_id=delivery.message_id,
+                receive_count=delivery.receive_count,
+                original_attributes=dict(delivery.sqs.message_attributes),
+            )
+        except Exception as exc:  # the FAILED record stays; SQS redelivers the message and its redrive ends it
+            log.error("could not dead-letter %s, SQS will retry it: %s", media_id, redact(str(exc)))
+            self._retry_soon(delivery)
+            return RecordOutcome(delivery.message_id, Disposition.RETRY, media_id, error)
+        self._add_to_run(message.run_id, failed=1)
+        self._metrics.count(Metric.VIDEOS_FAILED)
+        return RecordOutcome(delivery.message_id, Disposition.DEAD_LETTERED, media_id, error)
 
     def _write(self, write: Callable[..., Any], provider: str, media_id: str, **kwargs: Any) -> Any:
         """A state write retried briefly when DynamoDB throttles beyond botocore's own retries.
@@ -363,6 +408,30 @@ class Downloader:
             )
         except Exception as exc:  # the retry still happens, only later
             log.warning("could not shorten the retry delay: %s", exc)
+
+
+def fails_fast(exc: BaseException) -> bool:
+    """Whether retrying cannot fix `exc`, so its message goes to the DLQ on its first receive.
+
+    The project's own errors say so with `transient`; anything else (a bug, a library's error) keeps the three
+    receives. Three permanent-looking kinds keep them too, because the next delivery is not a repeat of this one:
+    a refused or expired link (403: it resolves a fresh one), bytes that changed on the way (a checksum mismatch:
+    it reads them again), and credentials (a person signs in again, and the remaining receives succeed).
+    """
+    if not isinstance(exc, SyncError) or is_transient(exc):
+        return False
+    if isinstance(exc, (AuthError, ChecksumMismatch)):
+        return False
+    return not (isinstance(exc, SourceError) and exc.status == 403)
+
+
+def _died_on_last_receive(delivery: Delivery) -> str:
+    """The reason a last-receive claim records up front (replaced by the real outcome when there is one)."""
+    return (
+        f"its worker stopped on the message's last receive ({delivery.receive_count} of "
+        f"{resources.MAX_RECEIVE_COUNT}) before recording an outcome (killed, out of memory or timed out); "
+        "the message is in the DLQ"
+    )
 
 
 def deadline_safety_seconds(settings: Settings) -> float:

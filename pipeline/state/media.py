@@ -109,18 +109,24 @@ class MediaState:
         filename: str | None = None,
         captured_at: str | None = None,
         size: int | None = None,
+        final_error: str | None = None,
     ) -> ClaimResult:
         """Take the medium for `owner` for `lease_seconds`, or say why not (`conditions.claimable`).
 
-        Increments `attempts`; keeps any multipart checkpoint for the new owner, so it can resume.
+        Increments `attempts`; keeps any multipart checkpoint for the new owner, so it can resume. `final_error`:
+        the claim of a message's last receive, recorded FAILED with that reason under the lease, so a worker that
+        dies before writing its outcome leaves the record agreeing with the DLQ message SQS will move; every later
+        write of the worker (`complete`, `fail`, `release`, `save_checkpoint`) replaces it as usual.
         """
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
         moment = self._now(now)
         expires = moment + timedelta(seconds=lease_seconds)
         u = Update()
+        if final_error is not None:
+            u.set(Attr.LAST_ERROR, truncate_error(final_error))
         for attr, value in (
-            (Attr.STATUS, MediaStatus.IN_PROGRESS),
+            (Attr.STATUS, MediaStatus.IN_PROGRESS if final_error is None else MediaStatus.FAILED),
             (Attr.PROVIDER, provider),
             (Attr.MEDIA_ID, media_id),
             (Attr.RUN_ID, run_id),
