@@ -287,6 +287,16 @@ class MediaState:
         log.log(level, "%s %s/%s refused: %s", what, provider, media_id, refusal.value)
         return TransitionResult(applied=False, refusal=refusal, current=current)
 
+    def list_abandoned(
+        self, limit: int = 1000, *, provider: str | None = None, now: datetime | None = None
+    ) -> list[MediaRecord]:
+        """IN_PROGRESS media whose lease ran out (their worker died, and nothing may bring a message back), oldest
+        first: what the listing re-enqueues every night, whatever its mode. Through the status index (no scan);
+        the lease is compared here, against the store's clock."""
+        moment = self._now(now)
+        records = self.list_by_status(MediaStatus.IN_PROGRESS, limit, provider=provider)
+        return [r for r in records if r.lease_expires_at is None or r.lease_expires_at <= moment]
+
     # --- the status index --------------------------------------------------------------------------------------
 
     @staticmethod
