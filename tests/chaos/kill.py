@@ -37,6 +37,10 @@ KILL_POINTS = (
     AFTER_CHECKPOINT,
     AFTER_CONTINUATION,
 )
+# A kill deep into a long transfer (many parts already in S3): the crash-safety scenarios' own point, kept out of
+# KILL_POINTS (the randomised nights' choices) because it needs a video of more than MID_TRANSFER_PART parts.
+MID_TRANSFER_PART = 20
+MID_TRANSFER = f"mid-transfer (UploadPart {MID_TRANSFER_PART})"
 # SQS calls the *local runtime* makes (polling, drain detection, acknowledging): never the dead invocation's.
 _RUNTIME_SQS = {"ReceiveMessage", "GetQueueAttributes", "DeleteMessage", "ChangeMessageVisibility"}
 _CONTINUATION_ATTRIBUTE = "continuations"
@@ -72,7 +76,7 @@ class KillSwitch:
     _local: threading.local = field(default_factory=threading.local)
 
     def arm(self, point: str, *, media_id: str | None = None, times: int = 1) -> None:
-        if point not in KILL_POINTS:
+        if point not in (*KILL_POINTS, MID_TRANSFER):
             raise ValueError(f"unknown kill point {point!r}")
         with self._lock:
             self._armed.append(_Arming(point, media_id, times))
@@ -160,6 +164,8 @@ class KillSwitch:
         params = api_params(context)
         if params.get("PartNumber") == 2:
             self._fire(MID_PART, _media_of_key(str(params.get("Key", ""))))
+        elif params.get("PartNumber") == MID_TRANSFER_PART:
+            self._fire(MID_TRANSFER, _media_of_key(str(params.get("Key", ""))))
 
     def _upload_completed(self, http_response: Any, context: dict[str, Any], **_: Any) -> None:
         if getattr(http_response, "status_code", 500) < 300:
