@@ -583,3 +583,23 @@ def test_a_part_s3_lists_without_its_checksum_is_fetched_again(
     assert sorted(calls.part_numbers) == [9, 10, 11, 12]
     assert result.reused_parts == 8
     assert_stored_equals(s3, content)
+
+
+def test_a_progress_checkpoint_that_cannot_be_written_does_not_stop_the_transfer(
+    s3: Any, content_server: ContentServer, sleeps: Sleeps
+):
+    content = content_server.serve(30 * MIB)
+    tried: list[int] = []
+
+    def throttled(cp: MultipartCheckpoint) -> None:
+        tried.append(len(cp.parts))
+        raise RuntimeError("ProvisionedThroughputExceededException")
+
+    result = engine(s3, sleeps, window=1, checkpoint_every_parts=2).transfer(
+        request(content_server), on_checkpoint=throttled
+    )
+
+    assert_stored_equals(s3, content)
+    assert result.parts == 6
+    assert tried[0] == 0  # at the upload's creation
+    assert len(tried) >= 3  # tried again at each due point, since none was saved
