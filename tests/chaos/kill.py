@@ -13,6 +13,7 @@ The dead flag is process-wide, so kill scenarios run one consumer (one invocatio
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -107,7 +108,7 @@ class KillSwitch:
         state.media.claim = self._after(state.media.claim, AFTER_CLAIM, lambda result: bool(result))
         state.media.complete = self._after(state.media.complete, AFTER_STATE_COMPLETE, lambda result: bool(result))
         state.media.save_checkpoint = self._after(
-            state.media.save_checkpoint, AFTER_CHECKPOINT, lambda result: bool(result)
+            state.media.save_checkpoint, AFTER_CHECKPOINT, lambda result: bool(result) and _at_the_deadline()
         )
 
     def wrap_handler(self, handler: Callable[[Any, Any], dict[str, Any]]) -> Callable[[Any, Any], dict[str, Any]]:
@@ -175,6 +176,17 @@ class KillSwitch:
         params = api_params(context)
         if _CONTINUATION_ATTRIBUTE in (params.get("MessageAttributes") or {}):
             self._fire(AFTER_CONTINUATION, _media_of_body(params.get("MessageBody")))
+
+
+def _at_the_deadline() -> bool:
+    """Whether the checkpoint being saved is the deadline's (the transfer's `stop_for_deadline` is on the stack),
+    not one of the progress checkpoints a transfer saves as it goes: AFTER_CHECKPOINT is the deadline handover."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "stop_for_deadline":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _media_of_key(key: str) -> str | None:
