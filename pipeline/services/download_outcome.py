@@ -19,6 +19,7 @@ class Disposition(StrEnum):
     LEASED_ELSEWHERE = "leased_elsewhere"
     POISON = "poison"
     CONTINUED = "continued"
+    DEAD_LETTERED = "dead_lettered"  # a permanent failure: recorded FAILED, sent to the DLQ with its reason, acked
     RETRY = "retry"  # reported in batchItemFailures: SQS redelivers it
     FAILED = "failed"  # last receive: recorded FAILED, SQS moves the message to the DLQ
 

@@ -6,8 +6,14 @@ Failure policy, record by record (one bad record never stalls the batch):
 - a medium deleted at the source is COMPLETED with the note `source_deleted`, but only once the deletion is
   confirmed: a 404 after an attempt that already saw one, and a fresh listing without the medium. A single 404 is
   weak evidence (GoPro answers one now and then): the medium stays retryable, noted `not_found`;
+- a permanent failure (one of the project's own errors typed not transient: an unsafe URL, a file too big for S3,
+  an answer that stays unreadable) is recorded FAILED and sent to the DLQ with its reason on its first receive,
+  and acknowledged: retrying cannot fix it, so it spends no more receives (`fails_fast`);
 - a transient failure releases the medium (PENDING) and reports the record as failed so SQS redelivers it; on the
   message's last receive the medium is recorded FAILED with the error before SQS moves the message to the DLQ;
+- a worker that dies on the message's last receive (killed, out of memory, timed out) cannot record anything, so
+  the claim of a last receive already writes FAILED (under the lease, with a reason saying so): whatever kills
+  the worker, the record agrees with the DLQ message SQS will move; an outcome written later replaces it;
 - a claim DynamoDB will not take (throttling beyond every retry) is retried by SQS a minute later; on the last
   receive the medium is recorded FAILED without a lease, so its DLQ message and its record agree;
 - a transfer that reaches the Lambda deadline while still making progress saves its multipart checkpoint and is
@@ -19,7 +25,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -35,7 +40,14 @@ from pipeline.providers.base import CloudProvider
 from pipeline.providers.errors import DeletionUnconfirmed, InvalidMediaId, MediaNotFound
 from pipeline.providers.registry import UnknownProvider
 from pipeline.queueing import send_to_dead_letter
-from pipeline.retry import RetryPolicy, call_with_retry
+from pipeline.services.download_failures import (
+    Delivery,
+    RecordWrites,
+    deletion_confirmed,
+    died_on_last_receive,
+    fails_fast,
+    retry_soon,
+)
 from pipeline.services.download_outcome import Disposition, RecordOutcome
 from pipeline.services.medium_files import FileTransfer, MediumFiles, summarise
 from pipeline.services.provider_failures import count_provider_failure
@@ -59,38 +71,6 @@ LEASE_MARGIN_SECONDS = 60
 # Time kept back from the Lambda deadline: a part that stalls may hold the transfer for a read timeout before
 # it can stop, then the checkpoint and the continuation message must still be written.
 DEADLINE_BOOKKEEPING_SECONDS = 15.0
-# State writes that botocore's own retries could not get through (throttling) are retried briefly in the
-# invocation: the claim (then the record is handed back to SQS), and the run counters (then they are given up).
-STATE_WRITE_RETRY = RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=1.0)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One delivery being worked on: what SQS says about it, and the time the transfer may use. `message_id`
-    doubles as the lease owner, so a redelivery of the same message resumes its own lease at once."""
-
-    sqs: SqsDelivery
-    deadline: Deadline | None
-
-    @property
-    def message_id(self) -> str:
-        return self.sqs.message_id or "?"
-
-    @property
-    def receipt_handle(self) -> str | None:
-        return self.sqs.receipt_handle
-
-    @property
-    def receive_count(self) -> int:
-        return self.sqs.receive_count
-
-    @property
-    def owner(self) -> str:
-        return self.message_id
-
-    @property
-    def last_try(self) -> bool:
-        return self.receive_count >= resources.MAX_RECEIVE_COUNT
 
 
 class Downloader:
@@ -116,6 +96,7 @@ class Downloader:
         self._metrics = metrics
         self._clock = clock
         self._sleep = sleep
+        self._records = RecordWrites(state, sleep)
         self._lease_seconds = self._files.lease_seconds
 
     # --- one SQS record ----------------------------------------------------------------------------------------
@@ -158,7 +139,7 @@ class Downloader:
     def _archive(self, message: DownloadMessage, provider: CloudProvider, delivery: Delivery) -> RecordOutcome:
         owner, message_id = delivery.owner, delivery.message_id
         try:
-            claim = self._write(
+            claim = self._records.write(
                 self._state.media.claim,
                 message.provider,
                 message.media_id,
@@ -168,6 +149,7 @@ class Downloader:
                 filename=message.filename,
                 captured_at=message.captured_at,
                 size=message.size,
+                final_error=died_on_last_receive(delivery) if delivery.last_try else None,
             )
         except (ClientError, BotoCoreError) as exc:
             return self._claim_failed(message, delivery, exc)
@@ -200,7 +182,7 @@ class Downloader:
     ) -> RecordOutcome:
         owner, message_id = delivery.owner, delivery.message_id
         s3_key, size, checksum = summarise(results)
-        written = self._write(
+        written = self._records.write(
             self._state.media.complete,
             message.provider,
             message.media_id,
@@ -218,7 +200,9 @@ class Downloader:
         transferred = [r for r in results if not r.skipped_existing]
         moved = sum(r.size for r in transferred)
         seconds = sum(r.duration_s for r in transferred)
-        self._add_to_run(message.run_id, synced=1, bytes_transferred=moved, transfer_seconds=round(seconds, 3))
+        self._records.add_to_run(
+            message.run_id, synced=1, bytes_transferred=moved, transfer_seconds=round(seconds, 3)
+        )
         values: dict[Metric | str, tuple[float, Unit]] = {
             Metric.VIDEOS_SYNCED: (1, Unit.COUNT),
             Metric.BYTES_TRANSFERRED: (moved, Unit.BYTES),
@@ -247,7 +231,7 @@ class Downloader:
     def _source_deleted(self, message: DownloadMessage, delivery: Delivery) -> RecordOutcome:
         owner, message_id = delivery.owner, delivery.message_id
         log.warning("%s was deleted at the source; recording it as such", message.media_id)
-        self._write(
+        self._records.write(
             self._state.media.complete,
             message.provider,
             message.media_id,
@@ -258,7 +242,7 @@ class Downloader:
             duration_s=None,
             note=NOTE_SOURCE_DELETED,
         )
-        self._add_to_run(message.run_id, source_deleted=1)
+        self._records.add_to_run(message.run_id, source_deleted=1)
         self._metrics.count(Metric.SOURCE_DELETED)
         return RecordOutcome(message_id, Disposition.SOURCE_DELETED, message.media_id)
 
@@ -275,7 +259,7 @@ class Downloader:
             error = RuntimeError(f"still unfinished after {continuations} continuations; giving up")
             return self._failed(message, delivery, error, final=True)
         # Progress is kept in the record; the lease is released so the new message can claim it at once.
-        self._write(self._state.media.release, message.provider, message.media_id, owner=owner)
+        self._records.write(self._state.media.release, message.provider, message.media_id, owner=owner)
         self._sqs.send_message(
             QueueUrl=self._settings.queue_url,
             MessageBody=message.to_json(),
@@ -311,7 +295,7 @@ class Downloader:
             log.error("could not record %s FAILED either: %s", media_id, again)
             return RecordOutcome(message_id, Disposition.FAILED, media_id, error)
         if written:
-            self._add_to_run(message.run_id, failed=1)
+            self._records.add_to_run(message.run_id, failed=1)
             self._metrics.count(Metric.VIDEOS_FAILED)
             return RecordOutcome(message_id, Disposition.FAILED, media_id, error)
         if written.refusal is TransitionRefusal.ALREADY_COMPLETED:
@@ -333,89 +317,60 @@ class Downloader:
         owner, message_id, receive_count = delivery.owner, delivery.message_id, delivery.receive_count
         error = redact(f"{type(exc).__name__}: {exc}")
         count_provider_failure(self._metrics, exc)
+        if fails_fast(exc) and not delivery.last_try:
+            dead = self._dead_letter(message, delivery, error)
+            if dead is not None:
+                return dead
         if final or delivery.last_try:
             log.error("giving up on %s after %d receives: %s", message.media_id, receive_count, error)
-            self._write(
+            self._records.write(
                 self._state.media.fail, message.provider, message.media_id, owner=owner, error=error, note=note
             )
-            self._add_to_run(message.run_id, failed=1)
+            self._records.add_to_run(message.run_id, failed=1)
             self._metrics.count(Metric.VIDEOS_FAILED)
             return RecordOutcome(message_id, Disposition.FAILED, message.media_id, error)
         log.warning("attempt %d of %s failed, SQS will retry: %s", receive_count, message.media_id, error)
-        self._write(
+        self._records.write(
             self._state.media.release, message.provider, message.media_id, owner=owner, error=error, note=note
         )
-        self._add_to_run(message.run_id, retried=1)
+        self._records.add_to_run(message.run_id, retried=1)
         retry_soon(self._sqs, self._settings.queue_url, delivery)
         return RecordOutcome(message_id, Disposition.RETRY, message.media_id, error)
 
-    def _write(self, write: Callable[..., Any], provider: str, media_id: str, **kwargs: Any) -> Any:
-        """A state write retried briefly when DynamoDB throttles beyond botocore's own retries.
+    def _dead_letter(self, message: DownloadMessage, delivery: Delivery, error: str) -> RecordOutcome | None:
+        """A permanent failure on a receive before the last: FAILED, then the DLQ with the reason, then acked.
 
-        Why: the record's outcome (COMPLETED, FAILED, PENDING) is the one write that must land; if it escaped as an
-        error on the message's last receive, the message would reach the DLQ while the record stayed IN_PROGRESS
-        under a lease nobody renews. Conditional refusals are answers, returned as they are.
+        FAILED first: a worker killed between the two writes leaves a FAILED record whose message SQS redelivers
+        (and the redelivery fails the same way), never a DLQ message beside a record that says nothing. None when
+        the DLQ refused the message: the ordinary path takes over (SQS's receives, then its own redrive).
         """
-        return call_with_retry(
-            lambda: write(provider, media_id, **kwargs),
-            policy=STATE_WRITE_RETRY,
-            retry_on=(ClientError, BotoCoreError),
-            sleep=self._sleep,
-            describe=f"{getattr(write, '__name__', 'state write')} of {media_id}",
-        )
-
-    def _add_to_run(self, run_id: str, **counters: Any) -> None:
-        """Add to the run's counters once the medium's own state is written; a few quick retries, then give up.
-
-        Why not let a throttling error escape: by now the medium is COMPLETED (or FAILED, or released), so failing
-        the record would only spend a receive and, in AWS, wait out the 90-minute visibility timeout, to find the
-        medium done and acknowledge it, and the counter would still be missing from the run's report.
-        """
+        media_id = message.media_id
+        log.error("%s failed permanently; recording it FAILED and dead-lettering it now: %s", media_id, error)
+        owner = delivery.owner
+        written = self._records.write(self._state.media.fail, message.provider, media_id, owner=owner, error=error)
+        if not written:
+            log.warning("could not record %s FAILED (%s); leaving it to SQS's retries", media_id, written.refusal)
+            return None
+        body = delivery.sqs.body
         try:
-            call_with_retry(
-                lambda: self._state.runs.update(run_id, **counters),
-                policy=STATE_WRITE_RETRY,
-                retry_on=(ClientError, BotoCoreError),
-                sleep=self._sleep,
-                describe=f"run counters of {run_id}",
+            send_to_dead_letter(
+                self._sqs,
+                self._settings.dlq_url,
+                body if isinstance(body, str) else message.to_json(),
+                reason=error,
+                original_message_id=delivery.message_id,
+                receive_count=delivery.receive_count,
+                original_attributes=dict(delivery.sqs.message_attributes),
             )
-        except (ClientError, BotoCoreError) as exc:
-            log.error("could not add %s to the counters of run %s: %s", counters, run_id, exc)
+        except Exception as exc:  # the FAILED record stays; SQS redelivers the message and its redrive ends it
+            log.error("could not dead-letter %s, SQS will retry it: %s", media_id, redact(str(exc)))
+            retry_soon(self._sqs, self._settings.queue_url, delivery)
+            return RecordOutcome(delivery.message_id, Disposition.RETRY, media_id, error)
+        self._records.add_to_run(message.run_id, failed=1)
+        self._metrics.count(Metric.VIDEOS_FAILED)
+        return RecordOutcome(delivery.message_id, Disposition.DEAD_LETTERED, media_id, error)
 
 
 def deadline_safety_seconds(settings: Settings) -> float:
     """How long before the Lambda deadline a transfer must stop: a stalled read, then the bookkeeping."""
     return settings.http_read_timeout + DEADLINE_BOOKKEEPING_SECONDS
-
-
-def deletion_confirmed(provider: CloudProvider, media_id: str, record: MediaRecord | None) -> tuple[bool, str]:
-    """Whether a 404 proves the medium is gone, and why not when it does not.
-
-    One 404 is weak evidence (GoPro answers it for a trashed medium, and now and then in passing): a deletion is
-    confirmed only by a second 404 (the record already carries the note) AND a fresh walk of the listing without
-    the medium. A walk that fails or cannot tell (a short page) confirms nothing.
-    """
-    if record is None or record.note not in (NOTE_NOT_FOUND, NOTE_SOURCE_DELETED):
-        return False, "first 404"
-    try:
-        listed = provider.still_listed(media_id)
-    except Exception as exc:  # the walk failing is no evidence either way
-        log.warning("could not check the listing for %s: %s", media_id, redact(str(exc)))
-        listed = None
-    if listed is False:
-        return True, "absent from a fresh listing"
-    return False, "still listed" if listed else "the listing could not tell"
-
-
-def retry_soon(sqs: Any, queue_url: str | None, delivery: Delivery) -> None:
-    """Shortens the wait before SQS redelivers a failed record (the queue's visibility timeout is 90 min)."""
-    if not delivery.receipt_handle:
-        return
-    delays = resources.RETRY_VISIBILITY_SECONDS
-    delay = delays[min(delivery.receive_count, len(delays)) - 1]
-    try:
-        sqs.change_message_visibility(
-            QueueUrl=queue_url, ReceiptHandle=delivery.receipt_handle, VisibilityTimeout=delay
-        )
-    except Exception as exc:  # the retry still happens, only later
-        log.warning("could not shorten the retry delay: %s", exc)

@@ -163,6 +163,8 @@ class ListingService:
                 self._provider.check_credentials(min_validity_seconds=settings.token_refresh_margin_seconds)
                 with self._tracer.subsegment("list_media"):
                     outcome = self._list(night, request.page, deadline or Deadline.never())
+                if outcome.next_page is None:
+                    self._requeue_abandoned(night, outcome)
             except Exception as exc:
                 self._record_failure(night, exc)
                 raise
@@ -316,6 +318,38 @@ class ListingService:
                 log.error("could not enqueue %s: %s %s", failure.media_id, failure.code, failure.message)
                 outcome.send_failures.append(failure.media_id)
         return outcome
+
+    def _requeue_abandoned(self, night: _Night, outcome: ListingOutcome) -> None:
+        """Queue again the media left IN_PROGRESS past their lease, whatever the listing mode (an incremental
+        night never lists them again): their worker died and their message may be gone (expired, or lost with a
+        continuation), so without this they would wait for the weekly reconcile. A message still on its way only
+        makes a duplicate, which the downloader's claim absorbs. The last invocation of a night does it once; a
+        full night has already queued every listed medium that is not COMPLETED, these included."""
+        if night.progress.mode is ListingMode.FULL:
+            return
+        records = self._state.media.list_abandoned(provider=self._provider.name)
+        if not records:
+            return
+        night.ensure_run()
+        messages = [
+            DownloadMessage.create(
+                run_id=night.run_id,
+                correlation_id=night.correlation_id,
+                provider=self._provider.name,
+                media_id=record.media_id,
+                filename=record.filename or record.media_id,
+                size=record.size,
+                captured_at=record.captured_at,
+            )
+            for record in records
+        ]
+        report = send_download_messages(self._sqs, self._settings.queue_url, messages)
+        for failure in report.failed:
+            log.error("could not re-enqueue %s: %s %s", failure.media_id, failure.code, failure.message)
+        log.warning("re-enqueued %d medium(s) left IN_PROGRESS past their lease", len(report.sent))
+        requeued = ListingOutcome(run_id=night.run_id, enqueued=len(report.sent))
+        outcome.add(requeued)
+        night.counts.add(requeued)
 
     def _skip_reason(self, item: MediaItem) -> SkipReason | None:
         try:

@@ -96,13 +96,16 @@ class MediumFiles:
             }
 
             def save(progress: MultipartCheckpoint, key: str = key) -> None:
-                self._state.media.save_checkpoint(
+                """Called at the upload's creation, every few parts, and at the deadline; renews the lease."""
+                written = self._state.media.save_checkpoint(
                     message.provider,
                     message.media_id,
                     owner=owner,
                     checkpoint={"key": key, "multipart": progress.to_json()},
                     lease_seconds=self.lease_seconds,
                 )
+                if not written:  # a lease lost: the outcome write will be refused too, and say so
+                    log.warning("could not save the checkpoint of %s: %s", key, written.refusal)
 
             def refresh(source: DownloadSource = source) -> str:
                 fresh = provider.resolve_download(message.media_id, media_type=media_type, listed=listed)

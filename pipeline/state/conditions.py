@@ -48,13 +48,17 @@ def in_progress_expired(now: datetime) -> Condition:
 
 
 def reopenable(now: datetime) -> Condition:
-    """What the lister or an operator may put back: PENDING, FAILED, or IN_PROGRESS with an expired lease."""
-    return Named("reopenable", status_in(MediaStatus.PENDING, MediaStatus.FAILED) | in_progress_expired(now))
+    """What the lister or an operator may put back: PENDING, FAILED, or IN_PROGRESS with an expired lease. A
+    FAILED record with a live lease is a worker on its message's last receive (see `held_by`): left alone."""
+    leased_states = status_in(MediaStatus.IN_PROGRESS, MediaStatus.FAILED) & lease_expired(now)
+    return Named("reopenable", status_in(MediaStatus.PENDING) | leased_states)
 
 
 def held_by(owner: str) -> Condition:
-    """`owner` still holds the medium IN_PROGRESS: the condition of every write a worker makes after its claim."""
-    return Named("held_by", status_in(MediaStatus.IN_PROGRESS) & owned_by(owner))
+    """`owner` still holds the medium: the condition of every write a worker makes after its claim. The status is
+    IN_PROGRESS, or FAILED for a claim made on the message's last receive (recorded FAILED up front, so a worker
+    that dies there leaves a record that agrees with its DLQ message); FAILED records hold no lease otherwise."""
+    return Named("held_by", status_in(MediaStatus.IN_PROGRESS, MediaStatus.FAILED) & owned_by(owner))
 
 
 def deleted_at_source() -> Condition:
@@ -66,16 +70,11 @@ def deleted_at_source() -> Condition:
 
 
 def claimable(owner: str, now: datetime) -> Condition:
-    """No item, PENDING, FAILED, IN_PROGRESS whose lease expired or is `owner`'s own (a fresh invocation for
-    the same message resuming its work), or recorded deleted at the source (listed again: restored)."""
-    in_progress_for_owner = status_in(MediaStatus.IN_PROGRESS) & (lease_expired(now) | owned_by(owner))
-    return Named(
-        "claimable",
-        key_not_exist()
-        | status_in(MediaStatus.PENDING, MediaStatus.FAILED)
-        | in_progress_for_owner
-        | deleted_at_source(),
-    )
+    """No item, PENDING, IN_PROGRESS / FAILED whose lease expired (or was never set: an ordinary FAILED) or is
+    `owner`'s own (a fresh invocation for the same message resuming its work), or recorded deleted at the source
+    (listed again: restored)."""
+    leased = status_in(MediaStatus.IN_PROGRESS, MediaStatus.FAILED) & (lease_expired(now) | owned_by(owner))
+    return Named("claimable", key_not_exist() | status_in(MediaStatus.PENDING) | leased | deleted_at_source())
 
 
 # --- run records ------------------------------------------------------------------------------------------------

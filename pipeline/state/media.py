@@ -1,4 +1,4 @@
-"""Media records: the claim, the worker's writes after it, the operator's reset, and the status index reads.
+"""Media records: the claim, the worker's writes after it, the operator's reset (reads: `media_reads.py`).
 
 Design choices, and why:
 - **Leases, not locks.** A claim sets `lease_owner` and `lease_expires_at` (epoch seconds, a Number so conditions
@@ -20,22 +20,20 @@ Design choices, and why:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline import resources
 from pipeline.clock import iso_utc
 from pipeline.state import conditions as c
-from pipeline.state.backend import Table
-from pipeline.state.expressions import All, Compare, Condition, Exists, Update
+from pipeline.state.expressions import Compare, Condition, Exists, Update
 from pipeline.state.items import (
-    LISTER_PROJECTION,
     epoch,
     record_from_data,
     to_json_text,
     truncate_error,
 )
+from pipeline.state.media_reads import MediaReads
 from pipeline.state.models import (
     Attr,
     Checksum,
@@ -66,37 +64,8 @@ def _refusal(current: MediaRecord | None, *, by_owner: bool) -> TransitionRefusa
     return TransitionRefusal.LEASE_LOST if by_owner else TransitionRefusal.LEASED_ELSEWHERE
 
 
-class MediaState:
-    """Every read and conditional write of media records (see the module docstring)."""
-
-    def __init__(self, table: Table, now: Callable[[datetime | None], datetime]) -> None:
-        self._table = table
-        self._now = now
-
-    @staticmethod
-    def _key(provider: str, media_id: str) -> str:
-        return resources.media_key(provider, media_id)
-
-    # --- reads -------------------------------------------------------------------------------------------------
-
-    def get(self, provider: str, media_id: str, *, consistent: bool = True) -> MediaRecord | None:
-        item = self._table.get(self._key(provider, media_id), consistent=consistent)
-        return record_from_data(item) if item else None
-
-    def batch_get(
-        self, provider: str, media_ids: Iterable[str], *, consistent: bool = False
-    ) -> dict[str, MediaRecord]:
-        """Records for the media that have one (absent ids are simply missing from the result).
-
-        Projected to `LISTER_PROJECTION` (other MediaRecord fields are None). The DynamoDB backend asks 100 keys a
-        call and retries UnprocessedKeys, raising UnprocessedKeysError rather than silently treating those media
-        as new. Eventually consistent by default: a medium that completed a moment ago may still read IN_PROGRESS
-        and be enqueued again, which the downloader's claim absorbs.
-        """
-        keys = [self._key(provider, media_id) for media_id in media_ids]
-        items = self._table.batch_get(keys, projection=LISTER_PROJECTION, consistent=consistent)
-        records = (record_from_data(item) for item in items)
-        return {record.media_id: record for record in records}
+class MediaState(MediaReads):
+    """Every conditional write of media records, and the reads it inherits (see the module docstring)."""
 
     # --- the claim and the worker's writes ---------------------------------------------------------------------
 
@@ -112,18 +81,24 @@ class MediaState:
         filename: str | None = None,
         captured_at: str | None = None,
         size: int | None = None,
+        final_error: str | None = None,
     ) -> ClaimResult:
         """Take the medium for `owner` for `lease_seconds`, or say why not (`conditions.claimable`).
 
-        Increments `attempts`; keeps any multipart checkpoint for the new owner, so it can resume.
+        Increments `attempts`; keeps any multipart checkpoint for the new owner, so it can resume. `final_error`:
+        the claim of a message's last receive, recorded FAILED with that reason under the lease, so a worker that
+        dies before writing its outcome leaves the record agreeing with the DLQ message SQS will move; every later
+        write of the worker (`complete`, `fail`, `release`, `save_checkpoint`) replaces it as usual.
         """
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
         moment = self._now(now)
         expires = moment + timedelta(seconds=lease_seconds)
         u = Update()
+        if final_error is not None:
+            u.set(Attr.LAST_ERROR, truncate_error(final_error))
         for attr, value in (
-            (Attr.STATUS, MediaStatus.IN_PROGRESS),
+            (Attr.STATUS, MediaStatus.IN_PROGRESS if final_error is None else MediaStatus.FAILED),
             (Attr.PROVIDER, provider),
             (Attr.MEDIA_ID, media_id),
             (Attr.RUN_ID, run_id),
@@ -327,41 +302,3 @@ class MediaState:
         level = logging.WARNING if refusal is TransitionRefusal.LEASE_LOST else logging.INFO
         log.log(level, "%s %s/%s refused: %s", what, provider, media_id, refusal.value)
         return TransitionResult(applied=False, refusal=refusal, current=current)
-
-    # --- the status index --------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _where(provider: str | None, run_id: str | None) -> Condition | None:
-        wanted = [
-            (attr, value)
-            for attr, value in ((Attr.PROVIDER, provider), (Attr.RUN_ID, run_id))
-            if value is not None
-        ]
-        parts = tuple(Compare(attr, "=", value) for attr, value in wanted)
-        if not parts:
-            return None
-        return parts[0] if len(parts) == 1 else All(parts)
-
-    def count_by_status(self, *, provider: str | None = None, run_id: str | None = None) -> dict[MediaStatus, int]:
-        """How many media are in each status (optionally of one provider / last touched by one run), through the
-        status index: one paginated `Select=COUNT` Query per status, never a table scan. The index is eventually
-        consistent, so a count can lag a write by a moment."""
-        where = self._where(provider, run_id)
-        return {status: self._table.count_status(status.value, where=where) for status in MediaStatus}
-
-    def list_by_status(
-        self,
-        status: MediaStatus,
-        limit: int = 100,
-        *,
-        provider: str | None = None,
-        run_id: str | None = None,
-        oldest_first: bool = True,
-    ) -> list[MediaRecord]:
-        """Up to `limit` media in `status`, ordered by `sync_timestamp` (time in that status)."""
-        if limit <= 0:
-            return []
-        items = self._table.query_status(
-            MediaStatus(status).value, where=self._where(provider, run_id), oldest_first=oldest_first, limit=limit
-        )
-        return [record_from_data(item) for item in items]

@@ -23,6 +23,10 @@ This module probes, resumes and hands the transfer to the strategies (`strategie
   (estimated from the slowest recent part); in-flight parts finish, `on_checkpoint` receives the typed
   `MultipartCheckpoint`, the upload is kept, and `DeadlineReached` is raised. `transfer(...,
   resume=checkpoint)` checks the parts with ListParts and only fetches what is missing.
+- A kill gives no warning, so `on_checkpoint` also receives progress checkpoints as the transfer goes: when the
+  upload is created (no upload the pipeline starts is unknown to it), then every `checkpoint_every_parts` parts
+  or `checkpoint_every_seconds` seconds. A successor resumes from the last one, and adopts the parts uploaded
+  since that S3 lists with their CRC32C, so it re-reads only what S3 does not confirm.
 """
 
 from __future__ import annotations
@@ -36,12 +40,12 @@ import requests
 
 from pipeline.deadline import Deadline
 from pipeline.transfer.buffers import BufferPool
-from pipeline.transfer.checkpoint import MultipartCheckpoint
+from pipeline.transfer.checkpoint import CompletedPart, MultipartCheckpoint
 from pipeline.transfer.errors import DeadlineReached, SizeMismatch
 from pipeline.transfer.job import TransferJob
 from pipeline.transfer.model import TransferConfig, TransferMode, TransferRequest, TransferResult
-from pipeline.transfer.plan import ObjectTooLarge, choose_part_size
-from pipeline.transfer.s3_sink import resolve_checksum_type
+from pipeline.transfer.plan import ObjectTooLarge, choose_part_size, part_count, part_range
+from pipeline.transfer.s3_sink import ListedPart, resolve_checksum_type
 from pipeline.transfer.source import SourceInfo, make_session
 from pipeline.transfer.strategies import RangesIgnored, resolve
 
@@ -169,12 +173,39 @@ def _adopt(job: TransferJob, cp: MultipartCheckpoint, info: SourceInfo) -> Multi
     job.part_size = cp.part_size
     job.buffers = BufferPool(job.part_size)
     job.sink.checksum_type = cp.checksum_type
+    if cp.size is not None:
+        job.size = cp.size
     for part in cp.parts:
-        if listed.get(part.number) == (part.etag.strip('"'), part.size):
+        there = listed.get(part.number)
+        if there is not None and (there.etag, there.size) == (part.etag.strip('"'), part.size):
             job.record(part)
         else:
             log.info("part %d of the checkpoint is not in S3 as recorded; fetching it again", part.number)
+    late = _confirmed_since(job, listed)
+    for part in late:
+        job.record(part)
+    if late:
+        log.info("adopting %d part(s) S3 holds beyond the checkpoint (ListParts with their CRC32C)", len(late))
     job.reused = len(job.done)
-    if cp.size is not None:
-        job.size = cp.size
     return cp
+
+
+def _confirmed_since(job: TransferJob, listed: dict[int, ListedPart]) -> list[CompletedPart]:
+    """Parts uploaded after the last checkpoint (its worker died before the next one) that S3 confirms whole.
+
+    Kept only with S3's own CRC32C (checked against the bytes when they were uploaded: the whole-object checksum
+    can be folded from it) and exactly the size the part must have; anything else is fetched again.
+    """
+    adopted = []
+    for number, there in sorted(listed.items()):
+        if number in job.done or there.crc32c is None:
+            continue
+        if job.size is not None:
+            if number > part_count(job.size, job.part_size):
+                continue
+            wanted = part_range(number, job.part_size, job.size).length
+        else:
+            wanted = job.part_size  # a stream of unknown size: only whole parts are known to be right
+        if there.size == wanted:
+            adopted.append(CompletedPart(number=number, etag=f'"{there.etag}"', crc32c=there.crc32c, size=wanted))
+    return adopted

@@ -82,6 +82,8 @@ class TransferJob:
         self.mode = TransferMode.SINGLE
         self.source_etag: str | None = None
         self.buffers = BufferPool(self.part_size)
+        self._saved_parts = -1  # parts in the last progress checkpoint saved (-1: none yet)
+        self._saved_at = self.started
 
     # --- failure cleanup -----------------------------------------------------------------------------------
 
@@ -163,6 +165,7 @@ class TransferJob:
         """The multipart upload, created on first use by the strategy's own thread (exactly one per transfer)."""
         if self.sink.upload_id is None:
             self.sink.create()
+            self.save_progress(force=True)  # known from its first moment: a kill now leaves nothing unknown
             log.info(
                 "multipart upload started for s3://%s/%s: %s parts of %d bytes, window %d, %s",
                 self.req.bucket,
@@ -174,22 +177,56 @@ class TransferJob:
             )
         return str(self.sink.upload_id)
 
+    # --- checkpoints ---------------------------------------------------------------------------------------
+
+    def checkpoint(self) -> MultipartCheckpoint:
+        """The upload and the parts done so far, as a successor needs them to resume."""
+        assert self.sink.upload_id is not None
+        with self.lock:
+            parts = tuple(self.done[n] for n in sorted(self.done))
+        return MultipartCheckpoint(
+            bucket=self.req.bucket,
+            key=self.req.key,
+            upload_id=self.sink.upload_id,
+            part_size=self.part_size,
+            size=self.size,
+            parts=parts,
+            checksum_type=self.sink.checksum_type,
+            source_etag=self.source_etag,
+        )
+
+    def save_progress(self, *, force: bool = False) -> None:
+        """A progress checkpoint, when one is due (every few parts or seconds, see `TransferConfig`).
+
+        Called by the strategy's own thread between parts, so one write at a time and none from the part workers.
+        Best effort: a write that fails is logged and tried again at the next due point (the transfer itself is
+        fine; only a kill before the next one would cost the parts since the last).
+        """
+        if self.on_checkpoint is None or self.sink.upload_id is None:
+            return
+        with self.lock:
+            count = len(self.done)
+        fresh = count - self._saved_parts
+        now = self.clock()
+        due = fresh >= self.cfg.checkpoint_every_parts or (
+            fresh > 0 and now - self._saved_at >= self.cfg.checkpoint_every_seconds
+        )
+        if not (force or due):
+            return
+        try:
+            self.on_checkpoint(self.checkpoint())
+        except Exception as exc:
+            log.warning("could not save a progress checkpoint of %s: %s", self.req.key, exc)
+            return
+        self._saved_parts, self._saved_at = count, now
+
     # --- endings -------------------------------------------------------------------------------------------
 
     def stop_for_deadline(self) -> None:
         """Save the checkpoint and raise DeadlineReached; the upload is kept for the next invocation."""
         if self.sink.upload_id is None:
             raise DeadlineReached(None)
-        checkpoint = MultipartCheckpoint(
-            bucket=self.req.bucket,
-            key=self.req.key,
-            upload_id=self.sink.upload_id,
-            part_size=self.part_size,
-            size=self.size,
-            parts=tuple(self.done[n] for n in sorted(self.done)),
-            checksum_type=self.sink.checksum_type,
-            source_etag=self.source_etag,
-        )
+        checkpoint = self.checkpoint()
         if self.on_checkpoint is not None:
             self.on_checkpoint(checkpoint)  # if saving fails, the run aborts: an upload nobody can resume is waste
         log.info(

@@ -62,6 +62,11 @@ class TransferConfig:
     # caller gives an expected_size to hold it to.
     require_verifiable_size: bool = True
     max_url_refreshes: int = 1
+    # Progress checkpoints (the upload id and the parts so far, handed to `on_checkpoint`): at the upload's
+    # creation, then every this many parts or seconds, whichever comes first. A successor after a kill resumes
+    # from them; the write cost is bounded (a 4 GB video in 8 MiB parts: about 120 writes of at most ~30 KB).
+    checkpoint_every_parts: int = 4
+    checkpoint_every_seconds: float = 20.0
 
     def __post_init__(self) -> None:
         if self.part_size < MIN_PART_SIZE:
@@ -76,6 +81,8 @@ class TransferConfig:
             raise ValueError("timeouts and read_chunk must be positive")
         if self.checksum_type not in ("auto", FULL_OBJECT, COMPOSITE):
             raise ValueError("checksum_type must be auto, FULL_OBJECT or COMPOSITE")
+        if self.checkpoint_every_parts < 1 or self.checkpoint_every_seconds <= 0:
+            raise ValueError("checkpoints must come every part or more, and every positive number of seconds")
         if self.assumed_throughput_bytes_per_s <= 0 or self.deadline_margin_s < 0:
             raise ValueError("assumed throughput must be positive and the deadline margin >= 0")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,7 +22,7 @@ from pipeline.aws_errors import NO_SUCH_UPLOAD, TRANSIENT_S3, error_code
 from pipeline.observability.redaction import describe_exception
 from pipeline.transfer.buffers import PartBody
 from pipeline.transfer.checkpoint import CompletedPart
-from pipeline.transfer.checksums import ALGORITHM, to_base64
+from pipeline.transfer.checksums import ALGORITHM, from_base64, to_base64
 from pipeline.transfer.errors import ChecksumMismatch, SinkError, TransferError
 from pipeline.transfer.model import CHECKSUM_METADATA_KEY, COMPOSITE, FULL_OBJECT, TransferRequest
 
@@ -58,6 +58,24 @@ def sink_error(operation: str, exc: BaseException) -> TransferError:
             return ChecksumMismatch(f"S3 {operation} refused the bytes' checksum ({code})")
         return SinkError(f"S3 {operation} failed: {code}", code=code, transient=code in TRANSIENT_S3)
     return SinkError(f"S3 {operation} failed: {describe_exception(exc)}", transient=True)
+
+
+class ListedPart(NamedTuple):
+    """One part as ListParts reports it; `crc32c` is S3's own record of the part's CRC32C (the one it checked the
+    bytes against on upload), None when S3 gives none (an emulator, or an upload made without the algorithm)."""
+
+    etag: str
+    size: int
+    crc32c: int | None
+
+
+def _crc_or_none(value: Any) -> int | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return from_base64(value.split("-")[0])
+    except ValueError:
+        return None
 
 
 class S3Sink:
@@ -162,14 +180,19 @@ class S3Sink:
         except _S3_ERRORS as exc:
             log.error("could not abort multipart upload %s: %s", upload_id, describe_exception(exc))
 
-    def list_parts(self, upload_id: str) -> dict[int, tuple[str, int]] | None:
-        """{part number: (ETag, size)} of an upload (every page), or None if it no longer exists."""
-        listed: dict[int, tuple[str, int]] = {}
+    def list_parts(self, upload_id: str) -> dict[int, ListedPart] | None:
+        """The parts S3 holds for an upload (every page), or None if it no longer exists."""
+        listed: dict[int, ListedPart] = {}
         paginator = self.s3.get_paginator("list_parts")
         try:
             for page in paginator.paginate(Bucket=self.req.bucket, Key=self.req.key, UploadId=upload_id):
                 for part in page.get("Parts", []):
-                    listed[int(part["PartNumber"])] = (str(part["ETag"]).strip('"'), int(part["Size"]))
+                    value = part.get("ChecksumCRC32C")
+                    listed[int(part["PartNumber"])] = ListedPart(
+                        etag=str(part["ETag"]).strip('"'),
+                        size=int(part["Size"]),
+                        crc32c=_crc_or_none(value),
+                    )
         except _S3_ERRORS as exc:
             if error_code(exc) == NO_SUCH_UPLOAD:
                 return None

@@ -183,6 +183,7 @@ class RangedParts:
                         outcome.deadline = True
                         break
                     job.create_upload()  # here, not in the workers: exactly one upload, created by this thread
+                    job.save_progress()
                     slot.submit(self._part, job, number, on_done=outcome.collect)
         outcome.finish()
         if outcome.ranges_ignored:
@@ -268,6 +269,7 @@ class SequentialStream:
                 else:
                     job.crcs[number] = crc
                     job.create_upload()
+                    job.save_progress()
                     slot.submit(self._upload, job, number, buf, length, crc, began, on_done=outcome.collect)
             if last:
                 return None

@@ -35,7 +35,8 @@ def test_the_downloader_killed_at_each_step(chaos, point: str) -> None:
     outcome = run.verify()
     assert run.kills.kills == [(point, victim)]
     assert outcome.completed == 3
-    assert outcome.orphaned_uploads == (1 if point == kill.MID_PART else 0)
+    # The upload was checkpointed when it was created: the redelivery resumes it, nothing is left orphaned.
+    assert outcome.orphaned_uploads == 0
     finished_first = point in (kill.AFTER_STATE_COMPLETE, kill.BEFORE_DELETE)  # the redelivery finds it COMPLETED
     assert run.app.state.media.get("gopro", victim).attempts == (1 if finished_first else 2)
 

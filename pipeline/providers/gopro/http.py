@@ -51,12 +51,16 @@ class _NotFound(SyncError):
     """A 404 from the API, turned into `MediaNotFound` by the caller that knows which medium was asked for."""
 
 
+class NotJsonAnswer(TransientResponseError):
+    """A 2xx body that is not JSON: transient while `get_json` retries it, permanent once they are spent."""
+
+
 def decode_json(response: requests.Response, what: str) -> Any:
     """A 2xx body that is not JSON is most often cut short in transit: retried (bounded) before it is reported."""
     try:
         return response.json()
     except ValueError:
-        raise TransientResponseError(
+        raise NotJsonAnswer(
             f"{what}: the answer is not JSON", status=response.status_code, body=response.text
         ) from None
 
@@ -95,7 +99,13 @@ class GoProHttp:
             return parse(payload) if parse else payload
 
         # Every transient provider error: rate limits, 5xx, resets, and answers broken in passing.
-        return call_with_retry(attempt, policy=self._policy, sleep=self._sleep, describe=what)
+        try:
+            return call_with_retry(attempt, policy=self._policy, sleep=self._sleep, describe=what)
+        except NotJsonAnswer as exc:
+            # Read again on every retry and still not JSON: the API answers something else there (an HTML error
+            # page, a changed format), which no later delivery fixes; the downloader dead-letters it at once.
+            exc.transient = False
+            raise
 
     def check_credentials(self, min_validity_seconds: float = 0) -> None:
         """The night's preflight: a token valid for `min_validity_seconds` (refreshed if need be), then one cheap

@@ -379,8 +379,10 @@ def test_deadline_checkpoints_and_resume_reuses_the_uploaded_parts(
             on_checkpoint=lambda cp: saved.append(json.loads(json.dumps(cp.to_json()))),
         )
 
-    # Each part "takes" 10 s: parts 1-3 end at t=30, and part 4 could not finish before 35.
-    checkpoint = MultipartCheckpoint.from_json(saved[0])
+    # Each part "takes" 10 s: parts 1-3 end at t=30, and part 4 could not finish before 35. The deadline's
+    # checkpoint is the last one saved (the first is the progress checkpoint taken when the upload was created).
+    assert MultipartCheckpoint.from_json(saved[0]).parts == ()
+    checkpoint = MultipartCheckpoint.from_json(saved[-1])
     assert raised.value.checkpoint == checkpoint
     assert [p.number for p in checkpoint.parts] == [1, 2, 3]
     listed = s3.list_parts(Bucket=BUCKET, Key=KEY, UploadId=checkpoint.upload_id)["Parts"]
@@ -490,3 +492,114 @@ def test_deleted_source_is_a_404_without_retries(s3: Any, content_server: Conten
     assert raised.value.status == 404
     assert not raised.value.transient
     assert sleeps == []
+
+
+# --- progress checkpoints and a resume after a kill -----------------------------------------------------------
+
+
+class Killed(BaseException):
+    """A kill: not an Exception, so nothing in the engine handles it (no abort, no checkpoint)."""
+
+
+def _kill_at_part(s3: Any, number: int) -> list[bool]:
+    """From UploadPart `number` on, the process is dead: every S3 call it makes raises (no abort reaches S3)."""
+    dead = [False]
+
+    def before(model: Any, params: Any, **_kw: Any) -> None:
+        if model.name == "UploadPart" and int(params["query_string"]["partNumber"]) == number:
+            dead[0] = True
+        if dead[0]:
+            raise Killed(f"killed at part {number}")
+
+    s3.meta.events.register("before-call.s3", before, unique_id="kill-at-part")
+    return dead
+
+
+def _with_s3_part_checksums(s3: Any, crcs: dict[int, int]) -> None:
+    """ListParts as S3 answers it for an upload made with ChecksumAlgorithm=CRC32C: each part's ChecksumCRC32C
+    (moto leaves it out; LocalStack and S3 give it)."""
+    from pipeline.transfer.checksums import to_base64
+
+    def add(parsed: Any, **_kw: Any) -> None:
+        for part in parsed.get("Parts", []):
+            if part["PartNumber"] in crcs:
+                part["ChecksumCRC32C"] = to_base64(crcs[part["PartNumber"]])
+
+    s3.meta.events.register("after-call.s3.ListParts", add)
+
+
+def _killed_transfer(s3: Any, content_server: ContentServer, sleeps: Sleeps, saved: list[dict[str, Any]]) -> None:
+    _kill_at_part(s3, 10)
+    with pytest.raises(Killed):
+        engine(s3, sleeps, window=1, checkpoint_every_parts=4).transfer(
+            request(content_server), on_checkpoint=lambda cp: saved.append(cp.to_json())
+        )
+    s3.meta.events.unregister("before-call.s3", unique_id="kill-at-part")
+
+
+def test_progress_is_checkpointed_from_the_upload_s_creation_then_every_few_parts(
+    s3: Any, content_server: ContentServer, sleeps: Sleeps
+):
+    content_server.serve(60 * MIB)  # 12 parts of 5 MiB
+    saved: list[dict[str, Any]] = []
+
+    _killed_transfer(s3, content_server, sleeps, saved)
+
+    assert [len(cp["parts"]) for cp in saved] == [0, 4, 8]  # the kill at part 10 leaves parts 1-9 in S3
+    uploads = s3.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
+    assert [u["UploadId"] for u in uploads] == [saved[-1]["upload_id"]]  # the open upload is a known one
+
+
+def test_a_successor_adopts_the_parts_s3_confirms_beyond_the_last_checkpoint(
+    s3: Any, content_server: ContentServer, sleeps: Sleeps
+):
+    content = content_server.serve(60 * MIB)
+    saved: list[dict[str, Any]] = []
+    _killed_transfer(s3, content_server, sleeps, saved)
+    crcs = {n: reference_crc32c(content[(n - 1) * 5 * MIB : n * 5 * MIB]) for n in range(1, 13)}
+    _with_s3_part_checksums(s3, crcs)
+    calls = Calls(s3)
+
+    result = engine(s3, sleeps).transfer(request(content_server), resume=MultipartCheckpoint.from_json(saved[-1]))
+
+    assert sorted(calls.part_numbers) == [10, 11, 12]  # parts 9 (after the checkpoint) and before: adopted
+    assert calls.ops["CreateMultipartUpload"] == 0
+    assert result.reused_parts == 9
+    assert_stored_equals(s3, content)
+    assert result.checksum == Checksum.crc32c(reference_crc32c(content))
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_a_part_s3_lists_without_its_checksum_is_fetched_again(
+    s3: Any, content_server: ContentServer, sleeps: Sleeps
+):
+    content = content_server.serve(60 * MIB)
+    saved: list[dict[str, Any]] = []
+    _killed_transfer(s3, content_server, sleeps, saved)
+    calls = Calls(s3)  # moto's ListParts carries no ChecksumCRC32C: part 9 cannot be folded in unread
+
+    result = engine(s3, sleeps).transfer(request(content_server), resume=MultipartCheckpoint.from_json(saved[-1]))
+
+    assert sorted(calls.part_numbers) == [9, 10, 11, 12]
+    assert result.reused_parts == 8
+    assert_stored_equals(s3, content)
+
+
+def test_a_progress_checkpoint_that_cannot_be_written_does_not_stop_the_transfer(
+    s3: Any, content_server: ContentServer, sleeps: Sleeps
+):
+    content = content_server.serve(30 * MIB)
+    tried: list[int] = []
+
+    def throttled(cp: MultipartCheckpoint) -> None:
+        tried.append(len(cp.parts))
+        raise RuntimeError("ProvisionedThroughputExceededException")
+
+    result = engine(s3, sleeps, window=1, checkpoint_every_parts=2).transfer(
+        request(content_server), on_checkpoint=throttled
+    )
+
+    assert_stored_equals(s3, content)
+    assert result.parts == 6
+    assert tried[0] == 0  # at the upload's creation
+    assert len(tried) >= 3  # tried again at each due point, since none was saved
