@@ -12,10 +12,15 @@ https://api.gopro.com and content on pre-signed S3/CloudFront links):
   `expires_in`, `refresh_token`, `resource_owner_id`. Wrong client: `401 {"error":"invalid_client"}`;
   blacklisted refresh token: `{"error":"token_blacklisted"}` with `config.blacklist_status` (401 by default);
   unknown or rotated-out refresh token / bad password: `400 {"error":"invalid_grant"}`.
-- `GET /media/search`: needs `Accept: application/vnd.gopro.jk.media+json; version=2.0.0` (406 otherwise) and
-  `Authorization: Bearer <token>` or cookies `gp_access_token` (+ optional `gp_user_id`) (401 otherwise).
-  Query `fields`, `order_by` (`created_at` | `captured_at`, newest first), `per_page` (capped at 100),
-  `page`, `processing_states`, `type`. Answers `{"_pages": {...}, "_embedded": {"errors": [], "media": [...]}}`.
+- `GET /media/search`: needs `Accept: application/vnd.gopro.jk.media+json; version=2.0.0` (or the web app's
+  `application/vnd.gopro.jk.media.search+json`): missing or unknown, 406 *before* authentication; another
+  `version=`, 410 Gone. Then `Authorization: Bearer <token>` or cookies `gp_access_token` (+ optional
+  `gp_user_id`) (401 otherwise). Query `fields`, `order_by` (`created_at` | `captured_at`, newest first),
+  `per_page` (capped at 100), `page`, `processing_states`, `type`, `created_range` / `captured_range` /
+  `updated_range` (`<ISO>,<ISO>`, both ends inclusive, either may be empty; a malformed value answers 500);
+  unknown parameters are ignored. Answers `{"_pages": {...}, "_embedded": {"errors": [], "media": [...]}}`.
+  Every one of the 16 `type` values and 11 `ready_to_view` values can be listed (`ALL_TYPES`, `READY_STATES`,
+  `every_type_library()`).
 - `GET /media/{id}/download`: the `fileinfo` descriptor (`filename`, `_embedded.files/variations/sprites/
   sidecar_files`), every entry with a pre-signed `url` (GET) and `head` (HEAD) link; 404 for deleted/unknown.
   Videos: `files` are PROXIES, one `source` variation per item (with `item_number` when chaptered) plus a
@@ -70,6 +75,10 @@ Faults (`sim.faults`, thread-safe; the same rule objects go in `SimulatorConfig(
 - `malformed_listing(kind, count=1, page=None)` with `ListingFault.HTML_502 | TRUNCATED_JSON | MISSING_FIELDS |
   WRONG_TYPES | EMPTY_PAGE | EMBEDDED_ERRORS`  (`MalformedListing`)
 - `ignore_range(count=1, media_id=None)` -> 200 + whole body to a ranged request  (`IgnoreRange`)
+- `short_pages(items=12, count=1, page=None)` -> a listing page with fewer media than `_pages` promises
+  (`ShortPage`)
+- `absurd_value(kind=AbsurdKind.HUGE_SIZE | NEGATIVE_SIZE | BAD_DATE | BAD_ID, media_id=None, count=None)` ->
+  one listed medium with an impossible value, on every listing until cleared  (`AbsurdValue`)
 - `expire_access_tokens()`, `blacklist_refresh_token(token=None)`, `delete_media(id)`, `set_ready_state(id, s)`
 - `set_bandwidth(bytes_per_second | None)`, `set_url_ttl(seconds)`, `set_repeat_last_item(bool)`
 - `add(rule)`, `active`, `clear()`
@@ -85,6 +94,8 @@ Run on its own::
 
 from devtools.gopro_simulator.config import GB, GIB, KB, KIB, MB, MIB, SimulatorConfig, parse_size
 from devtools.gopro_simulator.faults import (
+    AbsurdKind,
+    AbsurdValue,
     CutConnection,
     Endpoint,
     FaultRule,
@@ -94,9 +105,10 @@ from devtools.gopro_simulator.faults import (
     MalformedListing,
     RateLimit,
     ServerError,
+    ShortPage,
     SlowFirstByte,
 )
-from devtools.gopro_simulator.library import READY_STATES, MediaType, SimMedia
+from devtools.gopro_simulator.library import ALL_TYPES, READY_STATES, MediaType, SimMedia, every_type_library
 from devtools.gopro_simulator.server import (
     ACCEPT_MEDIA_TYPE,
     GoProSimulator,
@@ -110,6 +122,7 @@ ACCEPT_HEADER = "application/vnd.gopro.jk.media+json; version=2.0.0"
 __all__ = [
     "ACCEPT_HEADER",
     "ACCEPT_MEDIA_TYPE",
+    "ALL_TYPES",
     "GB",
     "GIB",
     "KB",
@@ -117,6 +130,8 @@ __all__ = [
     "MB",
     "MIB",
     "READY_STATES",
+    "AbsurdKind",
+    "AbsurdValue",
     "CutConnection",
     "Endpoint",
     "FaultRule",
@@ -129,10 +144,12 @@ __all__ = [
     "RateLimit",
     "RequestRecord",
     "ServerError",
+    "ShortPage",
     "SimCredentials",
     "SimMedia",
     "SimulatorConfig",
     "SlowFirstByte",
+    "every_type_library",
     "parse_size",
     "token_fingerprint",
 ]
