@@ -496,7 +496,7 @@ class GoProSimulator:
         ranges: list[tuple[str, datetime | None, datetime | None]] = []
         for name, attribute in RANGE_FILTERS.items():
             value = one(name)
-            if value is None:
+            if value is None or not self.config.honour_ranges:
                 continue
             bounds = _parse_range_filter(value)
             if bounds is None:
