@@ -284,3 +284,11 @@ def test_an_absurd_id_is_listed_outside_the_id_alphabet(gopro_sim: SimulatorFact
     sim.faults.absurd_value(AbsurdKind.BAD_ID, media_id=media[0].id)
     ids = {m["id"] for m in all_pages(sim, per_page=100)}
     assert f"../{media[0].id}" in ids
+
+
+def test_make_demo_library_has_a_chaptered_recording_and_a_burst_video() -> None:
+    from devtools.local_runtime.demo import demo_library
+
+    media = demo_library(burst_video=True).media or ()
+    assert any(m.type == MediaType.VIDEO and m.items > 1 for m in media)
+    assert [m.type for m in media].count(MediaType.BURST_VIDEO) == 1
