@@ -89,7 +89,8 @@ for 429/5xx, and every endpoint for a slow first byte. `count=None` keeps a rule
 Run on its own::
 
     python -m devtools.gopro_simulator --port 8765 --videos 12 --photos 2 --video-size 5MB --seed 1 \\
-        [--bandwidth 10MB] [--client-id X --client-secret Y --refresh-token Z]
+        [--bandwidth 10MB] [--client-id X --client-secret Y --refresh-token Z] \\
+        [--every-type] [--short-pages N] [--absurd-size]
 """
 
 from devtools.gopro_simulator.config import GB, GIB, KB, KIB, MB, MIB, SimulatorConfig, parse_size
