@@ -107,8 +107,8 @@ class EnvironmentSettings:
     gopro_auth_url: str | None = None
     # Empty means any https host (the provider's default); set to pin presigned download hosts.
     allowed_download_hosts: tuple[str, ...] = ()
-    # What to archive. Videos always; photos are read by the pipeline today (INCLUDE_PHOTOS); edits and RAW are
-    # passed as INCLUDE_EDITS / INCLUDE_RAW for the providers to honour (not read yet, see docs/deployment.md).
+    # What to archive. Videos always; photos when INCLUDE_PHOTOS (pipeline/config.py); edits and RAW sidecars when
+    # INCLUDE_EDITS / INCLUDE_RAW (read by the GoPro provider, pipeline/providers/gopro/config.py).
     include_photos: bool = False
     include_edits: bool = False
     include_raw: bool = False

@@ -12,10 +12,15 @@ https://api.gopro.com and content on pre-signed S3/CloudFront links):
   `expires_in`, `refresh_token`, `resource_owner_id`. Wrong client: `401 {"error":"invalid_client"}`;
   blacklisted refresh token: `{"error":"token_blacklisted"}` with `config.blacklist_status` (401 by default);
   unknown or rotated-out refresh token / bad password: `400 {"error":"invalid_grant"}`.
-- `GET /media/search`: needs `Accept: application/vnd.gopro.jk.media+json; version=2.0.0` (406 otherwise) and
-  `Authorization: Bearer <token>` or cookies `gp_access_token` (+ optional `gp_user_id`) (401 otherwise).
-  Query `fields`, `order_by` (`created_at` | `captured_at`, newest first), `per_page` (capped at 100),
-  `page`, `processing_states`, `type`. Answers `{"_pages": {...}, "_embedded": {"errors": [], "media": [...]}}`.
+- `GET /media/search`: needs `Accept: application/vnd.gopro.jk.media+json; version=2.0.0` (or the web app's
+  `application/vnd.gopro.jk.media.search+json`): missing or unknown, 406 *before* authentication; another
+  `version=`, 410 Gone. Then `Authorization: Bearer <token>` or cookies `gp_access_token` (+ optional
+  `gp_user_id`) (401 otherwise). Query `fields`, `order_by` (`created_at` | `captured_at`, newest first),
+  `per_page` (capped at 100), `page`, `processing_states`, `type`, `created_range` / `captured_range` /
+  `updated_range` (`<ISO>,<ISO>`, both ends inclusive, either may be empty; a malformed value answers 500);
+  unknown parameters are ignored. Answers `{"_pages": {...}, "_embedded": {"errors": [], "media": [...]}}`.
+  Every one of the 16 `type` values and 11 `ready_to_view` values can be listed (`ALL_TYPES`, `READY_STATES`,
+  `every_type_library()`).
 - `GET /media/user`: the signed-in user (`id`, `email`); the pipeline's preflight call. Same authentication.
 - `GET /media/{id}/download`: the `fileinfo` descriptor (`filename`, `_embedded.files/variations/sprites/
   sidecar_files`), every entry with a signed `url` (GET) and `head` (HEAD) link; 404 for deleted/unknown.
@@ -79,6 +84,10 @@ Faults (`sim.faults`, thread-safe; the same rule objects go in `SimulatorConfig(
   (`Blocked`)
 - `refuse_vendor_version(status=410, count=1, endpoint=None)` -> 410 (version gone) or 406 (Accept not served)
   (`VendorRefusal`)
+- `short_pages(items=12, count=1, page=None)` -> a listing page with fewer media than `_pages` promises
+  (`ShortPage`)
+- `absurd_value(kind=AbsurdKind.HUGE_SIZE | NEGATIVE_SIZE | BAD_DATE | BAD_ID, media_id=None, count=None)` ->
+  one listed medium with an impossible value, on every listing until cleared  (`AbsurdValue`)
 - `expire_access_tokens()`, `blacklist_refresh_token(token=None)`, `delete_media(id)`, `set_ready_state(id, s)`
 - `set_bandwidth(bytes_per_second | None)`, `set_url_ttl(seconds)`, `set_repeat_last_item(bool)`
 - `add(rule)`, `active`, `clear()`
@@ -89,11 +98,14 @@ for 429/5xx, and every endpoint for a slow first byte. `count=None` keeps a rule
 Run on its own::
 
     python -m devtools.gopro_simulator --port 8765 --videos 12 --photos 2 --video-size 5MB --seed 1 \\
-        [--bandwidth 10MB] [--client-id X --client-secret Y --refresh-token Z]
+        [--bandwidth 10MB] [--client-id X --client-secret Y --refresh-token Z] \\
+        [--every-type] [--short-pages N] [--absurd-size]
 """
 
 from devtools.gopro_simulator.config import GB, GIB, KB, KIB, MB, MIB, SimulatorConfig, parse_size
 from devtools.gopro_simulator.faults import (
+    AbsurdKind,
+    AbsurdValue,
     Blocked,
     CutConnection,
     Endpoint,
@@ -105,10 +117,11 @@ from devtools.gopro_simulator.faults import (
     NotFound,
     RateLimit,
     ServerError,
+    ShortPage,
     SlowFirstByte,
     VendorRefusal,
 )
-from devtools.gopro_simulator.library import READY_STATES, MediaType, SimMedia
+from devtools.gopro_simulator.library import ALL_TYPES, READY_STATES, MediaType, SimMedia, every_type_library
 from devtools.gopro_simulator.server import (
     ACCEPT_MEDIA_TYPE,
     GoProSimulator,
@@ -122,6 +135,7 @@ ACCEPT_HEADER = "application/vnd.gopro.jk.media+json; version=2.0.0"
 __all__ = [
     "ACCEPT_HEADER",
     "ACCEPT_MEDIA_TYPE",
+    "ALL_TYPES",
     "GB",
     "GIB",
     "KB",
@@ -129,6 +143,8 @@ __all__ = [
     "MB",
     "MIB",
     "READY_STATES",
+    "AbsurdKind",
+    "AbsurdValue",
     "Blocked",
     "CutConnection",
     "Endpoint",
@@ -143,11 +159,13 @@ __all__ = [
     "RateLimit",
     "RequestRecord",
     "ServerError",
+    "ShortPage",
     "SimCredentials",
     "SimMedia",
     "SimulatorConfig",
     "SlowFirstByte",
     "VendorRefusal",
+    "every_type_library",
     "parse_size",
     "token_fingerprint",
 ]

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from types import FrameType
 
 from devtools.gopro_simulator.config import SimulatorConfig, parse_size
+from devtools.gopro_simulator.faults import AbsurdKind, AbsurdValue, FaultRule, ShortPage
+from devtools.gopro_simulator.library import every_type_library, generate_library
 from devtools.gopro_simulator.server import GoProSimulator
 
 
@@ -47,12 +49,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--client-id", default=None)
     parser.add_argument("--client-secret", default=None)
     parser.add_argument("--refresh-token", default=None)
+    parser.add_argument("--every-type", action="store_true", help="add one medium of each of the 16 types")
+    parser.add_argument(
+        "--short-pages", type=int, default=0, metavar="N", help="the next N listing answers come back short"
+    )
+    parser.add_argument(
+        "--absurd-size", action="store_true", help="list the first medium of each page with file_size 10**15"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of export lines")
     parser.add_argument("--verbose", action="store_true", help="one line per request on stderr (no tokens)")
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    config = _base_config(args)
+    faults: list[FaultRule] = []
+    if args.short_pages:
+        faults.append(ShortPage(count=args.short_pages))
+    if args.absurd_size:
+        faults.append(AbsurdValue(AbsurdKind.HUGE_SIZE))
+    if args.every_type:
+        config = config.with_overrides(media=[*generate_library(config), *every_type_library()])
+    return config.with_overrides(faults=faults) if faults else config
+
+
+def _base_config(args: argparse.Namespace) -> SimulatorConfig:
     return SimulatorConfig(
         host=args.host,
         port=args.port,

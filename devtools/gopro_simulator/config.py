@@ -90,6 +90,7 @@ class SimulatorConfig:
 
     # Listing and descriptors.
     repeat_last_item: bool = False
+    honour_ranges: bool = True  # False: `created_range` & co. are ignored like unknown parameters (backstop tests)
     default_per_page: int = 30
     max_per_page: int = 100
     require_accept_on_download: bool = False

@@ -91,6 +91,36 @@ class MalformedListing:
 
 
 @dataclass
+class ShortPage:
+    """The next `count` listing pages (only page `page` when given) carry at most `items` media although `_pages`
+    says they are full, as the live service does at times (a page of 12 with `per_page` 100: G2C)."""
+
+    items: int = 12
+    count: int | None = 1
+    page: int | None = None
+
+
+class AbsurdKind(StrEnum):
+    """Impossible values one listed medium can carry."""
+
+    HUGE_SIZE = "huge_size"  # `file_size` 10**15
+    NEGATIVE_SIZE = "negative_size"  # `file_size` -1
+    BAD_DATE = "bad_date"  # `created_at` and `captured_at` not a time at all
+    BAD_ID = "bad_id"  # an `id` with characters no GoPro id has
+
+
+@dataclass
+class AbsurdValue:
+    """Medium `media_id` (default: the first medium of each page) is listed with an impossible `kind` of value, on
+    every listing until cleared (`count` None) or for `count` listing pages. Its descriptor and content are
+    untouched: only what the listing says is absurd."""
+
+    kind: AbsurdKind | str = AbsurdKind.HUGE_SIZE
+    media_id: str | None = None
+    count: int | None = None
+
+
+@dataclass
 class IgnoreRange:
     """Answer a ranged content request with 200 and the whole body, which clients must handle."""
 
@@ -127,8 +157,18 @@ class VendorRefusal:
 
 
 FaultRule = (
-    RateLimit | ServerError | CutConnection | SlowFirstByte | MalformedListing | IgnoreRange | NotFound | Blocked
-) | VendorRefusal
+    RateLimit
+    | ServerError
+    | CutConnection
+    | SlowFirstByte
+    | MalformedListing
+    | IgnoreRange
+    | ShortPage
+    | AbsurdValue
+    | NotFound
+    | Blocked
+    | VendorRefusal
+)
 RuleT = TypeVar(
     "RuleT",
     RateLimit,
@@ -137,6 +177,8 @@ RuleT = TypeVar(
     SlowFirstByte,
     MalformedListing,
     IgnoreRange,
+    ShortPage,
+    AbsurdValue,
     NotFound,
     Blocked,
     VendorRefusal,
@@ -166,6 +208,8 @@ class Faults:
         """Activate a rule (a copy is kept, so the caller's object is never mutated)."""
         if isinstance(rule, MalformedListing):
             rule = replace(rule, kind=ListingFault(rule.kind))
+        if isinstance(rule, AbsurdValue):
+            rule = replace(rule, kind=AbsurdKind(rule.kind))
         with self._lock:
             self._rules.append(replace(rule))
         return rule
@@ -216,6 +260,14 @@ class Faults:
 
     def malformed_listing(self, kind: ListingFault | str, count: int | None = 1, page: int | None = None) -> None:
         self.add(MalformedListing(kind=kind, count=count, page=page))
+
+    def short_pages(self, items: int = 12, count: int | None = 1, page: int | None = None) -> None:
+        self.add(ShortPage(items=items, count=count, page=page))
+
+    def absurd_value(
+        self, kind: AbsurdKind | str = AbsurdKind.HUGE_SIZE, media_id: str | None = None, count: int | None = None
+    ) -> None:
+        self.add(AbsurdValue(kind=kind, media_id=media_id, count=count))
 
     def ignore_range(self, count: int | None = 1, media_id: str | None = None) -> None:
         self.add(IgnoreRange(count=count, media_id=media_id))

@@ -24,19 +24,77 @@ if TYPE_CHECKING:
 
 
 class MediaType:
-    """The `type` spellings the real listing uses (dustin/gopro-plus parses exactly these)."""
+    """The 16 `type` spellings the real listing uses (dustin/gopro-plus `MediumType`, plus `Edit` from rclone)."""
 
-    VIDEO = "Video"
     PHOTO = "Photo"
-    BURST = "Burst"
+    VIDEO = "Video"
     TIMELAPSE = "TimeLapse"
     TIMELAPSE_VIDEO = "TimeLapseVideo"
+    BURST = "Burst"
+    BURST_VIDEO = "BurstVideo"
+    CHAPTERED = "Chaptered"
+    CONTINUOUS = "Continuous"
+    LIVESTREAM = "Livestream"
+    LOOPED = "Looped"
+    LOOPED_VIDEO = "LoopedVideo"
+    EXTERNAL_VIDEO = "ExternalVideo"
+    SESSION = "Session"
     MULTI_CLIP_EDIT = "MultiClipEdit"
+    AUDIO = "Audio"
+    EDIT = "Edit"
 
 
-VIDEO_TYPES = frozenset({MediaType.VIDEO, MediaType.TIMELAPSE_VIDEO})
-MULTI_PHOTO_TYPES = frozenset({MediaType.BURST, MediaType.TIMELAPSE})
-READY_STATES = ("ready", "failure", "loading", "registered", "transcoding", "processing", "uploading")
+#: Every documented `type` value, in the order of /work/shared/gopro-api.md.
+ALL_TYPES = (
+    MediaType.PHOTO,
+    MediaType.VIDEO,
+    MediaType.TIMELAPSE,
+    MediaType.TIMELAPSE_VIDEO,
+    MediaType.BURST,
+    MediaType.BURST_VIDEO,
+    MediaType.CHAPTERED,
+    MediaType.CONTINUOUS,
+    MediaType.LIVESTREAM,
+    MediaType.LOOPED,
+    MediaType.LOOPED_VIDEO,
+    MediaType.EXTERNAL_VIDEO,
+    MediaType.SESSION,
+    MediaType.MULTI_CLIP_EDIT,
+    MediaType.AUDIO,
+    MediaType.EDIT,
+)
+# Camera-recorded video kinds: one mp4 per item, the originals are the `source` variations.
+VIDEO_TYPES = frozenset(
+    {
+        MediaType.VIDEO,
+        MediaType.TIMELAPSE_VIDEO,
+        MediaType.BURST_VIDEO,
+        MediaType.CHAPTERED,
+        MediaType.LIVESTREAM,
+        MediaType.LOOPED,
+        MediaType.LOOPED_VIDEO,
+        MediaType.EXTERNAL_VIDEO,
+        MediaType.SESSION,
+    }
+)
+# Series of photos: one `files` entry per frame; a lone `source` variation is only a cover.
+MULTI_PHOTO_TYPES = frozenset({MediaType.BURST, MediaType.TIMELAPSE, MediaType.CONTINUOUS})
+# Edits made in the app: listed with a null `file_size` and extension `json`; the render is `baked_source`.
+EDIT_TYPES = frozenset({MediaType.MULTI_CLIP_EDIT, MediaType.EDIT})
+# Every `ready_to_view` value the public clients have seen; only `ready` is reliably downloadable.
+READY_STATES = (
+    "ready",
+    "failure",
+    "loading",
+    "registered",
+    "transcoding",
+    "processing",
+    "uploading",
+    "pretranscoding",
+    "updating",
+    "live",
+    "stabilizing",
+)
 LISTING_FIELDS = (
     "id",
     "filename",
@@ -147,9 +205,7 @@ class SimMedia:
             raise ValueError(f"medium {self.id}: sizes must be >= 0")
         rng = _stable_rng("media", self.id)
         if self.file_extension is None:
-            # An edit is listed as its JSON project (file_extension `json`); its rendition is an mp4.
-            edit = self.type == MediaType.MULTI_CLIP_EDIT
-            self.file_extension = "json" if edit else "mp4" if self.is_video_like else "jpg"
+            self.file_extension = "json" if self.type in EDIT_TYPES else "mp4" if self.is_video_like else "jpg"
         if self.filename is None:
             number = rng.randint(1, 9999)
             if self.type in MULTI_PHOTO_TYPES:
@@ -189,7 +245,7 @@ class SimMedia:
 
     @property
     def listed_file_size(self) -> int | None:
-        if not self.file_size_known or self.type == MediaType.MULTI_CLIP_EDIT:
+        if not self.file_size_known or self.type in EDIT_TYPES:
             return None
         return self.total_size + self.file_size_offset
 
@@ -289,7 +345,7 @@ class SimMedia:
         # One proxy of the whole recording, however many chapters (G2C): `files` is never the chapter list.
         proxy = Rendition("proxy", 1, max(1, total // 8), "mp4")
         entries.append(DescriptorEntry("files", proxy, {**self._file_fields(1), **proxy_dims}))
-        source_label = "baked_source" if self.type == MediaType.MULTI_CLIP_EDIT else "source"
+        source_label = "baked_source" if self.type in EDIT_TYPES else "source"
         if self.stale_source:
             stale = {**self._variation_fields(source_label, "high", "mp4"), "available": False}
             if self.items > 1:
@@ -424,3 +480,17 @@ def generate_library(config: SimulatorConfig) -> list[SimMedia]:
             )
         )
     return library
+
+
+def every_type_library(size: int = 20_000, *, start: datetime | None = None) -> list[SimMedia]:
+    """One medium of each of the 16 documented types (a chaptered recording of 3 items, series of 3 frames), one
+    hour apart, ids `ab…00` to `ab…0f` in the order of `ALL_TYPES`: the stand-in for a real account's mix."""
+    start = start or datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
+    media = []
+    for index, kind in enumerate(ALL_TYPES):
+        items = 3 if kind in MULTI_PHOTO_TYPES or kind == MediaType.CHAPTERED else 1
+        when = start + timedelta(hours=index)
+        media.append(
+            SimMedia(id=f"ab{index:022x}", type=kind, size=size, items=items, captured_at=when, created_at=when)
+        )
+    return media

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +36,8 @@ from devtools.gopro_simulator.config import SimulatorConfig
 from devtools.gopro_simulator.content import ContentKey
 from devtools.gopro_simulator.faults import (
     API_ENDPOINTS,
+    AbsurdKind,
+    AbsurdValue,
     Blocked,
     CutConnection,
     Endpoint,
@@ -46,6 +48,7 @@ from devtools.gopro_simulator.faults import (
     NotFound,
     RateLimit,
     ServerError,
+    ShortPage,
     SlowFirstByte,
     VendorRefusal,
 )
@@ -53,6 +56,8 @@ from devtools.gopro_simulator.library import READY_STATES, SimMedia, generate_li
 
 ACCEPT_MEDIA_TYPE = "application/vnd.gopro.jk.media+json"
 ACCEPT_VERSION = "2.0.0"
+# The pipeline's media type, and the one GoPro's web app sends to `/media/search`.
+ACCEPTED_MEDIA_TYPES = frozenset({ACCEPT_MEDIA_TYPE, "application/vnd.gopro.jk.media.search+json"})
 PROCESSING_STATES = ("rendering", "pretranscoding", "transcoding", "ready", "failure")
 _LOGGED_HEADERS = ("accept", "range", "content-type", "user-agent", "origin", "referer", "connection")
 _REDACTED_QUERY = frozenset({"signature", "x-amz-signature"})
@@ -501,8 +506,21 @@ class GoProSimulator:
         if errors:
             return 400, {"_embedded": {"errors": errors, "media": []}}
         per_page = min(per_page, self.config.max_per_page)
+        ranges: list[tuple[str, datetime | None, datetime | None]] = []
+        for name, attribute in RANGE_FILTERS.items():
+            value = one(name)
+            if value is None or not self.config.honour_ranges:
+                continue
+            bounds = _parse_range_filter(value)
+            if bounds is None:
+                # The live service answers a malformed range with a 500 (G2C), not a 400.
+                error = _api_error("internal_error", 500, f"could not parse {name}")
+                return 500, {"_embedded": {"errors": [error], "media": []}}
+            ranges.append((attribute, *bounds))
         with self._lock:
             media = [copy.deepcopy(m) for m in self._media.values() if not m.deleted]
+        for attribute, low, high in ranges:
+            media = [m for m in media if _within(getattr(m, attribute), low, high)]
         states = _csv(one("processing_states"))
         if states:
             media = [m for m in media if _matches_processing_state(m.ready_to_view, states)]
@@ -542,6 +560,35 @@ class GoProSimulator:
         return {"filename": medium.descriptor_name, "_embedded": sections}
 
 
+# Server-side date filters (`<ISO>,<ISO>`) and the medium attribute each bounds.
+RANGE_FILTERS = {"created_range": "created_at", "captured_range": "captured_at", "updated_range": "created_at"}
+
+
+def _parse_range_filter(value: str) -> tuple[datetime | None, datetime | None] | None:
+    """`<ISO>,<ISO>` (either end may be empty) as aware datetimes; None when malformed."""
+    parts = value.split(",")
+    if len(parts) != 2 or not any(p.strip() for p in parts):
+        return None
+    bounds: list[datetime | None] = []
+    for part in parts:
+        text = part.strip()
+        if not text:
+            bounds.append(None)
+            continue
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        bounds.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    return bounds[0], bounds[1]
+
+
+def _within(moment: datetime | None, low: datetime | None, high: datetime | None) -> bool:
+    if moment is None:
+        return False
+    return (low is None or moment >= low) and (high is None or moment <= high)
+
+
 def _csv(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
@@ -552,6 +599,17 @@ def _matches_processing_state(ready_to_view: str, states: list[str]) -> bool:
         return True
     in_progress = ready_to_view not in ("ready", "failure")
     return in_progress and any(s in ("rendering", "pretranscoding", "transcoding") for s in states)
+
+
+def _make_absurd(item: dict[str, Any], kind: AbsurdKind) -> None:
+    if kind == AbsurdKind.HUGE_SIZE:
+        item["file_size"] = 10**15
+    elif kind == AbsurdKind.NEGATIVE_SIZE:
+        item["file_size"] = -1
+    elif kind == AbsurdKind.BAD_DATE:
+        item["created_at"] = item["captured_at"] = "0000-13-45T99:99:99Z"
+    elif kind == AbsurdKind.BAD_ID:
+        item["id"] = f"../{item.get('id', '')}"
 
 
 def _api_error(reason: str, code: int, description: str) -> dict[str, Any]:
@@ -945,10 +1003,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(406, {"error": "not_acceptable", "message": f"Accept {ACCEPT_MEDIA_TYPE}; version=2.0.0"})
 
     def _search(self) -> None:
-        if not self._authorized():
-            return
-        if not self._accepts_media_json():
+        # The live API checks Accept before the token (G2C): a missing one is 406 even without credentials.
+        accepted = self._accepted_version()
+        if accepted is None:
             self._not_acceptable()
+            return
+        if accepted != ACCEPT_VERSION:
+            self._send_json(410, {"error": "gone", "message": f"version {accepted} is no longer served"})
+            return
+        if not self._authorized():
             return
         status, payload = self.sim.search_page(self._query)
         page = payload.get("_pages", {}).get("current_page")
@@ -958,7 +1021,35 @@ class _Handler(BaseHTTPRequestHandler):
                 self._record.fault = f"malformed_listing:{fault.kind}"
                 self._malformed(ListingFault(fault.kind), payload)
                 return
+            self._listing_faults(payload, page)
         self._send_json(status, payload)
+
+    def _accepted_version(self) -> str | None:
+        """The `version=` of the first jk media type in Accept (no version: the current one); None without one."""
+        for candidate in self.headers.get("Accept", "").split(","):
+            media_type, *params = (part.strip() for part in candidate.split(";"))
+            if media_type.lower() not in ACCEPTED_MEDIA_TYPES:
+                continue
+            versions = [p.split("=", 1)[1].strip().strip('"') for p in params if p.lower().startswith("version=")]
+            return versions[0] if versions else ACCEPT_VERSION
+        return None
+
+    def _listing_faults(self, payload: dict[str, Any], page: int | None) -> None:
+        """Absurd values in single media, then a short page: both answer 200 with `_pages` untouched."""
+        faults = self.sim.faults
+        media: list[dict[str, Any]] = payload["_embedded"]["media"]
+        for index, item in enumerate(media):
+            rule = faults.take(
+                AbsurdValue,
+                lambda r, i=index, m=item: r.media_id == m.get("id") or (r.media_id is None and i == 0),
+            )
+            if rule is not None:
+                self._record.fault = f"absurd_value:{rule.kind}"
+                _make_absurd(item, AbsurdKind(rule.kind))
+        short = faults.take(ShortPage, lambda r: r.page is None or r.page == page)
+        if short is not None and len(media) > short.items:
+            self._record.fault = f"short_page:{short.items}"
+            del media[short.items :]
 
     def _malformed(self, kind: ListingFault, payload: dict[str, Any]) -> None:
         media: list[dict[str, Any]] = payload["_embedded"]["media"]

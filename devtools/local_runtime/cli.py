@@ -105,7 +105,7 @@ def _run(args: argparse.Namespace, settings: Settings, out: IO[str]) -> int:
     overrides = dict(DEMO_OVERRIDES)
     simulator = None
     if not args.api_url:
-        simulator = GoProSimulator(demo_library(args.videos, parse_size(args.video_size)))
+        simulator = GoProSimulator(demo_library(args.videos, parse_size(args.video_size), burst_video=True))
     pipeline = LocalPipeline(
         base_settings=settings,
         aws_endpoint_url=args.aws_endpoint_url,

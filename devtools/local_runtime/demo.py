@@ -1,4 +1,5 @@
-"""The `make demo` library: a dozen videos of a few MB, one deleted at the source, one failing transiently.
+"""The `make demo` library: a dozen videos of a few MB (a chaptered recording and a BurstVideo among them), one
+deleted at the source, one failing transiently.
 
 The scenario is applied after the listing (the way it happens for real: a video deleted between the nightly
 listing and its download; a connection that keeps dropping for one video until SQS retries it).
@@ -21,7 +22,13 @@ DELETED_ID = "5f0c1a2b3c4d5e6f70819202"
 FLAKY_ID = "5f0c1a2b3c4d5e6f70819203"
 
 
-def demo_library(videos: int = 12, video_size: int = 4 * MB) -> SimulatorConfig:
+BURST_VIDEO_ID = "5f0c1a2b3c4d5e6f70819f03"
+
+
+def demo_library(videos: int = 12, video_size: int = 4 * MB, *, burst_video: bool = False) -> SimulatorConfig:
+    """`videos` videos (the last one a chaptered recording in two files), a photo and a burst (skipped unless
+    photos are included); `burst_video` adds a BurstVideo (a camera video kind, archived as a video), as
+    `make demo` does."""
     start = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
     media = []
     for index in range(videos):
@@ -40,6 +47,10 @@ def demo_library(videos: int = 12, video_size: int = 4 * MB) -> SimulatorConfig:
         )
     media.append(SimMedia(id="5f0c1a2b3c4d5e6f70819f01", type=MediaType.PHOTO, size=MB // 2))
     media.append(SimMedia(id="5f0c1a2b3c4d5e6f70819f02", type=MediaType.BURST, items=3, size=MB // 4))
+    if burst_video:
+        when = start + timedelta(days=videos * 11)
+        kind = MediaType.BURST_VIDEO
+        media.append(SimMedia(id=BURST_VIDEO_ID, type=kind, size=video_size, captured_at=when, created_at=when))
     return SimulatorConfig(media=media, seed=42)
 
 

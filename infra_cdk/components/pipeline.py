@@ -68,10 +68,6 @@ TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
     "summary": ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem"),
     "rotation": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"),
 }
-# Environment variables for settings the pipeline does not read yet (see `_environment`).
-INCLUDE_EDITS = "INCLUDE_EDITS"
-INCLUDE_RAW = "INCLUDE_RAW"
-
 # The customer managed key, for the table, queues, secret, topic and bucket this function touches. No wildcards.
 KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
 
@@ -234,10 +230,9 @@ class Pipeline(Construct):
             EnvVar.INCLUDE_PHOTOS: _flag(settings.include_photos),
             EnvVar.FULL_RECONCILE_DAYS: str(settings.full_reconcile_days),
             EnvVar.REPORT_QUIET_NIGHTS: _flag(settings.report_quiet_nights),
-            # Not read by the pipeline yet (a later issue wires them into the providers); set so a deployment
-            # already says what it asked for.
-            INCLUDE_EDITS: _flag(settings.include_edits),
-            INCLUDE_RAW: _flag(settings.include_raw),
+            # Read by the GoPro provider's own settings (pipeline/providers/gopro/config.py).
+            GoProEnv.INCLUDE_EDITS.value: _flag(settings.include_edits),
+            GoProEnv.INCLUDE_RAW.value: _flag(settings.include_raw),
         }
         if settings.gopro_api_url:
             environment[GoProEnv.API_URL.value] = settings.gopro_api_url

@@ -15,16 +15,30 @@ from typing import ClassVar
 
 
 class MediaType(StrEnum):
+    """What a medium is, as far as archiving it goes (a provider maps its own type names onto these).
+
+    VIDEO covers every camera-recorded video kind (chaptered, looped, burst video...); BURST every series of
+    photos whose frames are the originals (a continuous series too); EDIT a render made in the provider's app
+    (derived, archived from its rendition); AUDIO a sound recording, not archived.
+    """
+
     VIDEO = "video"
     PHOTO = "photo"
     BURST = "burst"
     TIMELAPSE = "timelapse"
     TIMELAPSE_VIDEO = "timelapse_video"
+    EDIT = "edit"
+    AUDIO = "audio"
     UNKNOWN = "unknown"
 
     @property
     def is_video(self) -> bool:
         return self in (MediaType.VIDEO, MediaType.TIMELAPSE_VIDEO)
+
+    @property
+    def is_photo(self) -> bool:
+        """Archived only when photos are included."""
+        return self in (MediaType.PHOTO, MediaType.BURST, MediaType.TIMELAPSE)
 
 
 @dataclass(frozen=True)
@@ -41,7 +55,9 @@ class MediaItem:
     ready: bool
     raw_type: str = ""
     ready_state: str = ""
-    item_count: int | None = None  # files the medium holds (chapters of a recording), when the listing says
+    item_count: int | None = None  # files the medium is made of (chapters, frames), when the provider says
+    # Set by the provider when its own settings leave this medium out (e.g. edits turned off): skipped, reported.
+    excluded: str = ""
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -91,12 +107,28 @@ class DownloadPlan:
 
 @dataclass(frozen=True)
 class ListingPage:
-    """One page of the library, with where it sits, so a long listing can stop and continue later."""
+    """One page of the library, with where it sits, so a long listing can stop and continue later.
+
+    `skipped` names the entries we could not use (each reported, never silently dropped) and `skip_reasons`
+    says why, in the same order (a provider may leave it empty). `total_items` is the library's (or the range's)
+    size as this page states it, and `listed_ids` every id the page answered, those filtered out or unreadable
+    included: together they let the listing check that a walk saw everything. `short` is a page that still had
+    fewer entries than it should after being asked again.
+    """
 
     page: int
     total_pages: int | None
     items: tuple[MediaItem, ...]
-    skipped: tuple[str, ...] = ()  # ids of entries we could not use, each reported, never silently dropped
+    skipped: tuple[str, ...] = ()
+    skip_reasons: tuple[str, ...] = ()
+    total_items: int | None = None
+    listed_ids: tuple[str, ...] = ()
+    short: bool = False
+
+    def skipped_entries(self) -> list[tuple[str, str]]:
+        """(label, reason) of every skipped entry."""
+        reasons = list(self.skip_reasons) + ["unreadable"] * (len(self.skipped) - len(self.skip_reasons))
+        return list(zip(self.skipped, reasons, strict=False))
 
 
 class CloudProvider(ABC):
@@ -114,8 +146,11 @@ class CloudProvider(ABC):
         self.ensure_authenticated(min_validity_seconds=min_validity_seconds)
 
     @abstractmethod
-    def iter_pages(self, *, start_page: int = 1, newer_than: datetime | None = None) -> Iterator[ListingPage]:
-        """The library page by page from `start_page`; with `newer_than`, may stop early once past the bound."""
+    def iter_pages(
+        self, *, start_page: int = 1, newer_than: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[ListingPage]:
+        """The library page by page from `start_page`; with `newer_than`, only media created after it (a provider
+        may stop early once past the bound); with `until`, none created after it (the night's explicit end)."""
 
     def list_media(self, *, newer_than: datetime | None = None) -> Iterator[MediaItem]:
         """Every medium once (pages can repeat an item), newest bound applied."""

@@ -28,7 +28,7 @@ from pipeline.messages import DownloadMessage
 from pipeline.observability import correlation
 from pipeline.observability.metrics import Metric, MetricsEmitter, Unit
 from pipeline.observability.tracing import Tracer
-from pipeline.providers.base import CloudProvider, MediaItem, MediaType
+from pipeline.providers.base import CloudProvider, ListingPage, MediaItem, MediaType
 from pipeline.providers.errors import InvalidMediaId
 from pipeline.queueing import send_download_messages
 from pipeline.services.listing_models import (
@@ -40,6 +40,7 @@ from pipeline.services.listing_models import (
     RunCounts,
     SkipReason,
 )
+from pipeline.services.listing_notes import ListingNotes
 from pipeline.services.provider_failures import count_provider_failure
 from pipeline.services.summary import SummaryService
 from pipeline.state import RunRecord, StateStore
@@ -49,9 +50,10 @@ log = logging.getLogger(__name__)
 # Run counters are flushed every this many pages (and always at the end of an invocation): one UpdateItem per
 # page would be 0.01 AWS calls per listed medium on its own.
 COUNTER_FLUSH_PAGES = 10
-# A medium still processing in the cloud whose `ready_to_view` is one of these will become downloadable, so it
-# keeps the high-water mark below itself; `failure` (and anything unknown) is left to the next full reconcile.
-TRANSIENT_NOT_READY = frozenset({"loading", "registered", "transcoding", "processing", "uploading", "rendering"})
+# A medium not ready in the cloud will most often become downloadable (loading, registered, transcoding,
+# processing, uploading, pretranscoding, updating, live, stabilizing, and any state not seen yet), so it keeps
+# the high-water mark below itself; only these will not by waiting, and are left to the next full reconcile.
+NEVER_READY_STATES = frozenset({"failure"})
 # Time an invocation keeps back after a page: less than this left, the rest goes to a fresh invocation.
 MIN_REMAINING_SECONDS = 60.0
 MAX_ERROR_CHARS = 1000
@@ -102,8 +104,10 @@ class _Night:
         self._state.runs.update(self.run_id, lister_error=message, listing_done=listing_done)
 
     def finish(self, error: str | None) -> RunRecord | None:
-        """The last write: the counters left, `listing_done` and the error, answered with the whole record."""
-        return self._state.runs.finish_listing(self.run_id, lister_error=error, **self.counts.take())
+        """The last write: the counters left, `listing_done`, the error and the notes, answered with the whole
+        record."""
+        notes = json.dumps(self.progress.notes.report_json(), sort_keys=True)
+        return self._state.runs.finish_listing(self.run_id, lister_error=error, notes=notes, **self.counts.take())
 
 
 class ListingService:
@@ -162,7 +166,7 @@ class ListingService:
                 # Preflight (credentials helper): one cheap authenticated call before any listing work.
                 self._provider.check_credentials(min_validity_seconds=settings.token_refresh_margin_seconds)
                 with self._tracer.subsegment("list_media"):
-                    outcome = self._list(night, request.page, deadline or Deadline.never())
+                    outcome = self._list(night, request.page, deadline or Deadline.never(), now)
                 if outcome.next_page is None:
                     self._requeue_abandoned(night, outcome)
             except Exception as exc:
@@ -200,6 +204,11 @@ class ListingService:
         if moved.as_json() != cursor.as_json():  # a quiet incremental night writes nothing
             self._save_cursor(moved)
         log.info("listing done: %s", json.dumps(outcome.as_json()))
+        incomplete = progress.notes.incomplete
+        if incomplete:
+            log.warning("the listing walk is incomplete (%s): the cursor stays where it was", incomplete)
+        if progress.notes.worth_reporting:
+            night.ensure_run()  # an incomplete walk or an unreadable medium is reported even on a quiet night
         if not progress.run_created:
             log.info("nothing new since %s: no run record, no report", progress.newer_than)
             return
@@ -244,30 +253,31 @@ class ListingService:
 
     # --- the page loop -----------------------------------------------------------------------------------------
 
-    def _list(self, night: _Night, start_page: int, deadline: Deadline) -> ListingOutcome:
+    def _list(self, night: _Night, start_page: int, deadline: Deadline, now: datetime) -> ListingOutcome:
         """List from `start_page` until the library ends or time runs out (then `next_page` says where to go on).
 
+        An incremental listing asks for media created after the mark and up to `now` (the night's explicit end).
         Counters are flushed every few pages and when the invocation hands over; a finished night leaves the last
         ones in `night.counts` for its final write.
         """
         plan = night.progress.plan()
+        notes = night.progress.notes
         outcome = ListingOutcome(run_id=night.run_id, mode=plan.mode)
         self._provider.ensure_authenticated(min_validity_seconds=self._settings.token_refresh_margin_seconds)
         seen: set[str] = set()
+        walked: set[str] = set(notes.boundary_ids)
+        until = now if plan.incremental else None
         try:
-            for page in self._provider.iter_pages(start_page=start_page, newer_than=plan.newer_than):
+            for page in self._provider.iter_pages(start_page=start_page, newer_than=plan.newer_than, until=until):
                 outcome.pages += 1
+                _check_walk(page, notes, walked)
                 fresh = [item for item in page.items if item.media_id not in seen]
                 seen.update(item.media_id for item in fresh)
                 page_outcome = self._handle_page(fresh, night)
-                if page.skipped:
-                    page_outcome.skipped[SkipReason.MALFORMED] += len(page.skipped)
-                    log.warning(
-                        "page %d: skipped %d unreadable entries: %s",
-                        page.page,
-                        len(page.skipped),
-                        ", ".join(page.skipped),
-                    )
+                for label, reason in page.skipped_entries():
+                    page_outcome.skipped[SkipReason.MALFORMED] += 1
+                    notes.note_unreadable(label, reason)
+                    log.warning("page %d: skipped unreadable medium %s: %s", page.page, label, reason)
                 outcome.add(page_outcome)
                 night.counts.add(page_outcome)
                 if outcome.pages % COUNTER_FLUSH_PAGES == 0:
@@ -296,13 +306,15 @@ class ListingService:
     def _handle_page(self, items: list[MediaItem], night: _Night) -> ListingOutcome:
         outcome = ListingOutcome(run_id=night.run_id, listed=len(items))
         wanted: list[MediaItem] = []
+        notes = night.progress.notes
         for item in items:
             reason = self._skip_reason(item)
-            held = reason is SkipReason.NOT_READY and item.ready_state.lower() in TRANSIENT_NOT_READY
+            held = reason is SkipReason.NOT_READY and item.ready_state.lower() not in NEVER_READY_STATES
             outcome.saw(item.created_at, held=held)
             if reason:
                 outcome.skipped[reason] += 1
-                log.info("skipping %s (%s, %s)", item.media_id, reason, item.raw_type or item.ready_state)
+                _note_skip(notes, item, reason)
+                log.info("skipping %s (%s, %s)", item.media_id, reason, item.excluded or item.raw_type or "")
             else:
                 wanted.append(item)
         if not wanted:
@@ -358,7 +370,9 @@ class ListingService:
             return SkipReason.INVALID_ID
         if item.media_type is MediaType.UNKNOWN:
             return SkipReason.UNKNOWN_TYPE
-        if not item.media_type.is_video and not self._settings.include_photos:
+        if item.excluded:
+            return SkipReason.EXCLUDED
+        if item.media_type is MediaType.AUDIO or (item.media_type.is_photo and not self._settings.include_photos):
             return SkipReason.NOT_A_VIDEO
         if not item.ready:
             return SkipReason.NOT_READY  # still processing in the cloud: a later night takes it
@@ -381,7 +395,37 @@ class ListingService:
         )
 
 
+def _check_walk(page: ListingPage, notes: ListingNotes, walked: set[str]) -> None:
+    """Count what the page answered towards the walk check (`ListingNotes.incomplete`)."""
+    fresh = [media_id for media_id in page.listed_ids if media_id not in walked]
+    walked.update(fresh)
+    anonymous = max(0, len(page.items) + len(page.skipped) - len(page.listed_ids)) if page.listed_ids else 0
+    notes.seen += len(fresh) + anonymous
+    notes.total_items = page.total_items
+    notes.checked = notes.checked or page.total_items is not None
+    notes.boundary_ids = list(page.listed_ids)
+    if page.short:
+        notes.short_pages.append(page.page)
+
+
+def _note_skip(notes: ListingNotes, item: MediaItem, reason: SkipReason) -> None:
+    name = item.raw_type or item.media_type.value
+    if reason is SkipReason.UNKNOWN_TYPE:
+        notes.unknown_types[name] += 1
+    elif reason in (SkipReason.NOT_A_VIDEO, SkipReason.EXCLUDED):
+        notes.left_out_types[name] += 1
+    elif reason is SkipReason.NOT_READY:
+        notes.not_ready[item.ready_state or "unknown"] += 1
+    elif reason is SkipReason.INVALID_ID:
+        notes.note_unreadable(item.media_id[:64], "the id is outside the provider's alphabet")
+
+
 def _should_report(run: RunRecord | None, progress: ListingProgress, quiet_nights: bool) -> bool:
     if run is None or run.enqueued:
         return False
-    return progress.mode is ListingMode.FULL or quiet_nights or bool(run.lister_error)
+    return (
+        progress.mode is ListingMode.FULL
+        or quiet_nights
+        or bool(run.lister_error)
+        or progress.notes.worth_reporting
+    )

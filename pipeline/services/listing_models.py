@@ -23,6 +23,7 @@ from typing import Any
 from pipeline.clock import iso_utc, iso_utc_or_none, parse_iso_utc
 from pipeline.errors import SyncError
 from pipeline.observability import correlation
+from pipeline.services.listing_notes import ListingNotes
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ class ListingMode(StrEnum):
 
 
 class SkipReason(StrEnum):
-    NOT_A_VIDEO = "not_a_video"
+    NOT_A_VIDEO = "not_a_video"  # a kind the settings leave out (photos when photos are off, audio)
+    EXCLUDED = "excluded"  # the provider's own settings leave it out (MediaItem.excluded, e.g. edits off)
     UNKNOWN_TYPE = "unknown_type"
     NOT_READY = "not_ready"
     INVALID_ID = "invalid_id"
@@ -152,6 +154,7 @@ class ListingProgress:
     run_created: bool = False
     send_failures: int = 0
     moves_cursor: bool = True  # False for a continuation whose start the cursor does not know
+    notes: ListingNotes = field(default_factory=ListingNotes)
 
     @classmethod
     def start(cls, plan: ListingPlan, *, now: datetime) -> ListingProgress:
@@ -190,6 +193,7 @@ class ListingProgress:
             "run_created": self.run_created,
             "send_failures": self.send_failures,
             "moves_cursor": self.moves_cursor,
+            "notes": self.notes.as_json(),
         }
 
     @classmethod
@@ -207,6 +211,7 @@ class ListingProgress:
             run_created=bool(data.get("run_created", False)),
             send_failures=int(data.get("send_failures", 0) or 0),
             moves_cursor=data.get("moves_cursor", True) is not False,
+            notes=ListingNotes.from_json(data.get("notes")),
         )
 
 
@@ -272,14 +277,17 @@ class ListingCursor:
     def finished(self, progress: ListingProgress, *, now: datetime, hold_window: timedelta) -> ListingCursor:
         """The cursor after `progress` listed the library to its end.
 
-        A listing that could not enqueue everything (send failures) moves nothing: the next night lists the same
-        media again. Otherwise the mark becomes the newest `created_at` seen (never lower than before), kept just
-        below any medium still processing that was created within `hold_window` (older ones are left to the
-        next reconcile, so one medium stuck in processing cannot make every night list everything after it).
+        A listing that could not enqueue everything (send failures), or whose walk is incomplete (short pages,
+        fewer media seen than the service counts), moves nothing and is no finished reconcile: the next night
+        lists the same media again. Otherwise the mark becomes the newest `created_at` seen (never lower than
+        before, never later than `now`), kept just below any medium still processing that was created within
+        `hold_window` (older ones are left to the next reconcile, so one medium stuck in processing cannot make
+        every night list everything after it).
         """
-        if progress.send_failures or not progress.moves_cursor:
+        if progress.send_failures or not progress.moves_cursor or progress.notes.incomplete:
             return replace(self, in_progress=None)
-        mark = _max(self.high_water_mark, _parse(progress.newest))
+        newest = _parse(progress.newest)
+        mark = _max(self.high_water_mark, min(newest, now) if newest is not None else None)
         hold = _parse(progress.hold)
         if mark is not None and hold is not None and hold <= mark and now - hold <= hold_window:
             mark = hold - timedelta(microseconds=1)

@@ -91,6 +91,8 @@ class RunReport:
     # list pinned): what an operator pins, and the sign that the provider moved its content elsewhere.
     content_hosts: list[str] = field(default_factory=list)
     hosts_not_allowed: list[str] | None = None
+    # What the listing noted (pipeline.services.listing_notes): skipped types, unreadable media, the walk check.
+    listing: dict[str, Any] = field(default_factory=dict)
 
     def subject(self) -> str:
         head = f"[gopro-sync {self.environment}] {self.outcome.value}: "
@@ -116,7 +118,7 @@ class RunReport:
             f" took {_duration(self.duration_seconds)}.",
             f"  in the cloud library:   {self.listed}",
             f"  already archived:       {self.already_archived}",
-            f"  skipped (not videos, still processing): {self.skipped}",
+            f"  skipped:                {self.skipped}",
             f"  queued tonight:         {self.enqueued}",
             f"  archived tonight:       {self.synced} ({_size(self.bytes_transferred)}"
             + (f", {self.throughput_mbps:.1f} Mbit/s per download)" if self.throughput_mbps else ")"),
@@ -130,6 +132,7 @@ class RunReport:
         if self.dlq_depth:
             lines.append(f"  dead-letter queue:      {self.dlq_depth} message(s) — see docs/runbook.md (DLQ)")
         lines += self._content_host_lines()
+        lines += listing_lines(self.listing)
         if self.failures:
             lines += ["", "Failed media:"]
             lines += [f"  {f.media_id}: {f.error}" for f in self.failures]
@@ -201,9 +204,10 @@ class SummaryService:
         ]
         dlq_depth = self._dlq_depth()
         finished = run.synced + run.failed + run.source_deleted
+        listing = _notes(run.listing_notes)
         if run.lister_error and run.enqueued == 0:
             outcome = Outcome.CRITICAL
-        elif run.failed or dlq_depth or run.lister_error:
+        elif run.failed or dlq_depth or run.lister_error or listing.get("incomplete"):
             outcome = Outcome.PARTIAL
         else:
             outcome = Outcome.OK
@@ -234,6 +238,7 @@ class SummaryService:
             failures=failures,
             content_hosts=list(run.content_hosts),
             hosts_not_allowed=_not_allowed(run.content_hosts, self._settings.allowed_download_hosts),
+            listing=listing,
         )
 
     def queue_drained(self) -> bool:
@@ -276,6 +281,66 @@ def _not_allowed(hosts: tuple[str, ...], allowed: tuple[str, ...]) -> list[str] 
     if not allowed:
         return None
     return [host for host in hosts if not host_allowed(f"https://{host}/", allowed)]
+
+
+def _notes(text: str | None) -> dict[str, Any]:
+    """The run's listing notes; unreadable notes (an older or cut record) read as none, never fail a report."""
+    if not text:
+        return {}
+    try:
+        notes = json.loads(text)
+    except ValueError:
+        log.warning("the run's listing notes are not JSON; reporting without them")
+        return {}
+    return notes if isinstance(notes, dict) else {}
+
+
+def _names(counts: Any) -> str:
+    if not isinstance(counts, Mapping) or not counts:
+        return ""
+    shown = sorted(counts.items(), key=lambda pair: (-int(pair[1]), str(pair[0])))
+    return " (" + ", ".join(f"{name} {count}" for name, count in shown) + ")"
+
+
+def _total(counts: Any) -> int:
+    return sum(int(v) for v in counts.values()) if isinstance(counts, Mapping) else 0
+
+
+def listing_lines(notes: Mapping[str, Any]) -> list[str]:
+    """The report's lines about what the listing skipped and whether its walk was complete (none if nothing)."""
+    lines: list[str] = []
+    incomplete = notes.get("incomplete")
+    if incomplete:
+        lines += [
+            "",
+            f"The listing was INCOMPLETE: {incomplete}.",
+            "  The cursor was not moved and this is no finished reconcile: the next night lists them again.",
+        ]
+    details: list[str] = []
+    if _total(notes.get("left_out_types")):
+        details.append(
+            f"  not archived (settings):  {_total(notes['left_out_types'])}{_names(notes['left_out_types'])}"
+        )
+    if _total(notes.get("unknown_types")):
+        details.append(
+            f"  unknown type, skipped:    {_total(notes['unknown_types'])}{_names(notes['unknown_types'])}"
+        )
+    if _total(notes.get("not_ready")):
+        details.append(
+            f"  still processing in the cloud: {_total(notes['not_ready'])}{_names(notes['not_ready'])}"
+            " — archived on a later night once ready"
+        )
+    unreadable = int(notes.get("unreadable_count") or 0)
+    if unreadable:
+        details.append(f"  unreadable, skipped:      {unreadable} (impossible values in the listing)")
+        for pair in notes.get("unreadable") or []:
+            if isinstance(pair, list) and len(pair) == 2:
+                details.append(f"    {pair[0]}: {pair[1]}")
+        if unreadable > len(notes.get("unreadable") or []):
+            details.append(f"    … and {unreadable - len(notes['unreadable'])} more (see the lister's log)")
+    if details:
+        lines += ["", "Skipped by the listing:", *details]
+    return lines
 
 
 def _size(n: int) -> str:

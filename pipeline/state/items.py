@@ -153,6 +153,7 @@ def run_from_data(data: Mapping[str, Any]) -> RunRecord:
         lister_error=data.get(Attr.LISTER_ERROR),
         listing_done=bool(data.get(Attr.LISTING_DONE, False)),
         listing_done_at=data.get(Attr.LISTING_DONE_AT),
+        listing_notes=data.get(Attr.LISTING_NOTES),
         report_claimed_at=data.get(Attr.REPORT_CLAIMED_AT),
         report_sent_at=data.get(Attr.REPORT_SENT_AT),
         content_hosts=tuple(sorted(str(host) for host in data.get(Attr.CONTENT_HOSTS) or ())),

@@ -62,6 +62,7 @@ class Attr:
     LISTER_ERROR = "lister_error"
     LISTING_DONE = "listing_done"
     LISTING_DONE_AT = "listing_done_at"
+    LISTING_NOTES = "listing_notes"  # JSON: what the listing tells the report (pipeline.services.listing_notes)
     REPORT_CLAIMED_AT = "report_claimed_at"
     REPORT_SENT_AT = "report_sent_at"
     CONTENT_HOSTS = "content_hosts"  # a string set: the hosts the run's download links pointed to
@@ -187,6 +188,7 @@ class RunRecord:
     lister_error: str | None = None
     listing_done: bool = False
     listing_done_at: str | None = None
+    listing_notes: str | None = None
     report_claimed_at: str | None = None
     report_sent_at: str | None = None
     # The hosts the run's download links pointed to, sorted (at most `runs.MAX_CONTENT_HOSTS`): what an operator

@@ -35,6 +35,8 @@ LATEST_RUN_KEY_PREFIX = "latest-run"
 DEFAULT_REPORT_CLAIM_STALE_SECONDS = 900
 # At most this many content hosts are kept per run (a real library's links use a handful).
 MAX_CONTENT_HOSTS = 20
+# The listing's notes are bounded where they are made (20 names each); this only keeps the item small whatever.
+MAX_NOTES_CHARS = 16_000
 
 
 class RunState:
@@ -97,14 +99,15 @@ class RunState:
         run_id: str,
         *,
         lister_error: str | None = None,
+        notes: str | None = None,
         now: datetime | None = None,
         **counters: float,
     ) -> RunRecord | None:
-        """The lister's last write of a run: its remaining counters and `listing_done`, in one UpdateItem that
-        answers with the whole record (so deciding whether to report needs no second read). None if the run does
-        not exist."""
+        """The lister's last write of a run: its remaining counters, `listing_done` and its `notes` (JSON for the
+        report), in one UpdateItem that answers with the whole record (so deciding whether to report needs no
+        second read). None if the run does not exist."""
         _, record = self._update(
-            run_id, counters, lister_error=lister_error, listing_done=True, now=now, returning=True
+            run_id, counters, lister_error=lister_error, listing_done=True, now=now, returning=True, notes=notes
         )
         return record
 
@@ -117,6 +120,7 @@ class RunState:
         listing_done: bool | None,
         now: datetime | None,
         returning: bool,
+        notes: str | None = None,
     ) -> tuple[bool, RunRecord | None]:
         """`update` and `finish_listing`: (whether the run exists, the updated record when `returning`)."""
         unknown = set(counters) - set(RUN_COUNTERS)
@@ -128,6 +132,8 @@ class RunState:
                 u.add(name, amount)
         if lister_error is not None:
             u.set(Attr.LISTER_ERROR, truncate_error(lister_error))
+        if notes is not None:
+            u.set(Attr.LISTING_NOTES, notes[:MAX_NOTES_CHARS])
         if listing_done is not None:
             u.set(Attr.LISTING_DONE, bool(listing_done))
             if listing_done:

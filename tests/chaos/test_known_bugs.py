@@ -69,6 +69,11 @@ def test_a_non_ascii_digit_string_is_refused_with_a_typed_error(where: str) -> N
     pages: dict[str, Any] = {"total_pages": 1}
     (medium if where == "file_size" else pages)[where] = "²"
     page = {"_pages": pages, "_embedded": {"errors": [], "media": [medium]}}
+    if where == "file_size":
+        # One unreadable medium never stops a page (issue 11): it is skipped with the typed error's reason.
+        listing = parse_search_page(page, requested_page=1)
+        assert listing.skipped_entries() == [("abc123def", "field 'file_size' should be an integer")]
+        return
     with pytest.raises(ProviderResponseError):
         parse_search_page(page, requested_page=1)
 

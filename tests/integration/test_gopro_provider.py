@@ -102,8 +102,7 @@ def test_server_errors_are_retried_then_given_up(gopro_sim) -> None:
 
 
 @pytest.mark.parametrize(
-    "kind",
-    [ListingFault.HTML_502, ListingFault.TRUNCATED_JSON, ListingFault.EMPTY_PAGE, ListingFault.EMBEDDED_ERRORS],
+    "kind", [ListingFault.HTML_502, ListingFault.TRUNCATED_JSON, ListingFault.EMBEDDED_ERRORS]
 )
 def test_a_broken_page_raises_a_typed_error_and_keeps_what_was_listed(gopro_sim, kind: ListingFault) -> None:
     sim = gopro_sim(videos=9, photos=0, video_size=10 * KB, seed=5)
@@ -121,7 +120,19 @@ def test_a_broken_page_raises_a_typed_error_and_keeps_what_was_listed(gopro_sim,
     error = caught.value
     if isinstance(error, ProviderResponseError):
         assert error.status is not None
-        assert error.snippet or kind == ListingFault.EMPTY_PAGE
+        assert error.snippet
+
+
+def test_an_empty_page_in_the_middle_is_asked_again_then_yielded_short_and_the_walk_goes_on(gopro_sim) -> None:
+    sim = gopro_sim(videos=9, photos=0, video_size=10 * KB, seed=5)
+    slept: list[float] = []
+    provider = provider_for(sim, slept, **{EnvVar.LIST_PAGE_SIZE: "3"})
+    provider.ensure_authenticated()
+    sim.faults.malformed_listing(ListingFault.EMPTY_PAGE, count=None, page=2)
+    pages = list(provider.iter_pages())
+    assert [(p.page, len(p.items), p.short) for p in pages] == [(1, 3, False), (2, 0, True), (3, 3, False)]
+    assert [r.query["page"] for r in sim.requests_to("search")] == [["1"], ["2"], ["2"], ["2"], ["3"]]
+    assert slept == [1.0, 2.0]  # RETRY_BASE_DELAY, doubled
 
 
 @pytest.mark.parametrize("kind", [ListingFault.MISSING_FIELDS, ListingFault.WRONG_TYPES])
@@ -308,13 +319,33 @@ def test_cli_says_clearly_when_credentials_are_refused(gopro_sim) -> None:
     assert done.stdout == ""
 
 
-def test_newer_than_lists_only_newer_media_and_stops_early(gopro_sim) -> None:
-    media = [video(f"dd{day:022x}", day) for day in range(1, 21)]  # created on 1..20 January
+def test_newer_than_asks_for_a_created_range_with_an_explicit_end(gopro_sim) -> None:
+    media = [video(f"dd{day:022x}", day) for day in range(1, 21)]  # created on 1..20 January, 12:00
     sim = gopro_sim(SimulatorConfig(media=media))
     provider = provider_for(sim, **{EnvVar.LIST_PAGE_SIZE: "5"})
+    bound = datetime(2025, 1, 13, 12, 0, 0, 250_000, tzinfo=UTC)
+    end = datetime(2025, 1, 18, 11, 59, 59, 500_000, tzinfo=UTC)
+    pages = list(provider.iter_pages(newer_than=bound, until=end))
+    newer = sorted(item.media_id for page in pages for item in page.items)
+    assert newer == sorted(f"dd{day:022x}" for day in range(14, 18))
+    # The range is written to the second, both ends widened (the server's ends are inclusive): days 13..18 come
+    # back, two pages of 5, and the exact bounds here drop days 13 and 18.
+    requests = sim.requests_to("search")
+    assert [r.query["created_range"] for r in requests] == [["2025-01-13T12:00:00Z,2025-01-18T12:00:00Z"]] * 2
+    assert pages[0].total_items == 6
+    assert len(list(provider.list_media())) == 20  # no bound: everything, no range asked for
+    assert "created_range" not in sim.requests_to("search")[-1].query
+
+
+def test_a_range_the_service_ignores_is_still_applied_and_the_walk_stops_early(gopro_sim) -> None:
+    media = [video(f"dd{day:022x}", day) for day in range(1, 21)]
+    sim = gopro_sim(SimulatorConfig(media=media, honour_ranges=False))
+    provider = provider_for(sim, **{EnvVar.LIST_PAGE_SIZE: "5"})
     bound = datetime(2025, 1, 13, 12, 0, tzinfo=UTC)
-    newer = sorted(item.media_id for item in provider.list_media(newer_than=bound))
+    pages = list(provider.iter_pages(newer_than=bound, until=datetime(2025, 2, 1, tzinfo=UTC)))
+    newer = sorted(item.media_id for page in pages for item in page.items)
     assert newer == sorted(f"dd{day:022x}" for day in range(14, 21))
     # Newest first: page 1 holds days 20..16, page 2 days 15..11 (the bound falls inside), page 3 is all older.
     assert len(sim.requests_to("search")) == 3
-    assert len(list(provider.list_media())) == 20  # no bound: everything, 4 pages
+    assert pages[-1].total_pages == 3
+    assert pages[-1].total_items is None  # no shortfall check on a cut walk

@@ -165,8 +165,9 @@ def test_new_media_are_listed_alone_and_move_the_mark(night) -> None:
 
     assert (outcome["mode"], outcome["listed"], outcome["enqueued"]) == ("incremental", 3, 3)
     assert sorted(queued(pipeline)) == sorted(item.id for item in new)
-    # Page 1 holds the 3 new and 7 older media; page 2, entirely older, ends the listing.
-    assert len(pipeline.simulator.requests_to("search")) == 2
+    # The search asks for what was created after the mark and up to the night's start: one page of 3.
+    (search,) = pipeline.simulator.requests_to("search")
+    assert search.query["created_range"] == ["2025-02-02T05:00:00Z,2025-03-02T02:00:00Z"]
     assert calls.calls["dynamodb.BatchGetItem"] == 1
     assert cursor(pipeline).high_water_mark == new[-1].created_at
     run = pipeline.app.state.runs.get(outcome["run_id"])
@@ -273,8 +274,8 @@ def test_a_continued_incremental_listing_keeps_its_mode(night) -> None:
         }
 
     assert {o["mode"] for o in outcomes} == {"incremental"}
-    # Pages 1-2 hold four new media, page 3 the fifth and an older one, page 4 only older ones: the last.
-    assert len(outcomes) == 4
+    # The search's created_range holds the five new media: pages 1-2 two each, page 3 the fifth (the last).
+    assert len(outcomes) == 3
     assert sorted(queued(pipeline)) == sorted(item.id for item in new)
     after = cursor(pipeline)
     assert after.in_progress is None

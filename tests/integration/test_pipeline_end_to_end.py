@@ -327,4 +327,4 @@ def test_run_local_command_ends_with_a_report_and_exit_zero(tmp_path: Path) -> N
     assert document["ok"] is True
     assert document["report"]["source_deleted"] == 1
     assert document["report"]["retried"] >= 1
-    assert document["report"]["synced"] == 4
+    assert document["report"]["synced"] == 5  # 5 videos, one deleted at the source, plus make demo's BurstVideo

@@ -96,3 +96,15 @@ def test_cli_flags_map_onto_the_config() -> None:
     assert (config.url_ttl, config.content_host) == (60, "localhost")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--video-size", "lots"])
+
+
+def test_cli_switches_on_every_type_short_pages_and_an_absurd_size() -> None:
+    from devtools.gopro_simulator import ALL_TYPES, AbsurdValue, ShortPage
+
+    config = config_from_args(build_parser().parse_args(["--every-type", "--short-pages", "3", "--absurd-size"]))
+    assert config.media is not None
+    assert set(ALL_TYPES) <= {m.type for m in config.media}
+    assert len(config.media) == config.videos + config.photos + len(ALL_TYPES)
+    assert ShortPage(count=3) in config.faults
+    assert any(isinstance(rule, AbsurdValue) for rule in config.faults)
+    assert config_from_args(build_parser().parse_args([])).faults == ()

@@ -8,7 +8,17 @@ from datetime import datetime
 import pytest
 import requests
 
-from devtools.gopro_simulator import ACCEPT_HEADER, GoProSimulator, MediaType, SimMedia, SimulatorConfig
+from devtools.gopro_simulator import (
+    ACCEPT_HEADER,
+    ALL_TYPES,
+    READY_STATES,
+    AbsurdKind,
+    GoProSimulator,
+    MediaType,
+    SimMedia,
+    SimulatorConfig,
+    every_type_library,
+)
 from devtools.gopro_simulator.library import LISTING_FIELDS
 from tests.fixtures.simulator import SimulatorFactory
 from tests.simulator.helpers import TIMEOUT, all_pages, search
@@ -16,21 +26,35 @@ from tests.simulator.helpers import TIMEOUT, all_pages, search
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize(
-    "accept",
-    [
-        None,
-        "application/json",
-        "*/*",
-        "application/vnd.gopro.jk.media+json; version=1.0.0",
-    ],
-)
-def test_listing_without_the_jk_accept_header_is_406(simulator: GoProSimulator, accept: str | None) -> None:
-    headers = {"Authorization": f"Bearer {simulator.credentials.access_token}"}
+@pytest.mark.parametrize("accept", [None, "application/json", "*/*"])
+@pytest.mark.parametrize("authorised", [True, False])
+def test_listing_without_the_jk_accept_header_is_406_before_authentication(
+    simulator: GoProSimulator, accept: str | None, authorised: bool
+) -> None:
+    headers = {"Authorization": f"Bearer {simulator.credentials.access_token}"} if authorised else {}
     if accept is not None:
         headers["Accept"] = accept
     answer = requests.get(f"{simulator.base_url}/media/search", headers=headers, timeout=TIMEOUT)
     assert answer.status_code == 406
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "3.0.0"])
+def test_a_wrong_vendor_version_is_410_gone(simulator: GoProSimulator, version: str) -> None:
+    headers = {
+        "Authorization": f"Bearer {simulator.credentials.access_token}",
+        "Accept": f"application/vnd.gopro.jk.media+json; version={version}",
+    }
+    answer = requests.get(f"{simulator.base_url}/media/search", headers=headers, timeout=TIMEOUT)
+    assert answer.status_code == 410
+
+
+def test_the_web_apps_search_media_type_is_accepted(simulator: GoProSimulator) -> None:
+    headers = {
+        "Authorization": f"Bearer {simulator.credentials.access_token}",
+        "Accept": "application/vnd.gopro.jk.media.search+json; version=2.0.0",
+    }
+    answer = requests.get(f"{simulator.base_url}/media/search", headers=headers, timeout=TIMEOUT)
+    assert answer.status_code == 200
 
 
 def test_listing_accepts_the_jk_media_type_among_others(simulator: GoProSimulator) -> None:
@@ -180,3 +204,91 @@ def test_media_added_and_deleted_at_runtime_show_in_the_listing(simulator: GoPro
     assert victim not in ids
     assert "1" * 24 in ids
     assert simulator.media(victim).deleted
+
+
+def test_every_documented_type_and_ready_state_is_listed_as_given(gopro_sim: SimulatorFactory) -> None:
+    media = every_type_library()
+    for medium, state in zip(media, READY_STATES, strict=False):
+        medium.ready_to_view = state
+    sim = gopro_sim(SimulatorConfig(media=media))
+    listed = {m["id"]: m for m in all_pages(sim, per_page=100)}
+    assert sorted(m["type"] for m in listed.values()) == sorted(ALL_TYPES)
+    assert len(ALL_TYPES) == 16
+    assert {m["ready_to_view"] for m in listed.values()} == set(READY_STATES)
+    assert len(READY_STATES) == 11
+    edits = [m for m in listed.values() if m["type"] in ("MultiClipEdit", "Edit")]
+    assert [(m["file_size"], m["file_extension"]) for m in edits] == [(None, "json"), (None, "json")]
+    chaptered = next(m for m in listed.values() if m["type"] == "Chaptered")
+    assert chaptered["item_count"] == 3
+
+
+def test_created_range_bounds_the_listing_inclusively(gopro_sim: SimulatorFactory) -> None:
+    sim = gopro_sim(SimulatorConfig(media=every_type_library()))  # one medium an hour from 2025-05-01 08:00
+    body = search(sim, per_page=100, created_range="2025-05-01T10:00:00Z,2025-05-01T12:00:00Z").json()
+    assert body["_pages"]["total_items"] == 3
+    assert sorted(m["created_at"] for m in body["_embedded"]["media"]) == [
+        "2025-05-01T10:00:00Z",
+        "2025-05-01T11:00:00Z",
+        "2025-05-01T12:00:00Z",
+    ]
+    open_end = search(sim, per_page=100, created_range="2025-05-01T22:00:00Z,").json()
+    assert open_end["_pages"]["total_items"] == 2
+
+
+@pytest.mark.parametrize("value", ["yesterday,today", "2025-05-01T10:00:00Z", ",", "2025-13-01,2025-05-02"])
+def test_a_malformed_range_answers_500(gopro_sim: SimulatorFactory, value: str) -> None:
+    sim = gopro_sim(SimulatorConfig(media=every_type_library()))
+    assert search(sim, per_page=100, created_range=value).status_code == 500
+
+
+def test_unknown_parameters_are_ignored(gopro_sim: SimulatorFactory) -> None:
+    sim = gopro_sim(SimulatorConfig(media=every_type_library()))
+    body = search(sim, per_page=100, created_rnage="2025-05-01T10:00:00Z,2025-05-01T12:00:00Z").json()
+    assert body["_pages"]["total_items"] == 16
+
+
+def test_a_short_page_says_it_is_full(gopro_sim: SimulatorFactory) -> None:
+    sim = gopro_sim(SimulatorConfig(media=every_type_library()))
+    sim.faults.short_pages(items=2, count=1, page=1)
+    short = search(sim, per_page=10, page=1).json()
+    assert len(short["_embedded"]["media"]) == 2
+    assert short["_pages"] == {"current_page": 1, "per_page": 10, "total_items": 16, "total_pages": 2}
+    again = search(sim, per_page=10, page=1).json()  # minutes later the same page is full
+    assert len(again["_embedded"]["media"]) == 10
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value"),
+    [
+        (AbsurdKind.HUGE_SIZE, "file_size", 10**15),
+        (AbsurdKind.NEGATIVE_SIZE, "file_size", -1),
+        (AbsurdKind.BAD_DATE, "created_at", "0000-13-45T99:99:99Z"),
+    ],
+)
+def test_one_medium_can_carry_an_absurd_value_on_every_listing(
+    gopro_sim: SimulatorFactory, kind: AbsurdKind, field: str, value: object
+) -> None:
+    media = every_type_library()
+    target = media[5].id
+    sim = gopro_sim(SimulatorConfig(media=media))
+    sim.faults.absurd_value(kind, media_id=target)
+    for _ in range(2):
+        listed = {m["id"]: m for m in all_pages(sim, per_page=4)}
+        assert listed[target][field] == value
+        assert all(m[field] != value for i, m in listed.items() if i != target)
+
+
+def test_an_absurd_id_is_listed_outside_the_id_alphabet(gopro_sim: SimulatorFactory) -> None:
+    media = every_type_library()
+    sim = gopro_sim(SimulatorConfig(media=media))
+    sim.faults.absurd_value(AbsurdKind.BAD_ID, media_id=media[0].id)
+    ids = {m["id"] for m in all_pages(sim, per_page=100)}
+    assert f"../{media[0].id}" in ids
+
+
+def test_make_demo_library_has_a_chaptered_recording_and_a_burst_video() -> None:
+    from devtools.local_runtime.demo import demo_library
+
+    media = demo_library(burst_video=True).media or ()
+    assert any(m.type == MediaType.VIDEO and m.items > 1 for m in media)
+    assert [m.type for m in media].count(MediaType.BURST_VIDEO) == 1

@@ -31,14 +31,46 @@ LIST_FIELDS = (
 ORDER_BY = "created_at"
 READY = "ready"
 
-# Compared case-insensitively: dustin's client uses these spellings, its OpenAPI file lower case.
+# All 16 `type` values (dustin/gopro-plus `MediumType`, plus `Edit` from rclone), compared case-insensitively
+# with `_` and `-` dropped. Camera-recorded video kinds are videos; Continuous is a series of photos like a burst;
+# edits made in the app are archived from their `baked_source` render. Audio is listed but never archived.
 TYPES: dict[str, MediaType] = {
     "video": MediaType.VIDEO,
+    "burstvideo": MediaType.VIDEO,
+    "loopedvideo": MediaType.VIDEO,
+    "looped": MediaType.VIDEO,
+    "chaptered": MediaType.VIDEO,
+    "livestream": MediaType.VIDEO,
+    "externalvideo": MediaType.VIDEO,
+    "session": MediaType.VIDEO,
+    "timelapsevideo": MediaType.TIMELAPSE_VIDEO,
     "photo": MediaType.PHOTO,
     "burst": MediaType.BURST,
+    "continuous": MediaType.BURST,
     "timelapse": MediaType.TIMELAPSE,
-    "timelapsevideo": MediaType.TIMELAPSE_VIDEO,
+    "multiclipedit": MediaType.EDIT,
+    "edit": MediaType.EDIT,
+    "audio": MediaType.AUDIO,
 }
+
+# Every `ready_to_view` value the public clients have seen. Only `ready` is reliably downloadable; `failure` will
+# not become ready by waiting; every other one (and any value not seen yet) is a medium still on its way.
+READY_STATES = frozenset(
+    {
+        "ready",
+        "failure",
+        "loading",
+        "registered",
+        "transcoding",
+        "processing",
+        "uploading",
+        "pretranscoding",
+        "updating",
+        "live",
+        "stabilizing",
+    }
+)
+FAILED_STATE = "failure"
 
 # Only for media listed without a `type` (lenient parsing): what their file extension says they are.
 EXTENSION_TYPES: dict[str, MediaType] = {
@@ -52,6 +84,17 @@ EXTENSION_TYPES: dict[str, MediaType] = {
 
 SOURCE_LABEL = "source"
 BAKED_SOURCE_LABEL = "baked_source"  # edits (MultiClipEdit) keep their original under this label
+
+# Server-side date filter of the search (`<ISO>,<ISO>`, upload time); a malformed value answers 500.
+CREATED_RANGE = "created_range"
+# A listed size above the largest object S3 takes is no GoPro medium: one unreadable entry, skipped and reported.
+MAX_MEDIUM_BYTES = 5 * 1024**4
+# Chapters or frames of one medium beyond this are an impossible `item_count`.
+MAX_ITEM_COUNT = 10_000
+# Listed times outside these years are impossible (and one far in the future would push the mark past it).
+EARLIEST_YEAR, LATEST_YEAR = 1990, 2100
+# A page shorter than `_pages` promises is asked again this many times before the walk is called incomplete.
+SHORT_PAGE_RETRIES = 2
 
 # Legacy ids are 13 alphanumerics, current ones 24 hex characters; accept any plain alphanumeric id of a sane
 # length so a future format does not stop the archive, while keeping separators and dots out of URLs and keys.

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pipeline.config import ConfigError, Settings, _bool
+from pipeline.config import ConfigError, Settings
 from pipeline.credentials.model import ProviderCredentialsOverride
 
 DEFAULT_URL = "https://api.gopro.com"
@@ -26,7 +26,9 @@ class GoProEnv(StrEnum):
     CLIENT_SECRET = "GOPRO_CLIENT_SECRET"
     REFRESH_TOKEN = "GOPRO_REFRESH_TOKEN"
     ACCESS_TOKEN = "GOPRO_ACCESS_TOKEN"
-    INCLUDE_RAW = "INCLUDE_RAW"  # archive a photo's RAW (`raw_photo` sidecar, .GPR) beside it
+    # What to archive besides camera videos (the deployment's `archive.edits` / `archive.raw`).
+    INCLUDE_EDITS = "INCLUDE_EDITS"
+    INCLUDE_RAW = "INCLUDE_RAW"
 
 
 #: The variables that carry credentials (they take precedence over the stored secret when present).
@@ -37,6 +39,9 @@ CREDENTIAL_VARIABLES = (GoProEnv.CLIENT_ID, GoProEnv.CLIENT_SECRET, GoProEnv.REF
 class GoProSettings:
     api_url: str = DEFAULT_URL
     auth_url: str = DEFAULT_URL
+    # Edits made in the app (MultiClipEdit, Edit) are archived from their `baked_source` render unless turned off.
+    include_edits: bool = True
+    # RAW sidecars (`raw_photo`, .gpr) beside their photo, when photos are included.
     include_raw: bool = False
     # Credentials given through the environment; kept out of `repr` by the override itself.
     credentials_override: ProviderCredentialsOverride = field(default_factory=ProviderCredentialsOverride)
@@ -46,7 +51,8 @@ class GoProSettings:
         return cls(
             api_url=_url(environ, GoProEnv.API_URL),
             auth_url=_url(environ, GoProEnv.AUTH_URL),
-            include_raw=_bool(environ, GoProEnv.INCLUDE_RAW, cls.include_raw),
+            include_edits=_flag(environ, GoProEnv.INCLUDE_EDITS, default=cls.include_edits),
+            include_raw=_flag(environ, GoProEnv.INCLUDE_RAW, default=cls.include_raw),
             credentials_override=ProviderCredentialsOverride(
                 client_id=environ.get(GoProEnv.CLIENT_ID) or None,
                 client_secret=environ.get(GoProEnv.CLIENT_SECRET) or None,
@@ -66,3 +72,18 @@ def _url(env: Mapping[str, str], name: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
     return value
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {env.get(name)!r}")

@@ -45,6 +45,11 @@ def _opt_int(obj: Mapping[str, Any], key: str, where: Any) -> int | None:
     raise _fail(f"field {key!r} should be an integer", where)
 
 
+class UnreadableMedium(ProviderResponseError):
+    """One listed medium carries an impossible value (absurd size, unparseable date, bad id): that medium is
+    skipped with this reason and reported; the page and the night go on whatever the rest of the page is."""
+
+
 def _opt_time(obj: Mapping[str, Any], key: str, where: Any) -> datetime | None:
     value = _opt_str(obj, key, where)
     if not value:
@@ -52,7 +57,9 @@ def _opt_time(obj: Mapping[str, Any], key: str, where: Any) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise _fail(f"field {key!r} is not an ISO-8601 time", where) from None
+        raise UnreadableMedium(f"{key} {value[:40]!r} is not a time") from None
+    if not api.EARLIEST_YEAR <= parsed.year < api.LATEST_YEAR:
+        raise UnreadableMedium(f"{key} {value[:40]!r} is an impossible time")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -74,7 +81,15 @@ def fallback_filename(media_id: str, filename: str | None, extension: str | None
     return f"{media_id}.{ext}" if ext else media_id
 
 
-def parse_medium(raw: Any) -> MediaItem:
+def _bounded(value: int | None, key: str, upper: int, *, lower: int = 0) -> int | None:
+    if value is not None and not lower <= value <= upper:
+        raise UnreadableMedium(f"{key} {value} is impossible")
+    return value
+
+
+def parse_medium(raw: Any, *, include_edits: bool = True) -> MediaItem:
+    """One listed medium. `ProviderResponseError` when its shape is wrong, `UnreadableMedium` (a subclass) when a
+    value in it is impossible. `include_edits` False marks edits excluded (skipped and reported, not archived)."""
     if not isinstance(raw, Mapping):
         raise _fail("a medium should be a JSON object", raw)
     media_id = raw.get("id")
@@ -82,27 +97,47 @@ def parse_medium(raw: Any) -> MediaItem:
         media_id = str(media_id)
     if not isinstance(media_id, str) or not media_id:
         raise _fail("a medium has no string 'id'", raw)
+    if not api.MEDIA_ID_PATTERN.fullmatch(media_id):
+        raise UnreadableMedium(f"id {media_id[:40]!r} is not a GoPro id")
     raw_type = _opt_str(raw, "type", raw) or ""
     extension = _opt_str(raw, "file_extension", raw)
     media_type = media_type_of(raw_type) if raw_type else type_from_extension(extension)
     ready_state = (_opt_str(raw, "ready_to_view", raw) or "").lower()
+    size = _bounded(_opt_int(raw, "file_size", raw), "file_size", api.MAX_MEDIUM_BYTES)
+    item_count = _bounded(_opt_int(raw, "item_count", raw), "item_count", api.MAX_ITEM_COUNT, lower=1)
+    excluded = ""
+    if media_type is MediaType.EDIT and not include_edits:
+        excluded = "edits are turned off (INCLUDE_EDITS=false)"
     return MediaItem(
         provider=api.NAME,
         media_id=media_id,
         filename=fallback_filename(media_id, _opt_str(raw, "filename", raw), extension),
         media_type=media_type,
-        size=_opt_int(raw, "file_size", raw),
+        size=size,
         captured_at=_opt_time(raw, "captured_at", raw),
         created_at=_opt_time(raw, "created_at", raw),
         # A missing state is read as ready: the download then decides, instead of skipping forever.
         ready=ready_state in ("", api.READY),
         raw_type=raw_type,
         ready_state=ready_state,
-        item_count=_opt_int(raw, "item_count", raw),
+        item_count=item_count,
+        excluded=excluded,
     )
 
 
-def parse_search_page(payload: Any, *, requested_page: int, status: int = 200) -> ListingPage:
+def _label(raw: Any, index: int) -> str:
+    raw_id = raw.get("id") if isinstance(raw, Mapping) else None
+    if isinstance(raw_id, str) and raw_id:
+        return raw_id[:64]
+    return f"<entry {index}>"
+
+
+def parse_search_page(
+    payload: Any, *, requested_page: int, status: int = 200, include_edits: bool = True
+) -> ListingPage:
+    """One `/media/search` answer. A medium that cannot be used is skipped with its reason; only an answer whose
+    envelope is wrong, or a page of several entries none of which has the shape of a medium (the API changed),
+    raises. An empty page is returned as such: whether it is the end or a short page is the caller's call."""
     if not isinstance(payload, Mapping):
         raise _fail("the search answer should be a JSON object", payload, status)
     embedded = payload.get("_embedded")
@@ -122,29 +157,54 @@ def parse_search_page(payload: Any, *, requested_page: int, status: int = 200) -
         raise _fail("'_embedded.media' should be a list", payload, status)
     pages = payload.get("_pages")
     total_pages: int | None = None
+    total_items: int | None = None
     if pages is not None:
         if not isinstance(pages, Mapping):
             raise _fail("'_pages' should be an object", payload, status)
         total_pages = _opt_int(pages, "total_pages", payload)
+        total_items = _opt_int(pages, "total_items", payload)
     items: list[MediaItem] = []
     skipped: list[str] = []
-    first_error: ProviderResponseError | None = None
-    for raw in media:
+    reasons: list[str] = []
+    listed: list[str] = []
+    shape_errors: list[ProviderResponseError] = []
+    for index, raw in enumerate(media):
+        label = _label(raw, index)
+        if not label.startswith("<"):
+            listed.append(label)
         try:
-            items.append(parse_medium(raw))
+            items.append(parse_medium(raw, include_edits=include_edits))
         except ProviderResponseError as exc:
             # One bad entry must not stop the archive night after night: report it and go on with the rest.
-            raw_id = raw.get("id") if isinstance(raw, Mapping) else None
-            skipped.append(
-                raw_id if isinstance(raw_id, str) and raw_id else f"<entry {len(items) + len(skipped)}>"
-            )
-            first_error = first_error or exc
-    if media and not items and first_error is not None:
-        # Every entry unusable is not one bad medium: the answer's shape changed. Say so with a snippet.
-        raise first_error
-    if not items and total_pages is not None and requested_page < total_pages:
-        raise _fail(f"page {requested_page} of {total_pages} is empty", payload, status)
-    return ListingPage(page=requested_page, total_pages=total_pages, items=tuple(items), skipped=tuple(skipped))
+            skipped.append(label)
+            reasons.append(_reason(exc))
+            if not isinstance(exc, UnreadableMedium):
+                shape_errors.append(exc)
+    if len(media) >= 2 and len(shape_errors) == len(media):
+        # Not one entry of several has the shape of a medium: the answer's shape changed. Say so with a snippet.
+        raise shape_errors[0]
+    return ListingPage(
+        page=requested_page,
+        total_pages=total_pages,
+        items=tuple(items),
+        skipped=tuple(skipped),
+        skip_reasons=tuple(reasons),
+        total_items=total_items,
+        listed_ids=tuple(listed),
+    )
+
+
+def page_size_of(payload: Any) -> int | None:
+    """`_pages.per_page` as the answer states it (larger values asked for are silently capped)."""
+    pages = payload.get("_pages") if isinstance(payload, Mapping) else None
+    value = pages.get("per_page") if isinstance(pages, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _reason(exc: ProviderResponseError) -> str:
+    """A short reason for the report (a shape error's snippet of the answer is for the log, not the e-mail)."""
+    text = str(exc.args[0]) if exc.args else type(exc).__name__
+    return text.split(" (HTTP ")[0][:200]
 
 
 def parse_download(

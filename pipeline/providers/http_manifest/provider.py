@@ -59,7 +59,9 @@ class HttpManifestProvider(CloudProvider):
             raise InvalidMediaId(media_id, "ids are 1 to 128 letters, digits, '_' or '-'")
         return media_id
 
-    def iter_pages(self, *, start_page: int = 1, newer_than: datetime | None = None) -> Iterator[ListingPage]:
+    def iter_pages(
+        self, *, start_page: int = 1, newer_than: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[ListingPage]:
         """The manifest page by page (following `next`); pages before `start_page` are fetched but not yielded."""
         for number, page in self._pages():
             if number < start_page:
@@ -67,6 +69,8 @@ class HttpManifestProvider(CloudProvider):
             items = tuple(e.item for e in page.entries)
             if newer_than is not None:
                 items = tuple(i for i in items if i.captured_at is None or i.captured_at > newer_than)
+            if until is not None:
+                items = tuple(i for i in items if i.captured_at is None or i.captured_at <= until)
             yield ListingPage(page=number, total_pages=None, items=items, skipped=page.skipped)
 
     def resolve_download(

@@ -1,5 +1,6 @@
 import contextlib
 import json
+import re
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from pipeline.providers.base import MediaType
 from pipeline.providers.errors import InvalidMediaId, ProviderResponseError
 from pipeline.providers.gopro.parsing import (
+    UnreadableMedium,
     media_type_of,
     parse_download,
     parse_medium,
@@ -112,6 +114,80 @@ def test_one_unreadable_medium_is_skipped_but_a_page_of_them_is_an_error() -> No
         parse_search_page(page([{"filename": "a"}, {"filename": "b"}]), requested_page=1)
 
 
+@pytest.mark.parametrize(
+    ("raw_type", "expected"),
+    [
+        ("Video", MediaType.VIDEO),
+        ("BurstVideo", MediaType.VIDEO),
+        ("LoopedVideo", MediaType.VIDEO),
+        ("Looped", MediaType.VIDEO),
+        ("Chaptered", MediaType.VIDEO),
+        ("Livestream", MediaType.VIDEO),
+        ("ExternalVideo", MediaType.VIDEO),
+        ("Session", MediaType.VIDEO),
+        ("TimeLapseVideo", MediaType.TIMELAPSE_VIDEO),
+        ("Photo", MediaType.PHOTO),
+        ("Burst", MediaType.BURST),
+        ("Continuous", MediaType.BURST),  # a series of photos, archived like a burst
+        ("TimeLapse", MediaType.TIMELAPSE),
+        ("MultiClipEdit", MediaType.EDIT),
+        ("Edit", MediaType.EDIT),
+        ("Audio", MediaType.AUDIO),
+        ("burst_video", MediaType.VIDEO),
+        ("Hologram", MediaType.UNKNOWN),
+    ],
+)
+def test_every_documented_type_is_classified(raw_type: str, expected: MediaType) -> None:
+    item = parse_medium(medium(type=raw_type))
+    assert item.media_type is expected
+    assert item.raw_type == raw_type
+
+
+def test_edits_are_archived_by_default_and_excluded_when_turned_off() -> None:
+    edit = medium(type="MultiClipEdit", file_size=None, file_extension="json")
+    assert parse_medium(edit).excluded == ""
+    assert "INCLUDE_EDITS" in parse_medium(edit, include_edits=False).excluded
+    assert parse_medium(medium(), include_edits=False).excluded == ""
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"file_size": 10**15}, "file_size 1000000000000000 is impossible"),
+        ({"file_size": -1}, "file_size -1 is impossible"),
+        ({"item_count": 0}, "item_count 0 is impossible"),
+        ({"item_count": 10**9}, "item_count 1000000000 is impossible"),
+        ({"created_at": "0000-13-45T99:99:99Z"}, "created_at '0000-13-45T99:99:99Z' is not a time"),
+        ({"captured_at": "yesterday"}, "captured_at 'yesterday' is not a time"),
+        ({"created_at": "2999-01-01T00:00:00Z"}, "created_at '2999-01-01T00:00:00Z' is an impossible time"),
+        ({"id": "../62NzWRrpPXm7o"}, "id '../62NzWRrpPXm7o' is not a GoPro id"),
+    ],
+)
+def test_an_impossible_value_skips_that_medium_with_a_reason(overrides: dict[str, Any], reason: str) -> None:
+    with pytest.raises(UnreadableMedium, match=re.escape(reason)):
+        parse_medium(medium(**overrides))
+    # On a page, the medium is skipped with the reason and the page goes on, even when it is alone on it.
+    for media in ([medium(**overrides)], [medium(id="a" * 24), medium(**overrides)]):
+        listing = parse_search_page(page(media), requested_page=1)
+        assert listing.skip_reasons[-1] == reason
+        assert listing.skipped_entries()[-1][1] == reason
+    alone = parse_search_page(page([medium(**overrides), medium(**overrides, type="Photo")]), requested_page=1)
+    assert alone.items == ()
+    assert len(alone.skipped) == 2
+
+
+def test_a_page_states_its_totals_and_every_id_it_listed() -> None:
+    listing = parse_search_page(
+        page([medium(), {"filename": "no-id.mp4"}, medium(id="b" * 24, file_size=-5)]), requested_page=1
+    )
+    assert listing.total_items == 250
+    assert listing.listed_ids == ("62NzWRrpPXm7o", "b" * 24)
+    assert listing.skipped_entries() == [
+        ("<entry 1>", "a medium has no string 'id'"),
+        ("b" * 24, "file_size -5 is impossible"),
+    ]
+
+
 def test_a_medium_without_type_is_typed_by_its_extension() -> None:
     untyped = dict(medium())
     del untyped["type"]
@@ -120,9 +196,10 @@ def test_a_medium_without_type_is_typed_by_its_extension() -> None:
     assert parse_medium({**untyped, "file_extension": "xyz"}).media_type is MediaType.UNKNOWN
 
 
-def test_an_empty_page_in_the_middle_is_an_error_but_at_the_end_it_is_the_end() -> None:
-    with pytest.raises(ProviderResponseError, match="page 2 of 3 is empty"):
-        parse_search_page(page([], current=2, total=3), requested_page=2)
+def test_an_empty_page_is_returned_as_such_with_its_totals() -> None:
+    # Whether an empty page is the end or a short page is the provider's call (it asks again).
+    middle = parse_search_page(page([], current=2, total=3), requested_page=2)
+    assert (middle.items, middle.total_pages, middle.total_items) == ((), 3, 250)
     assert parse_search_page(page([], current=4, total=3), requested_page=4).items == ()
     assert parse_search_page(page([], total=None), requested_page=9).items == ()
 
