@@ -119,10 +119,14 @@ class DictProvider(CloudProvider):
     def ensure_authenticated(self, *, min_validity_seconds: int = 0) -> None:
         self.authenticated += 1
 
-    def iter_pages(self, *, start_page: int = 1, newer_than: datetime | None = None) -> Iterator[ListingPage]:
+    def iter_pages(
+        self, *, start_page: int = 1, newer_than: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[ListingPage]:
         ordered = sorted(self.library.values(), key=lambda item: item.created_at or START, reverse=True)
         if newer_than is not None:
             ordered = [item for item in ordered if item.created_at is None or item.created_at > newer_than]
+        if until is not None:
+            ordered = [item for item in ordered if item.created_at is None or item.created_at <= until]
         chunks = [ordered[i : i + self.page_size] for i in range(0, len(ordered), self.page_size)] or [[]]
         for number in range(start_page, len(chunks) + 1):
             if self.list_error is not None and len(self.pages_served) >= self.fail_after_pages:
