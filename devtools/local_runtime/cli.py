@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_local(args: argparse.Namespace, settings: Settings) -> int:
     out = sys.stdout
     try:
-        with _log_destination(args, settings) as logs, redirect_stdout(logs):  # the functions' stdout: their logs
+        with log_destination(args, settings) as logs, redirect_stdout(logs):  # the functions' stdout: their logs
             return _run(args, settings, out)
     except KeyboardInterrupt:
         out.write("\n")
@@ -97,7 +97,7 @@ def run_local(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @contextmanager
-def _log_destination(args: argparse.Namespace, settings: Settings) -> Iterator[IO[str]]:
+def log_destination(args: argparse.Namespace, settings: Settings) -> Iterator[IO[str]]:
     """stderr with -v, else the log file (truncated: it holds this run only); the logging handler points there."""
     if args.verbose:
         configure_logging(settings.log_level, stream=sys.stderr)
@@ -146,7 +146,7 @@ def _run(args: argparse.Namespace, settings: Settings, out: IO[str]) -> int:
             out.flush()
             if simulator is not None:
                 apply_scenario(pipeline)
-            progress = _progress(pipeline, listing, out, plain=args.verbose)
+            progress = night_progress(pipeline, listing, out, plain=args.verbose)
             drained, stats = pipeline.drain(progress=progress)
             progress.finish()
             result = pipeline.result(listing, pipeline.summarise() if drained else {}, drained, stats)
@@ -160,7 +160,7 @@ def _run(args: argparse.Namespace, settings: Settings, out: IO[str]) -> int:
     return report.exit_code
 
 
-def _progress(pipeline: LocalPipeline, listing: dict[str, object], out: IO[str], *, plain: bool) -> Progress:
+def night_progress(pipeline: LocalPipeline, listing: dict[str, object], out: IO[str], *, plain: bool) -> Progress:
     """A Progress over the run record. The total size is not known (the lister records sizes only in the
     messages it sends), so the bar and the time left go by videos."""
     app = pipeline.app

@@ -79,7 +79,9 @@ class DemoReport:
                 f"{listing.get('already_archived', 0)} already archived, "
                 f"{self.skipped} skipped (not videos or not ready)"
             )
-            retried = f" ({self.retried} after a retry)" if self.retried else ""
+            retried = ""
+            if self.retried:
+                retried = f"; {self.retried} {'delivery' if self.retried == 1 else 'deliveries'} retried"
             lines.append(f"  archived   {self.archived} videos, {self.bytes_archived / 1e6:.1f} MB{retried}")
             lines.append(
                 f"  queued     {self.queued} = {self.archived} archived + {self.deleted_at_source} deleted at the "

@@ -31,7 +31,7 @@ def _make_demo(log_file: Path) -> list[str]:
 def _assert_report(screen: str) -> None:
     assert re.search(r"^OK in \d+:\d\d: every queued video was archived$", screen, re.MULTILINE), screen
     assert "queued     12 = 11 archived + 1 deleted at the source + 0 failed + 0 unfinished" in screen, screen
-    assert "archived   11 videos, 51.3 MB (1 after a retry)" in screen, screen
+    assert "archived   11 videos, 51.3 MB; 1 delivery retried" in screen, screen
     assert JSON_LINE.search(screen) is None, f"JSON log lines on the screen:\n{screen}"
     assert "Traceback" not in screen, screen
 
