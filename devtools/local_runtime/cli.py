@@ -92,7 +92,7 @@ def run_local(args: argparse.Namespace, settings: Settings) -> int:
             return _run(args, settings, out)
     except KeyboardInterrupt:
         out.write("\n")
-        print("interrupted: the local stack was stopped, nothing was kept", file=sys.stderr)
+        print("interrupted: the run was stopped (an embedded local stack keeps nothing)", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -100,4 +100,4 @@ def test_ctrl_c_stops_with_one_line_and_exit_130(sim: GoProSimulator, tmp_path: 
             demo.kill()
             demo.communicate()
     assert demo.returncode == 130, out + err
-    assert err == "interrupted: the local stack was stopped, nothing was kept\n"
+    assert err == "interrupted: the run was stopped (an embedded local stack keeps nothing)\n"
