@@ -2,19 +2,35 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup lint format test test-fast demo synth infra-check cfn-lint checkov checkov-setup localstack-setup clean bench \
-	chaos chaos-report
+.PHONY: setup demo-setup lint format test test-fast demo local-stack synth infra-check cfn-lint checkov \
+	checkov-setup localstack-setup clean bench chaos chaos-report
 
-$(STAMP): requirements.txt requirements-dev.txt
+# One .venv, filled in two steps with a stamp each: the demo set (requirements-demo.txt: the runtime and the moto
+# server, what `make demo` and `make local-stack` need, under a minute to install) and the full set
+# (requirements-dev.txt: the tests, the CDK and the template checks, which `make test` adds to the same .venv).
+DEMO_STAMP := $(VENV)/.demo-stamp
+STAMP := $(VENV)/.installed-stamp
+
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+
+$(DEMO_STAMP): requirements.txt requirements-demo.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-demo.txt
+	touch $(DEMO_STAMP)
+
+$(STAMP): requirements.txt requirements-demo.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
-	touch $(STAMP)
+	touch $(DEMO_STAMP) $(STAMP)
 
 setup: $(STAMP)
+demo-setup: $(DEMO_STAMP)
+
+# A .venv with the full set has the demo set too. `make demo DEMO_SETUP=` runs with the .venv as it is (the tmux
+# test of tests/demo/ does, so as never to install into a shared .venv).
+DEMO_SETUP = $(if $(wildcard $(STAMP)),$(STAMP),$(DEMO_STAMP))
 
 # Infrastructure checks. checkov pins packages that clash with the dev tools, so it has its own virtualenv.
 CHECKOV_VENV := .venv-checkov
@@ -78,8 +94,13 @@ rie-setup: setup
 test: lint infra-check rie-setup localstack-setup
 	$(BIN)/python -m pytest
 
-demo: setup
-	$(BIN)/python -m devtools.local_runtime
+# DEMO_ARGS=-v shows the functions' logs instead of writing them to a file (see --help for the rest).
+demo: $(DEMO_SETUP)
+	$(BIN)/python -m devtools.local_runtime $(DEMO_ARGS)
+
+# A local stack that stays up for the scripts (moto server + GoPro simulator on fixed ports; Ctrl-C stops it).
+local-stack: $(DEMO_SETUP)
+	$(BIN)/python -m devtools.local_stack $(LOCAL_STACK_ARGS)
 
 # Issue 6's chaos suite: `make test` runs its quick set; these add the long randomised set (SEED=n reseeds it,
 # CHAOS_RUNS=n sets how many random nights). `chaos-report` also rewrites docs/reliability.md from the outcomes.

@@ -6,7 +6,11 @@ Filename, capture time and size come from the provider and, where it does not sa
 has no capture time), from the medium's state record, so the object lands under the same S3 key the nightly
 run would have used. Works against AWS and against a local stack (--endpoint-url).
 
-Example: python scripts/enqueue_media.py 62NzWRrpPXm7o --env prod
+`--force` archives a COMPLETED medium again: its record goes back to PENDING before the message is sent, so the
+downloader delivers it anew (files already in S3 with the right size are checked and kept, a missing or
+different one is downloaded again). Without it, a COMPLETED medium's message is acknowledged unchanged.
+
+Example: python scripts/enqueue_media.py 62NzWRrpPXm7o --env prod [--force]
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ def build_parser() -> ScriptParser:
     parser.add_argument("media_id", metavar="MEDIA_ID", help="the provider's id of the medium")
     parser.add_argument("--provider", help="provider name (default: SYNC_PROVIDER or gopro)")
     parser.add_argument("--run-id", help=f"run id to stamp on the message (default: {MANUAL_RUN_PREFIX}-<time>)")
+    parser.add_argument(
+        "--force", action="store_true", help="archive it again even if COMPLETED (its record is reset to PENDING)"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
@@ -92,12 +99,14 @@ def enqueue(
     raw_id: str,
     run_id: str | None,
     *,
+    force: bool = False,
     provider: CloudProvider | None = None,
     url: str | None = None,
     state: StateStore | None = None,
 ) -> dict[str, object]:
     """One medium onto the download queue. `provider`, `url` and `state` let a caller enqueueing many media
-    (`audit_archive.py --repair`) build them once; by default they are made here."""
+    (`audit_archive.py --repair`) build them once; by default they are made here. `force`: a COMPLETED medium
+    is reset to PENDING first, so the downloader archives it again."""
     if provider is None:
         try:
             provider = registry.create(provider_name, ctx.settings)
@@ -131,6 +140,9 @@ def enqueue(
         )
     except PoisonMessage as exc:
         raise UsageError(f"cannot build the message: {exc}") from None
+    reset = force and record is not None and record.status is MediaStatus.COMPLETED
+    if reset:
+        _reopen(ctx, state, provider_name, media_id)
     with aws_call(f"queue {ctx.names.queue}", ctx):
         report = send_download_messages(ctx.client("sqs"), url, [message])
     if not report.ok:
@@ -147,14 +159,25 @@ def enqueue(
         "run_id": message.run_id,
         "correlation_id": message.correlation_id,
         "state": record.status.value if record else None,
+        "reset_to_pending": reset,
     }
+
+
+def _reopen(ctx: Context, state: StateStore, provider_name: str, media_id: str) -> None:
+    """COMPLETED -> PENDING before the message goes out, so the downloader claims it instead of acknowledging it.
+    If the send then fails, the PENDING record is not lost work: the next nightly listing queues it again."""
+    with aws_call(f"table {ctx.settings.table_name}", ctx):
+        outcome = state.media.reset_to_pending(provider_name, media_id, completed_too=True)
+    if not outcome.applied:
+        reason = outcome.refusal.value if outcome.refusal else "refused"
+        raise ScriptError(f"cannot reset {provider_name}/{media_id} to PENDING ({reason}); nothing enqueued")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args)
     ctx = load_context(args, provider=args.provider)
-    result = enqueue(ctx, ctx.settings.provider, args.media_id, args.run_id)
+    result = enqueue(ctx, ctx.settings.provider, args.media_id, args.run_id, force=args.force)
     if args.json:
         print_json(result)
         return EXIT_OK
@@ -162,8 +185,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"enqueued {result['provider']}/{result['media_id']} ({result['filename']}) on {result['queue']}"
         f" as message {result['message_id']} (run {result['run_id']})"
     )
-    if result["state"] == MediaStatus.COMPLETED.value:
-        print("note: this medium is already archived (COMPLETED); the downloader will acknowledge it unchanged")
+    if result["reset_to_pending"]:
+        print("reset from COMPLETED to PENDING (--force): the downloader will archive it again")
+    elif result["state"] == MediaStatus.COMPLETED.value:
+        print(
+            "note: this medium is already archived (COMPLETED); the downloader will acknowledge it unchanged "
+            "(--force archives it again)"
+        )
     if result["captured_at"] is None:
         print("note: capture date unknown; the object will be stored under an 'undated' S3 prefix")
     return EXIT_OK

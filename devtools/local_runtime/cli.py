@@ -1,8 +1,11 @@
-"""`python -m devtools.local_runtime`: the whole pipeline on this machine, with a progress line and the report.
+"""`python -m devtools.local_runtime`: the whole pipeline on this machine, with a progress bar and a short report.
 
-stdout carries the progress line and the report; the functions' own output (JSON logs and EMF metric lines, on
-stdout in Lambda) goes to stderr, as Lambda sends it to CloudWatch Logs rather than to whoever invoked it.
-Exit codes: 0 every queued video was archived, 1 not, 2 bad configuration or arguments (as `python -m pipeline`).
+stdout carries the progress and the final report, nothing else. The functions' own output (JSON logs and EMF
+metric lines, on stdout in Lambda, where they go to CloudWatch Logs rather than to whoever invoked the function)
+goes to a log file the command names (`--log-file`, default `.cache/demo/local-run.log`), and with `-v` to stderr
+instead. On a terminal the progress is one bar rewritten in place; piped, a plain line every few seconds and the
+final one. Exit codes: 0 every queued video was archived, 1 not, 2 bad configuration or arguments (as
+`python -m pipeline`), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,20 +15,25 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
-from contextlib import redirect_stdout
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import IO
 
 from devtools.gopro_simulator import GoProSimulator, parse_size
 from devtools.local_runtime.demo import apply_scenario, demo_library
 from devtools.local_runtime.pipeline import LocalPipeline, RunResult
+from devtools.local_runtime.progress import Progress, Snapshot
+from devtools.local_runtime.report import gather
 from pipeline.cli import run_command
 from pipeline.config import Settings
+from pipeline.observability.logging import configure_logging
 from pipeline.version import version_line
 
 log = logging.getLogger(__name__)
 MIB = 1024 * 1024
+EXIT_INTERRUPTED = 130
+DEFAULT_LOG_FILE = Path(".cache/demo/local-run.log")
 # Small parts so a demo of few-MB videos exercises multipart uploads as 3 GB videos do in production.
 DEMO_OVERRIDES = {
     "part_size_bytes": 5 * MIB,
@@ -35,58 +43,40 @@ DEMO_OVERRIDES = {
 }
 
 
-class Progress:
-    """Videos done/total, bytes and rate: one rewritten line on a terminal, a plain line every few seconds else."""
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
-    def __init__(self, pipeline: LocalPipeline, run_id: str, stream: IO[str]) -> None:
-        self._pipeline = pipeline
-        self._run_id = run_id
-        self._stream = stream
-        self._tty = stream.isatty()
-        self._started = time.monotonic()
-        self._last_line = ""
-        self._last_print = 0.0
 
-    def __call__(self) -> None:
-        app = self._pipeline.app
-        if app is None:
-            return
-        now = time.monotonic()
-        if not self._tty and now - self._last_print < 3.0:
-            return
-        run = app.state.runs.get(self._run_id)
-        if run is None:
-            return
-        done = run.synced + run.failed + run.source_deleted
-        elapsed = max(0.001, now - self._started)
-        line = (
-            f"videos {done}/{run.enqueued} | {run.bytes_transferred / 1e6:.1f} MB | "
-            f"{run.bytes_transferred / 1e6 / elapsed:.1f} MB/s | failed {run.failed}"
-        )
-        if line == self._last_line and not self._tty:
-            return
-        self._last_line, self._last_print = line, now
-        if self._tty:
-            self._stream.write("\r" + line.ljust(70))
-        else:
-            self._stream.write(line + "\n")
-        self._stream.flush()
-
-    def finish(self) -> None:
-        if self._tty:
-            self._stream.write("\n")
+def _videos(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m devtools.local_runtime", description="run the whole pipeline on an embedded local stack"
+        prog="python -m devtools.local_runtime",
+        description="run the whole pipeline on an embedded local stack",
+        epilog="Exit codes: 0 every queued video was archived, 1 not, 2 bad arguments or configuration, "
+        "130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=version_line())
     parser.add_argument("--aws-endpoint-url", help="use this AWS endpoint instead of starting a moto server")
     parser.add_argument("--api-url", help="use this GoPro API instead of starting the simulator")
-    parser.add_argument("--videos", type=int, default=12, help="simulated library size (default 12)")
-    parser.add_argument("--video-size", default="4MB", help="simulated video size (default 4MB)")
+    parser.add_argument("--videos", type=_videos, default=12, help="simulated library size (default 12)")
+    parser.add_argument("--video-size", type=_size, default="4MB", help="simulated video size (default 4MB)")
     parser.add_argument("--report-json", help="also write the run report to this file")
+    parser.add_argument(
+        "--log-file", type=Path, default=DEFAULT_LOG_FILE, help="where the logs go (default %(default)s)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="logs on stderr instead of the log file")
     return parser
 
 
@@ -97,15 +87,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_local(args: argparse.Namespace, settings: Settings) -> int:
     out = sys.stdout
-    with redirect_stdout(sys.stderr):  # the functions' stdout is their log stream
-        return _run(args, settings, out)
+    try:
+        with log_destination(args, settings) as logs, redirect_stdout(logs):  # the functions' stdout: their logs
+            return _run(args, settings, out)
+    except KeyboardInterrupt:
+        out.write("\n")
+        print("interrupted: the run was stopped (an embedded local stack keeps nothing)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+@contextmanager
+def log_destination(args: argparse.Namespace, settings: Settings) -> Iterator[IO[str]]:
+    """stderr with -v, else the log file (truncated: it holds this run only); the logging handler points there."""
+    if args.verbose:
+        configure_logging(settings.log_level, stream=sys.stderr)
+        yield sys.stderr
+        return
+    path: Path = args.log_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as stream:
+        configure_logging(settings.log_level, stream=stream)
+        logging.captureWarnings(True)
+        try:
+            yield stream
+        finally:
+            configure_logging(settings.log_level, stream=sys.stderr)
 
 
 def _run(args: argparse.Namespace, settings: Settings, out: IO[str]) -> int:
+    started = time.monotonic()
     overrides = dict(DEMO_OVERRIDES)
     simulator = None
     if not args.api_url:
-        simulator = GoProSimulator(demo_library(args.videos, parse_size(args.video_size), burst_video=True))
+        simulator = GoProSimulator(demo_library(args.videos, args.video_size, burst_video=True))
     pipeline = LocalPipeline(
         base_settings=settings,
         aws_endpoint_url=args.aws_endpoint_url,
@@ -113,12 +127,15 @@ def _run(args: argparse.Namespace, settings: Settings, out: IO[str]) -> int:
         simulator=simulator,
         settings_overrides=overrides,
     )
+    log_file = None if args.verbose else args.log_file
     with pipeline:
         where = args.aws_endpoint_url or "an embedded moto server"
         print(f"local stack: {where}; GoPro API: {args.api_url or pipeline.simulator.base_url}", file=out)
+        if log_file is not None:
+            print(f"logs: {log_file} (-v shows them here)", file=out)
+        out.flush()
         listing = pipeline.list()
         if listing.get("error"):
-            print(f"the lister failed: {listing['error']}", file=out)
             result = pipeline.result(listing, pipeline.summarise(), True, _no_stats())
         else:
             print(
@@ -126,33 +143,45 @@ def _run(args: argparse.Namespace, settings: Settings, out: IO[str]) -> int:
                 f"{listing['already_archived']} already archived",
                 file=out,
             )
+            out.flush()
             if simulator is not None:
                 apply_scenario(pipeline)
-            progress = Progress(pipeline, listing["run_id"], out)
+            progress = night_progress(pipeline, listing, out, plain=args.verbose)
             drained, stats = pipeline.drain(progress=progress)
-            progress()
             progress.finish()
             result = pipeline.result(listing, pipeline.summarise() if drained else {}, drained, stats)
-    _print_report(result, out)
+        report = gather(pipeline, result, elapsed_seconds=time.monotonic() - started, log_file=log_file)
+    if result.report_text:
+        log.info("the published report:\n%s", result.report_text)
+    print("\n".join(report.lines()), file=out)
+    out.flush()
     if args.report_json:
         Path(args.report_json).write_text(json.dumps(_as_json(result), indent=2, sort_keys=True))
-    return 0 if result.ok else 1
+    return report.exit_code
+
+
+def night_progress(pipeline: LocalPipeline, listing: dict[str, object], out: IO[str], *, plain: bool) -> Progress:
+    """A Progress over the run record. The total size is not known (the lister records sizes only in the
+    messages it sends), so the bar and the time left go by videos."""
+    app = pipeline.app
+    assert app is not None
+    run_id = str(listing["run_id"])
+
+    def read() -> Snapshot | None:
+        run = app.state.runs.get(run_id)
+        if run is None:
+            return None
+        done = run.synced + run.failed + run.source_deleted
+        return Snapshot(done=done, failed=run.failed, bytes_done=run.bytes_transferred)
+
+    queued = int(str(listing.get("enqueued", 0)))
+    return Progress(read, total_videos=queued, total_bytes=None, stream=out, bar=False if plain else None)
 
 
 def _no_stats():  # type: ignore[no-untyped-def]
     from devtools.local_runtime.pipeline import ConsumerStats
 
     return ConsumerStats()
-
-
-def _print_report(result: RunResult, out: IO[str]) -> None:
-    print("", file=out)
-    if result.report_text:
-        print(result.report_text.split("\n--- JSON ---")[0], file=out)
-    else:
-        print("no report was published (the queue did not drain in time)", file=out)
-    verdict = "every queued video was archived" if result.ok else "NOT every queued video was archived"
-    print(f"\nresult: {verdict} (statuses {result.statuses}, DLQ {result.dlq_depth})", file=out)
 
 
 def _as_json(result: RunResult) -> dict[str, object]:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from devtools.gopro_simulator import MB, MediaType, SimMedia, SimulatorConfig
+from pipeline import resources
 
 if TYPE_CHECKING:
     from devtools.local_runtime.pipeline import LocalPipeline
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 DELETED_ID = "5f0c1a2b3c4d5e6f70819202"
 FLAKY_ID = "5f0c1a2b3c4d5e6f70819203"
+# The local stack's night only: a video every delivery of which fails, so it ends in the dead-letter queue.
+DEAD_LETTER_ID = "5f0c1a2b3c4d5e6f70819205"
 
 
 BURST_VIDEO_ID = "5f0c1a2b3c4d5e6f70819f03"
@@ -68,3 +71,14 @@ def apply_scenario(pipeline: LocalPipeline) -> None:
             after_bytes=256 * 1024, count=pipeline.settings.retry_max_attempts, media_id=FLAKY_ID
         )
         log.info("demo: downloads of %s will be cut %d times", FLAKY_ID, pipeline.settings.retry_max_attempts)
+
+
+def apply_dead_letter(pipeline: LocalPipeline) -> None:
+    """Cuts every download of DEAD_LETTER_ID for as many deliveries as SQS makes before the DLQ, and no more: it
+    ends FAILED with its message in the dead-letter queue, and a redrive afterwards succeeds."""
+    sim = pipeline.simulator
+    if sim is None or pipeline.settings is None or DEAD_LETTER_ID not in {m.id for m in sim.library}:
+        return
+    cuts = resources.MAX_RECEIVE_COUNT * pipeline.settings.retry_max_attempts
+    sim.faults.cut_connection(after_bytes=256 * 1024, count=cuts, media_id=DEAD_LETTER_ID)
+    log.info("local stack: the first %d downloads of %s will be cut (it goes to the DLQ)", cuts, DEAD_LETTER_ID)

@@ -221,12 +221,7 @@ class LocalPipeline:
         stats = ConsumerStats()
         stop = threading.Event()
         busy = [False] * self._consumers
-        threads = [
-            threading.Thread(target=self._consume, args=(i, stop, busy, stats), name=f"consumer-{i}", daemon=True)
-            for i in range(self._consumers)
-        ]
-        for thread in threads:
-            thread.start()
+        threads = self._start_consumers(stop, busy, stats)
         deadline = time.monotonic() + timeout
         quiet_checks = 0
         drained = False
@@ -245,6 +240,32 @@ class LocalPipeline:
             for thread in threads:
                 thread.join(LAMBDA_TIMEOUT_SECONDS)
         return drained, stats
+
+    def serve(self) -> Callable[[], ConsumerStats]:
+        """Consumers that keep polling the queue until the returned function is called (it waits for them and
+        returns their counts): the event source mapping of a local stack that stays up (`devtools.local_stack`)."""
+        stats = ConsumerStats()
+        stop = threading.Event()
+        threads = self._start_consumers(stop, [False] * self._consumers, stats)
+
+        def halt() -> ConsumerStats:
+            stop.set()
+            for thread in threads:
+                thread.join(LAMBDA_TIMEOUT_SECONDS)
+            return stats
+
+        return halt
+
+    def _start_consumers(
+        self, stop: threading.Event, busy: list[bool], stats: ConsumerStats
+    ) -> list[threading.Thread]:
+        threads = [
+            threading.Thread(target=self._consume, args=(i, stop, busy, stats), name=f"consumer-{i}", daemon=True)
+            for i in range(self._consumers)
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
 
     def summarise(self) -> dict[str, Any]:
         assert self.app is not None

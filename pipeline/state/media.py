@@ -242,13 +242,19 @@ class MediaState(MediaReads):
         u.remove(Attr.LEASE_OWNER, Attr.LEASE_EXPIRES_AT)
         return self._owned(provider, media_id, owner, u, "release")
 
-    def reset_to_pending(self, provider: str, media_id: str, *, now: datetime | None = None) -> TransitionResult:
+    def reset_to_pending(
+        self, provider: str, media_id: str, *, now: datetime | None = None, completed_too: bool = False
+    ) -> TransitionResult:
         """Put an existing FAILED (or stuck, lease-expired) medium back to PENDING, e.g. when its DLQ message is
-        redriven. Refuses COMPLETED media, media a live worker holds, and media with no record (NOT_FOUND)."""
+        redriven. Refuses COMPLETED media (unless `completed_too`: an operator archiving it again on purpose,
+        `enqueue_media.py --force`), media a live worker holds, and media with no record (NOT_FOUND)."""
         moment = self._now(now)
         u = self._status_change(MediaStatus.PENDING, moment)
         u.remove(Attr.LEASE_OWNER, Attr.LEASE_EXPIRES_AT)
-        condition = c.item_exists() & c.reopenable(moment)
+        reopenable = c.reopenable(moment)
+        if completed_too:
+            reopenable = reopenable | c.status_in(MediaStatus.COMPLETED)
+        condition = c.item_exists() & reopenable
         return self._transition(provider, media_id, u, condition, "reset_to_pending", by_owner=False)
 
     def reopen_completed(

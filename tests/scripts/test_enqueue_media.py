@@ -163,3 +163,67 @@ def test_a_missing_credentials_secret_is_one_line_with_the_bootstrap_hint(stack:
     assert f"secret '{NAMES.credentials_secret}' does not exist" in result.err
     assert "scripts/bootstrap_credentials.py" in result.err
     assert stack.drain(stack.queue_url) == []
+
+
+def _seed_completed(stack: LocalStack) -> None:
+    state = stack.state
+    state.media.claim("gopro", MEDIA_ID, owner="w", run_id="r-1", lease_seconds=60, filename="GX010042.MP4")
+    done = state.media.complete(
+        "gopro", MEDIA_ID, owner="w", s3_key="gopro/k", size=20 * KB, checksum=None, duration_s=1.0
+    )
+    assert done.applied
+
+
+def test_force_resets_a_completed_medium_to_pending_and_enqueues_it(
+    sim: GoProSimulator, stack: LocalStack, run_script
+) -> None:
+    _seed_completed(stack)
+    result = run_script(enqueue_media, stack.args(MEDIA_ID, "--force"))
+    assert result.code == 0, result.err
+    assert "reset from COMPLETED to PENDING (--force)" in result.out
+    record = stack.state.media.get("gopro", MEDIA_ID)
+    assert record is not None
+    assert record.status.value == "PENDING"
+    [raw] = stack.drain(stack.queue_url)
+    assert parse(raw["Body"]).media_id == MEDIA_ID
+
+
+def test_without_force_a_completed_medium_stays_completed(
+    sim: GoProSimulator, stack: LocalStack, run_script
+) -> None:
+    _seed_completed(stack)
+    result = run_script(enqueue_media, stack.args(MEDIA_ID, "--json"))
+    assert result.code == 0, result.err
+    assert result.json()["reset_to_pending"] is False
+    record = stack.state.media.get("gopro", MEDIA_ID)
+    assert record is not None
+    assert record.status.value == "COMPLETED"
+
+
+def test_force_never_takes_a_medium_from_a_live_worker(
+    sim: GoProSimulator, stack: LocalStack, run_script, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker holds it right now: the reset is refused with one line; nothing is sent.
+    _seed_completed(stack)
+    record = stack.state.media.get("gopro", MEDIA_ID)
+    assert record is not None
+    stack.state.media.reset_to_pending("gopro", MEDIA_ID, completed_too=True)
+    stack.state.media.claim("gopro", MEDIA_ID, owner="live", run_id="r-2", lease_seconds=900)
+    # The script read the record as COMPLETED a moment before the worker took it: the conditional reset refuses.
+    original_get = enqueue_media.StateStore.from_settings
+
+    def stale_store(settings: Any) -> Any:
+        store = original_get(settings)
+        real_get = store.media.get
+        store.media.get = lambda *a, **k: record if a[1] == MEDIA_ID else real_get(*a, **k)  # type: ignore[method-assign]
+        return store
+
+    monkeypatch.setattr(enqueue_media.StateStore, "from_settings", staticmethod(stale_store))
+    result = run_script(enqueue_media, stack.args(MEDIA_ID, "--force"))
+    assert result.code == 1
+    assert result.err.count("\n") == 1
+    assert "cannot reset gopro/62NzWRrpPXm7o to PENDING" in result.err
+    assert stack.drain(stack.queue_url) == []
+    after = stack.state.media.get("gopro", MEDIA_ID)
+    assert after is not None
+    assert (after.status.value, after.lease_owner) == ("IN_PROGRESS", "live")

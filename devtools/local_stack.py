@@ -1,0 +1,239 @@
+"""`python -m devtools.local_stack` (`make local-stack`): a local stack that stays up for the operator scripts.
+
+Why: the demo's stack lives for one run and its ports are never printed, so the scripts (`sync_status.py`,
+`enqueue_media.py`, `redrive_dlq.py`) had nothing to talk to. This one starts a moto server and the GoPro
+simulator on fixed ports (or free ones with `--moto-port 0 --sim-port 0`, printed), provisions the resources of
+`--env` as the CDK stack names them, runs a first night (the demo's library, with one video whose downloads keep
+failing until it is in the dead-letter queue, so a redrive has something to move), then keeps five downloaders
+polling the queue, as the event source mapping does, so a message the scripts send is archived. It prints the
+`export` lines the scripts need (also written to `--env-file` for `source`), and stops cleanly on Ctrl-C or
+SIGTERM. A whole session is in docs/operations.md ("A local stack session").
+
+Exit codes: 0 stopped by Ctrl-C/SIGTERM, 2 bad arguments or configuration (a port in use), 1 the stack failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from contextlib import redirect_stdout
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from devtools.gopro_simulator import GoProSimulator, parse_size
+from devtools.local_runtime.cli import DEMO_OVERRIDES, log_destination, night_progress
+from devtools.local_runtime.demo import apply_dead_letter, apply_scenario, demo_library
+from devtools.local_runtime.pipeline import FAKE_AWS, LocalPipeline
+from devtools.local_runtime.report import gather
+from pipeline import resources
+from pipeline.config import ConfigError, EnvVar, Settings
+from pipeline.observability.logging import configure_logging
+from pipeline.providers.gopro.config import GoProEnv
+from pipeline.version import version_line
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_MOTO_PORT = 5000
+DEFAULT_SIM_PORT = 8765
+DEFAULT_ENV_FILE = Path(".cache/local-stack/env.sh")
+DEFAULT_LOG_FILE = Path(".cache/local-stack/local-stack.log")
+READY = "local stack ready; Ctrl-C stops it"
+
+
+class StackError(Exception):
+    """Ends the command with one line and `exit_code`."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535; 0 picks a free one)")
+    return value
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.local_stack",
+        description="a moto server and the GoPro simulator that stay up, provisioned, for the operator scripts",
+        epilog="Exit codes: 0 stopped (Ctrl-C or SIGTERM), 1 the stack failed, 2 bad arguments or a port in use. "
+        'A whole session: docs/operations.md, "A local stack session".',
+    )
+    parser.add_argument("--version", action="version", version=version_line())
+    parser.add_argument("--env", choices=resources.ENVIRONMENTS, default=resources.DEFAULT_ENVIRONMENT)
+    parser.add_argument("--moto-port", type=_port, default=DEFAULT_MOTO_PORT, help="default %(default)s")
+    parser.add_argument("--sim-port", type=_port, default=DEFAULT_SIM_PORT, help="default %(default)s")
+    parser.add_argument("--videos", type=int, default=12, help="simulated library size (default 12)")
+    parser.add_argument("--video-size", type=_size, default="4MB", help="simulated video size (default 4MB)")
+    parser.add_argument("--no-night", action="store_true", help="provision only; do not run a first night")
+    parser.add_argument("--env-file", type=Path, default=DEFAULT_ENV_FILE, help="default %(default)s")
+    parser.add_argument("--log-file", type=Path, default=DEFAULT_LOG_FILE, help="default %(default)s")
+    parser.add_argument("-v", "--verbose", action="store_true", help="logs on stderr instead of the log file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.videos < 1:
+        print(f"{build_parser().prog}: error: --videos must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        settings = Settings.from_env({**os.environ, EnvVar.ENVIRONMENT: args.env})
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(settings.log_level, stream=sys.stderr)
+    try:
+        return serve(args, settings, sys.stdout)
+    except StackError as exc:
+        print(f"local stack: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _check_free(port: int, flag: str) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise StackError(
+                f"port {port} is in use (another local stack?): choose {flag} PORT, or {flag} 0 for a free one",
+                EXIT_USAGE,
+            ) from None
+
+
+def serve(args: argparse.Namespace, settings: Settings, out: IO[str]) -> int:
+    """Starts, provisions, runs the first night, prints the exports, then waits for Ctrl-C or SIGTERM."""
+    _check_free(args.moto_port, "--moto-port")
+    _check_free(args.sim_port, "--sim-port")
+    os.environ.update(FAKE_AWS)  # this process talks to the moto server only
+    stopping = threading.Event()
+    previous = {sig: signal.signal(sig, _stopper(stopping)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    from moto.server import ThreadedMotoServer
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=args.moto_port, verbose=False)
+    moto.start()
+    try:
+        host, port = moto.get_host_and_port()
+        moto_url = f"http://{host}:{port}"
+        simulator = GoProSimulator(demo_library(args.videos, args.video_size), port=args.sim_port)
+        pipeline = LocalPipeline(
+            base_settings=settings.with_overrides(aws_endpoint_url=moto_url),
+            aws_endpoint_url=moto_url,
+            simulator=simulator,
+            settings_overrides=dict(DEMO_OVERRIDES),
+        )
+        log_file = None if args.verbose else args.log_file
+        with log_destination(args, settings) as logs, redirect_stdout(logs):
+            pipeline.start()
+            halt = None
+            try:
+                _print_stack(pipeline, moto_url, log_file, out)
+                if not args.no_night and not stopping.is_set():
+                    _first_night(pipeline, out, plain=args.verbose, log_file=log_file)
+                halt = pipeline.serve()
+                _print_exports(_exports(pipeline, moto_url), args.env_file, out)
+                print(READY, file=out, flush=True)
+                while not stopping.wait(0.5):
+                    pass
+            finally:
+                print("stopping the local stack ...", file=out, flush=True)
+                if halt is not None:
+                    halt()
+                pipeline.stop()
+    finally:
+        moto.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("local stack stopped", file=out, flush=True)
+    return EXIT_OK
+
+
+def _stopper(stopping: threading.Event):  # type: ignore[no-untyped-def]
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    return stop
+
+
+def _print_stack(pipeline: LocalPipeline, moto_url: str, log_file: Path | None, out: IO[str]) -> None:
+    made = pipeline.resources
+    assert made is not None
+    sim = pipeline.simulator
+    lines = [
+        f"local stack (--env {pipeline.settings.environment if pipeline.settings else '?'})",
+        f"  AWS (moto server)  {moto_url}",
+        f"  GoPro simulator    {sim.base_url} ({len(sim.library)} media)",
+        f"  table              {made.table}",
+        f"  queue, DLQ         {made.queue_url.rsplit('/', 1)[-1]}, {made.dlq_url.rsplit('/', 1)[-1]}",
+        f"  bucket, secret     {made.bucket}, {made.secret_id}",
+    ]
+    if log_file is not None:
+        lines.append(f"  logs               {log_file} (-v shows them here)")
+    print("\n".join(lines), file=out, flush=True)
+
+
+def _first_night(pipeline: LocalPipeline, out: IO[str], *, plain: bool, log_file: Path | None) -> None:
+    """The demo's night, plus one video that ends in the dead-letter queue (for the redrive of the session)."""
+    import time
+
+    started = time.monotonic()
+    print("\na first night:", file=out, flush=True)
+    listing = pipeline.list()
+    if listing.get("error"):
+        raise StackError(f"the first night's listing failed: {listing['error']}")
+    apply_scenario(pipeline)
+    apply_dead_letter(pipeline)
+    progress = night_progress(pipeline, listing, out, plain=plain)
+    drained, stats = pipeline.drain(progress=progress)
+    progress.finish()
+    result = pipeline.result(listing, pipeline.summarise() if drained else {}, drained, stats)
+    report = gather(pipeline, result, elapsed_seconds=time.monotonic() - started, log_file=None)
+    print("\n".join(report.lines()[1:]), file=out, flush=True)
+
+
+def _exports(pipeline: LocalPipeline, moto_url: str) -> dict[str, str]:
+    """What the scripts need in their environment to use this stack (the names come from --env)."""
+    settings = pipeline.settings
+    assert settings is not None
+    api = pipeline.simulator.base_url
+    return {
+        EnvVar.AWS_ENDPOINT_URL: moto_url,
+        EnvVar.AWS_REGION: settings.aws_region,
+        **FAKE_AWS,
+        EnvVar.ENVIRONMENT: settings.environment,
+        GoProEnv.API_URL: api,
+        GoProEnv.AUTH_URL: api,
+    }
+
+
+def _print_exports(exports: dict[str, str], env_file: Path, out: IO[str]) -> None:
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in exports.items()]
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text("# written by python -m devtools.local_stack; `source` it\n" + "\n".join(lines) + "\n")
+    print(f"\nfor the scripts, in another shell (or: source {env_file}):", file=out)
+    print("\n".join(lines), file=out, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
