@@ -113,6 +113,7 @@ class App:
     def downloader(self) -> Downloader:
         """The downloader service over this App's clients, state store and provider registry."""
         from pipeline.services.downloader import Downloader
+        from pipeline.services.sidecar import SidecarWriter
         from pipeline.transfer.archive import S3FileTransfer
 
         return Downloader(
@@ -122,6 +123,7 @@ class App:
             sqs=self.client("sqs"),
             transfer=S3FileTransfer.from_settings(self.settings, self.client("s3")),
             metrics=self.metrics,
+            sidecars=SidecarWriter(self.client("s3"), self.settings.bucket_name),
         )
 
 

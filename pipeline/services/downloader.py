@@ -36,6 +36,7 @@ from pipeline.queueing import send_to_dead_letter
 from pipeline.retry import RetryPolicy, call_with_retry
 from pipeline.services.download_outcome import Disposition, RecordOutcome
 from pipeline.services.medium_files import FileTransfer, MediumFiles, summarise
+from pipeline.services.sidecar import SidecarWriter
 from pipeline.sqs_delivery import SqsDelivery
 from pipeline.state import NOTE_SOURCE_DELETED, ClaimOutcome, StateStore, TransitionRefusal
 from pipeline.transfer.errors import DeadlineReached
@@ -95,6 +96,7 @@ class Downloader:
         metrics: MetricsEmitter,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        sidecars: SidecarWriter | None = None,
     ) -> None:
         self._settings = settings
         self._provider_for = provider_for
@@ -106,6 +108,7 @@ class Downloader:
         self._metrics = metrics
         self._clock = clock
         self._sleep = sleep
+        self._sidecars = sidecars
         self._lease_seconds = self._files.lease_seconds
 
     # --- one SQS record ----------------------------------------------------------------------------------------
@@ -175,6 +178,8 @@ class Downloader:
         started = self._clock()
         try:
             results = self._files.archive(message, provider, owner, checkpoint, delivery.deadline)
+            if self._sidecars is not None:  # after the objects, before COMPLETED: it lists only what is there
+                self._sidecars.write(message, provider, results)
         except MediaNotFound:
             return self._source_deleted(message, delivery)
         except DeadlineReached as stop:
