@@ -29,6 +29,7 @@ from pipeline.state import StateStore
 
 if TYPE_CHECKING:
     from pipeline.services.downloader import Downloader
+    from pipeline.services.restore_completed import RestoreCompletedService
 
 
 class App:
@@ -108,6 +109,17 @@ class App:
             hooks=lambda: provider_hooks(settings),
             metrics=self.metrics,
             notifier=Notifier(self.client("sns"), settings.topic_arn, settings.environment),
+        )
+
+    def restore_completed(self) -> RestoreCompletedService:
+        from pipeline.services.restore_completed import RestoreCompletedService
+        from pipeline.services.restore_ledger import RestoreLedger
+
+        return RestoreCompletedService(
+            ledger=RestoreLedger(self.client("dynamodb"), self.settings.table_name),
+            sns=self.client("sns"),
+            topic_arn=self.settings.topic_arn,
+            environment=self.settings.environment,
         )
 
     def downloader(self) -> Downloader:

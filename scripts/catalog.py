@@ -35,6 +35,7 @@ from scripts._archive import (
     select,
     selected_records,
 )
+from scripts._catalog_page import render_page
 from scripts._common import (
     EXIT_OK,
     Context,
@@ -47,7 +48,6 @@ from scripts._common import (
     run,
     setup_logging,
 )
-from scripts.catalog_page import render_page
 
 NAME = "catalog"
 CATALOG_PREFIX = "catalog/"

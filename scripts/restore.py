@@ -61,7 +61,7 @@ from scripts._common import (
     run,
     setup_logging,
 )
-from scripts.restore_fetch import DEFAULT_PART_BYTES, DEFAULT_WORKERS, FetchError, RangedFetch, local_name
+from scripts._restore_fetch import DEFAULT_PART_BYTES, DEFAULT_WORKERS, FetchError, RangedFetch, local_name
 
 NAME = "restore"
 TIERS = ("Bulk", "Standard", "Expedited")

@@ -153,6 +153,14 @@ class RestoreLedger:
             raise
         return True
 
+    def release_notification(self, request_id: str) -> None:
+        """Undoes `claim_notification` when the message could not be sent, so a retry sends it."""
+        self._db.update_item(
+            TableName=self._table,
+            Key={PK: _s(REQUEST_PREFIX + request_id)},
+            UpdateExpression="REMOVE notified_at",
+        )
+
     def requests(self, request_ids: Sequence[str]) -> list[RestoreRequest]:
         found = (self.get(r) for r in request_ids)
         return [r for r in found if r is not None]

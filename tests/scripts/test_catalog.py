@@ -88,7 +88,7 @@ def test_csv_and_html_are_written(archive, run_script, tmp_path: Path) -> None:
 
 
 def test_a_title_cannot_break_out_of_the_page(stack, run_script, tmp_path: Path) -> None:
-    from scripts.catalog_page import render_page
+    from scripts._catalog_page import render_page
 
     page = render_page(
         [{"media_id": "x", "title": "</script><img src=x onerror=alert(1)>"}], title="t", generated_at="g"

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from pipeline.services.restore_ledger import RestoreLedger
 from scripts import restore
 from scripts._archive import ArchivedFile, Medium
-from scripts.restore_fetch import ChecksumMismatch, RangedFetch
+from scripts._restore_fetch import ChecksumMismatch, RangedFetch
 from tests.scripts.archive_seed import BUCKET, body_of, seed_archive
 
 KIB = 1024
