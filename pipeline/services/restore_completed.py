@@ -1,11 +1,11 @@
 """One SNS message when everything a restore request asked for is readable.
 
-S3 sends one `s3:ObjectRestore:Completed` event per object (the stack wires the archive bucket's events to the
-`restore_completed` function). Each event counts its object ready in the request `scripts/restore.py --yes`
-recorded (`pipeline.services.restore_ledger`); the event that completes a request claims its message with a
-conditional write and publishes it: what is ready, until when, and the command that fetches it. A redelivered
-event counts nothing twice and sends nothing twice. An object restored outside `restore.py` (no recorded request)
-is logged and ignored.
+S3 sends one `s3:ObjectRestore:Completed` event per object; the stack sends the archive bucket's events through
+EventBridge to the `restore-completed` function (`infra_cdk/components/restores.py`). Each event counts its
+object ready in the request `scripts/restore.py --yes` recorded (`pipeline.services.restore_ledger`); the event
+that completes a request claims its message with a conditional write and publishes it: what is ready, until
+when, and the command that fetches it. A redelivered event counts nothing twice and sends nothing twice. An
+object restored outside `restore.py` (no recorded request) is logged and ignored.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pipeline.services.restore_ledger import RestoreLedger, RestoreRequest
 log = logging.getLogger(__name__)
 
 EVENT_NAME = "ObjectRestore:Completed"
+EVENTBRIDGE_DETAIL_TYPE = "Object Restore Completed"  # the same event as EventBridge delivers it
 MAX_SUBJECT_CHARS = 100  # SNS's limit
 
 
@@ -34,7 +35,15 @@ class RestoredObject:
 
 
 def restored_objects(event: Any) -> list[RestoredObject]:
-    """The objects of an S3 notification event whose restore completed (any other record is skipped)."""
+    """The objects whose restore completed, from S3's EventBridge event (what the stack wires) or an S3 event
+    notification (`Records`, what a bucket notification would send); anything else gives nothing."""
+    if isinstance(event, dict) and event.get("detail-type") == EVENTBRIDGE_DETAIL_TYPE:
+        detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+        key = detail.get("object", {}).get("key")
+        bucket = detail.get("bucket", {}).get("name")
+        if isinstance(key, str) and isinstance(bucket, str):
+            return [RestoredObject(bucket=bucket, key=key, expires=detail.get("restore-expiry-time"))]
+        return []
     found = []
     records = event.get("Records", []) if isinstance(event, dict) else []
     for record in records if isinstance(records, list) else []:

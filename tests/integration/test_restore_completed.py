@@ -95,6 +95,29 @@ def test_one_message_when_the_last_object_of_a_request_is_ready_and_never_twice(
     assert messages() == []
 
 
+def eventbridge_event(key: str) -> dict[str, Any]:
+    """The same event as the stack's EventBridge rule delivers it."""
+    return {
+        "version": "0",
+        "source": "aws.s3",
+        "detail-type": "Object Restore Completed",
+        "detail": {
+            "version": "0",
+            "bucket": {"name": "archive"},
+            "object": {"key": key, "size": 1000},
+            "restore-expiry-time": "2026-12-08T00:00:00Z",
+            "source-storage-class": "DEEP_ARCHIVE",
+        },
+    }
+
+
+def test_the_eventbridge_form_of_the_event_counts_the_same(wired) -> None:
+    app, _, messages = wired
+    assert restore_completed(app, eventbridge_event(KEYS[0]))["ready"] == 1
+    assert restore_completed(app, eventbridge_event(KEYS[1]))["published"] == ["r1"]
+    assert "Readable until 2026-12-08T00:00:00Z" in messages()[0]["Message"]
+
+
 def test_other_events_and_objects_no_request_asked_for_send_nothing(wired) -> None:
     app, _, messages = wired
     assert restore_completed(app, s3_event(KEYS[0], name="ObjectRestore:Post"))["ready"] == 0
