@@ -4,6 +4,8 @@ Why no server and no external asset: the page is opened from a disk or from a pr
 must work offline, and nothing in it may fetch from anywhere (the data of a personal archive stays in the file).
 The media go in a `<script type="application/json">` block with every `<`, `>` and `&` escaped, so no file name
 or title can close the block or inject markup; the script renders with `textContent` only, never `innerHTML`.
+The filters can be set from the address (`catalog.html#camera=HERO9%20Black&q=GX01`), so a filtered view
+can be bookmarked.
 """
 
 from __future__ import annotations
@@ -72,7 +74,16 @@ _SCRIPT = r"""
     $("count").textContent = shown.length + " of " + media.length + " media, " +
       size(shown.reduce((a, m) => a + m.size, 0));
   }
-  ["search", "camera", "type", "state"].forEach((id) => $(id).addEventListener("input", render));
+  // A view can be linked: #q=...&camera=...&type=...&state=... sets the filters when the page opens.
+  const FIELDS = { q: "search", camera: "camera", type: "type", state: "state" };
+  const wanted = new URLSearchParams(location.hash.slice(1));
+  Object.entries(FIELDS).forEach(([param, id]) => { if (wanted.has(param)) $(id).value = wanted.get(param); });
+  function remember() {
+    const params = new URLSearchParams();
+    Object.entries(FIELDS).forEach(([param, id]) => { if ($(id).value) params.set(param, $(id).value); });
+    history.replaceState(null, "", "#" + params.toString());
+  }
+  Object.values(FIELDS).forEach((id) => $(id).addEventListener("input", () => { remember(); render(); }));
   render();
 })();
 """
