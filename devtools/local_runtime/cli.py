@@ -133,10 +133,22 @@ def _run(args: argparse.Namespace, settings: Settings, out: IO[str]) -> int:
             progress()
             progress.finish()
             result = pipeline.result(listing, pipeline.summarise() if drained else {}, drained, stats)
+        catalog = _demo_catalog(pipeline)
     _print_report(result, out)
+    print(f"\ncatalog of the demo archive: {catalog}", file=out)
     if args.report_json:
         Path(args.report_json).write_text(json.dumps(_as_json(result), indent=2, sort_keys=True))
     return 0 if result.ok else 1
+
+
+def _demo_catalog(pipeline: LocalPipeline) -> str:
+    """The catalog page of the demo archive (devtools/demo_catalog.py), or why there is none."""
+    from devtools.demo_catalog import write_demo_catalog
+
+    try:
+        return str(write_demo_catalog(pipeline))
+    except Exception as exc:  # the demo's verdict is about the night, not the page
+        return f"not written ({type(exc).__name__}: {exc})"
 
 
 def _no_stats():  # type: ignore[no-untyped-def]

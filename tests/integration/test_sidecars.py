@@ -118,3 +118,12 @@ def test_backfill_writes_missing_sidecars_once_and_refuses_media_whose_objects_a
     assert again["written"] == []
     assert again["present"] == [SINGLE]
     assert sorted(r.media_id for r in completed_records(state, "gopro")) == [SINGLE, CHAPTERED]
+
+
+def test_the_demo_catalog_page_lists_what_the_night_archived(archived: LocalPipeline, tmp_path) -> None:
+    from devtools.demo_catalog import write_demo_catalog
+
+    path = write_demo_catalog(archived, tmp_path / "demo" / "catalog.html")
+    text = path.read_text(encoding="utf-8")
+    assert SINGLE in text
+    assert CHAPTERED in text
