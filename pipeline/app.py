@@ -29,6 +29,7 @@ from pipeline.state import StateStore
 
 if TYPE_CHECKING:
     from pipeline.services.downloader import Downloader
+    from pipeline.services.restore_completed import RestoreCompletedService
 
 
 class App:
@@ -110,9 +111,21 @@ class App:
             notifier=Notifier(self.client("sns"), settings.topic_arn, settings.environment),
         )
 
+    def restore_completed(self) -> RestoreCompletedService:
+        from pipeline.services.restore_completed import RestoreCompletedService
+        from pipeline.services.restore_ledger import RestoreLedger
+
+        return RestoreCompletedService(
+            ledger=RestoreLedger(self.client("dynamodb"), self.settings.table_name),
+            sns=self.client("sns"),
+            topic_arn=self.settings.topic_arn,
+            environment=self.settings.environment,
+        )
+
     def downloader(self) -> Downloader:
         """The downloader service over this App's clients, state store and provider registry."""
         from pipeline.services.downloader import Downloader
+        from pipeline.services.sidecar import SidecarWriter
         from pipeline.transfer.archive import S3FileTransfer
 
         return Downloader(
@@ -122,6 +135,7 @@ class App:
             sqs=self.client("sqs"),
             transfer=S3FileTransfer.from_settings(self.settings, self.client("s3")),
             metrics=self.metrics,
+            sidecars=SidecarWriter(self.client("s3"), self.settings.bucket_name),
         )
 
 

@@ -150,10 +150,12 @@ def _run(args: argparse.Namespace, settings: Settings, out: IO[str]) -> int:
             drained, stats = pipeline.drain(progress=progress)
             progress.finish()
             result = pipeline.result(listing, pipeline.summarise() if drained else {}, drained, stats)
+        catalog = _demo_catalog(pipeline)
         report = gather(pipeline, result, elapsed_seconds=time.monotonic() - started, log_file=log_file)
     if result.report_text:
         log.info("the published report:\n%s", result.report_text)
     print("\n".join(report.lines()), file=out)
+    print(f"catalog of the demo archive: {catalog}", file=out)
     out.flush()
     if args.report_json:
         Path(args.report_json).write_text(json.dumps(_as_json(result), indent=2, sort_keys=True))
@@ -176,6 +178,16 @@ def night_progress(pipeline: LocalPipeline, listing: dict[str, object], out: IO[
 
     queued = int(str(listing.get("enqueued", 0)))
     return Progress(read, total_videos=queued, total_bytes=None, stream=out, bar=False if plain else None)
+
+
+def _demo_catalog(pipeline: LocalPipeline) -> str:
+    """The catalog page of the demo archive (devtools/demo_catalog.py), or why there is none."""
+    from devtools.demo_catalog import write_demo_catalog
+
+    try:
+        return str(write_demo_catalog(pipeline))
+    except Exception as exc:  # the demo's verdict is about the night, not the page
+        return f"not written ({type(exc).__name__}: {exc})"
 
 
 def _no_stats():  # type: ignore[no-untyped-def]

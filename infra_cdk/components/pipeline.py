@@ -37,6 +37,7 @@ from constructs import Construct
 from infra_cdk import bundling, compliance
 from infra_cdk.components.function import PipelineFunction
 from infra_cdk.components.network import Network
+from infra_cdk.components.restores import RestoreNotifications
 from infra_cdk.components.storage import Storage
 from infra_cdk.settings import DRAIN_EVALUATION_MINUTES, EnvironmentSettings
 from pipeline import resources
@@ -206,6 +207,19 @@ class Pipeline(Construct):
         self._limit_rotation_invocations_to_this_account()
         self.schedule = self._schedule()
         self.drain_alarm = self._drain_detection()
+        self.restores = RestoreNotifications(
+            self,
+            "RestoreNotifications",
+            settings=settings,
+            storage=storage,
+            topic=topic,
+            key=key,
+            code=code,
+            layer=self.layer,
+            environment=environment,
+            network=network,
+            dead_letter_queue=self.failed_invocations,
+        )
 
     # --- environment and permissions ----------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ from pipeline.services.download_failures import (
 from pipeline.services.download_outcome import Disposition, RecordOutcome
 from pipeline.services.medium_files import FileTransfer, MediumFiles, summarise
 from pipeline.services.provider_failures import count_provider_failure
+from pipeline.services.sidecar import SidecarWriter
 from pipeline.sqs_delivery import SqsDelivery
 from pipeline.state import (
     NOTE_NOT_FOUND,
@@ -85,6 +86,7 @@ class Downloader:
         metrics: MetricsEmitter,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        sidecars: SidecarWriter | None = None,
     ) -> None:
         self._settings = settings
         self._provider_for = provider_for
@@ -97,6 +99,7 @@ class Downloader:
         self._clock = clock
         self._sleep = sleep
         self._records = RecordWrites(state, sleep)
+        self._sidecars = sidecars
         self._lease_seconds = self._files.lease_seconds
 
     # --- one SQS record ----------------------------------------------------------------------------------------
@@ -167,6 +170,8 @@ class Downloader:
         started = self._clock()
         try:
             results = self._files.archive(message, provider, owner, checkpoint, delivery.deadline)
+            if self._sidecars is not None:  # after the objects, before COMPLETED: it lists only what is there
+                self._sidecars.write(message, provider, results)
         except MediaNotFound:
             return self._not_found(message, provider, delivery, claim.record)
         except DeadlineReached as stop:

@@ -112,13 +112,15 @@ def test_scheduler_starts_the_lister_at_two_in_paris_time(env: Synthesized) -> N
 
 def test_asynchronously_invoked_functions_have_a_failure_destination(env: Synthesized) -> None:
     failed_id, _ = env.queue(f"gopro-sync-failed-invocations-{env.environment}")
-    for purpose in ("lister", "summary", "rotation"):
+    for purpose in ("lister", "summary", "rotation", "restore-completed"):
         _, fn = env.function(purpose)
         assert fn["Properties"]["DeadLetterConfig"] == {"TargetArn": arn_of(failed_id)}, purpose
     _, schedule = env.one("AWS::Scheduler::Schedule")
     assert schedule["Properties"]["Target"]["DeadLetterConfig"] == {"Arn": arn_of(failed_id)}
-    _, rule = env.one("AWS::Events::Rule")
-    assert rule["Properties"]["Targets"][0]["DeadLetterConfig"] == {"Arn": arn_of(failed_id)}
+    rules = env.resources_of("AWS::Events::Rule")
+    assert len(rules) == 2  # the run-finished rule and the restore-completed rule
+    for lid, rule in rules.items():
+        assert rule["Properties"]["Targets"][0]["DeadLetterConfig"] == {"Arn": arn_of(failed_id)}, lid
 
 
 def test_the_lister_is_not_retried_by_lambda(env: Synthesized) -> None:

@@ -19,6 +19,7 @@ from pipeline.observability.metrics import MetricsEmitter
 from pipeline.providers.gopro.api import NAME as GOPRO
 from pipeline.providers.http_manifest.api import NAME as MANIFEST
 from pipeline.providers.http_manifest.config import ManifestEnv
+from pipeline.services.sidecar import sidecar_key
 from pipeline.state import MediaStatus, StateStore, ensure_table
 from tests.fixtures.aws import MotoStack
 from tests.fixtures.state import seed_pending
@@ -115,7 +116,7 @@ def test_the_downloader_archives_a_manifest_medium_beside_a_gopro_one(
     assert stored["Body"].read() == content
     assert stored["Metadata"]["sync-provider"] == MANIFEST
     listed = aws.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]
-    assert [o["Key"] for o in listed] == [key]
+    assert sorted(o["Key"] for o in listed) == sorted([key, sidecar_key(key)])  # the medium and its sidecar
     manifest_record = state.media.get(MANIFEST, SAME_ID)
     gopro_record = state.media.get(GOPRO, SAME_ID)
     assert manifest_record is not None

@@ -175,7 +175,10 @@ class PackagedPipeline:
         ]
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
         keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
-        return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
+        # The media's own objects; each medium's metadata sidecar (`_media.json`) is checked apart.
+        self.sidecars = [key for key in keys if key.endswith("/_media.json")]
+        media = [key for key in keys if key not in self.sidecars]
+        return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in media}
 
     def check_archive(self) -> dict[str, bytes]:
         """Every medium of the simulator's library archived once, whole (size and SHA-256); AssertionError else."""
@@ -187,6 +190,7 @@ class PackagedPipeline:
             assert len(body) == self.simulator.source_size(medium.id), keys[0]
             assert hashlib.sha256(body).hexdigest() == self.simulator.source_sha256(medium.id), keys[0]
         assert len(archive) == len(self.simulator.library), sorted(archive)
+        assert len(self.sidecars) == len(self.simulator.library), self.sidecars  # one sidecar per medium
         return archive
 
     def alarm_event(self, function_id: str) -> dict[str, Any]:
