@@ -91,7 +91,14 @@ format: setup
 rie-setup: setup
 	$(BIN)/python -m devtools.lambda_rie setup
 
-test: lint infra-check rie-setup localstack-setup
+# The two programs from Debian's packages the tests drive as a person would: Chromium (the catalog page,
+# tests/scripts/test_catalog_browser.py) and tmux (the demo's screen, tests/demo/). Installed when missing (root).
+.PHONY: system-packages
+system-packages:
+	@command -v chromium >/dev/null 2>&1 && command -v tmux >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get install -y -qq chromium tmux >/dev/null)
+
+test: lint infra-check rie-setup localstack-setup system-packages
 	$(BIN)/python -m pytest
 
 # DEMO_ARGS=-v shows the functions' logs instead of writing them to a file (see --help for the rest).

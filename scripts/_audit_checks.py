@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.clock import iso_utc
-from pipeline.providers.base import CloudProvider, MediaItem, MediaType
-from pipeline.providers.errors import InvalidMediaId
+from pipeline.providers.base import CloudProvider, MediaItem
+from pipeline.services.listing import skip_reason as listing_skip_reason
 from pipeline.state import NOTE_SOURCE_DELETED, MediaRecord, MediaStatus
 
 
@@ -140,20 +140,9 @@ class Audit:
 
 
 def skip_reason(provider: CloudProvider, item: MediaItem, *, include_photos: bool) -> str | None:
-    """Why the lister would not enqueue `item` (None: it would). The same rule as `ListingService._skip_reason`
-    (a test holds the two together): an id outside the alphabet, an unknown type, a photo unless photos are
-    archived, a medium the cloud is still processing."""
-    try:
-        provider.validate_media_id(item.media_id)
-    except InvalidMediaId:
-        return "invalid_id"
-    if item.media_type is MediaType.UNKNOWN:
-        return "unknown_type"
-    if not item.media_type.is_video and not include_photos:
-        return "not_a_video"
-    if not item.ready:
-        return "not_ready"
-    return None
+    """Why the lister would not enqueue `item` (None: it would): the listing's own rule, called, not copied."""
+    reason = listing_skip_reason(provider, item, include_photos=include_photos)
+    return None if reason is None else reason.value
 
 
 # --- keys ----------------------------------------------------------------------------------------------------

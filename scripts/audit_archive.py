@@ -8,7 +8,7 @@ What it checks, and why each:
   that lacks this medium's metadata was written by something else (overwritten behind the pipeline's back).
 - **Every archivable medium the provider lists is COMPLETED or accounted for**: PENDING (waiting for a night),
   FAILED with a reason (the runbook's DLQ entry), IN_PROGRESS under a live lease, or recorded deleted at the
-  source. "Archivable" is the lister's own rule (`ListingService._skip_reason`).
+  source. "Archivable" is the lister's own rule (`pipeline.services.listing.skip_reason`).
 - **Objects no record claims** (a copy under another date folder, something put there by hand) and **uploads
   left open** that no record's checkpoint or live lease explains (they cost storage until the lifecycle rule
   aborts them).
@@ -47,6 +47,7 @@ from pipeline.observability.correlation import new_run_id
 from pipeline.providers import registry
 from pipeline.providers.base import CloudProvider, MediaItem
 from pipeline.providers.errors import MediaNotFound, ProviderError
+from pipeline.services.sidecar import SIDECAR_NAME
 from pipeline.state import NOTE_SOURCE_DELETED, MediaRecord, MediaStatus, StateStore
 from pipeline.transfer import CHECKSUM_METADATA_KEY
 from pipeline.transfer.archive import META_ITEM, META_MEDIA_ID
@@ -114,9 +115,13 @@ def read_records(state: StateStore, provider: str) -> dict[str, MediaRecord]:
 
 
 def list_objects(s3: Any, bucket: str, prefix: str) -> dict[str, StoredObject]:
+    """The media's own objects under `prefix`. The metadata sidecars (`_media.json`) are left out: they describe
+    a medium's objects rather than being one, and their writer checks every object before writing one."""
     found: dict[str, StoredObject] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for entry in page.get("Contents", []):
+            if entry["Key"].endswith("/" + SIDECAR_NAME):
+                continue
             found[entry["Key"]] = StoredObject(entry["Key"], int(entry["Size"]))
     return found
 

@@ -364,19 +364,7 @@ class ListingService:
         night.counts.add(requeued)
 
     def _skip_reason(self, item: MediaItem) -> SkipReason | None:
-        try:
-            self._provider.validate_media_id(item.media_id)
-        except InvalidMediaId:
-            return SkipReason.INVALID_ID
-        if item.media_type is MediaType.UNKNOWN:
-            return SkipReason.UNKNOWN_TYPE
-        if item.excluded:
-            return SkipReason.EXCLUDED
-        if item.media_type is MediaType.AUDIO or (item.media_type.is_photo and not self._settings.include_photos):
-            return SkipReason.NOT_A_VIDEO
-        if not item.ready:
-            return SkipReason.NOT_READY  # still processing in the cloud: a later night takes it
-        return None
+        return skip_reason(self._provider, item, include_photos=self._settings.include_photos)
 
     def _message(self, item: MediaItem, night: _Night) -> DownloadMessage:
         # Not `iso_utc`: the capture time keeps the offset it came with, because the object key's date folder is
@@ -429,3 +417,21 @@ def _should_report(run: RunRecord | None, progress: ListingProgress, quiet_night
         or bool(run.lister_error)
         or progress.notes.worth_reporting
     )
+
+
+def skip_reason(provider: CloudProvider, item: MediaItem, *, include_photos: bool) -> SkipReason | None:
+    """Why the listing does not enqueue `item` (None: it does). Public because the archive audit holds a listed
+    medium to the very same rule (`scripts/audit_archive.py`)."""
+    try:
+        provider.validate_media_id(item.media_id)
+    except InvalidMediaId:
+        return SkipReason.INVALID_ID
+    if item.media_type is MediaType.UNKNOWN:
+        return SkipReason.UNKNOWN_TYPE
+    if item.excluded:
+        return SkipReason.EXCLUDED
+    if item.media_type is MediaType.AUDIO or (item.media_type.is_photo and not include_photos):
+        return SkipReason.NOT_A_VIDEO
+    if not item.ready:
+        return SkipReason.NOT_READY  # still processing in the cloud: a later night takes it
+    return None

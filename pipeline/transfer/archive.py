@@ -93,7 +93,13 @@ class S3FileTransfer:
         if source_size is not None and source_size != size:
             log.warning("%s holds %d bytes but the source has %d; transferring again", key, size, source_size)
             return None
-        value = head.get("ChecksumCRC32C") or metadata.get(CHECKSUM_METADATA_KEY)
+        stored, written = head.get("ChecksumCRC32C"), metadata.get(CHECKSUM_METADATA_KEY)
+        if stored and written and stored.split("-")[0] != written.split("-")[0]:
+            # The CRC32C we wrote beside the bytes and the one S3 computes over them now disagree: the object
+            # was overwritten behind our back (metadata copied along). Never adopt it: transfer it again.
+            log.warning("%s no longer holds the bytes we archived (CRC32C changed); transferring again", key)
+            return None
+        value = stored or written
         if not value:
             return None
         return TransferResult.already_in_s3(

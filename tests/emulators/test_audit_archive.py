@@ -137,7 +137,8 @@ def test_head_checksums_catch_damage_and_repair_restores_it(
     ]
     night.drain()
     for media_id in (SINGLE, LARGE, CHAPTERED):
-        assert night.app.state.media.get("gopro", media_id).status is MediaStatus.COMPLETED
+        record = night.app.state.media.get("gopro", media_id)
+        assert record.status is MediaStatus.COMPLETED, record.last_error
     code, doc = audit(night, capsys)
     assert code == 0, doc["findings"]
     assert doc["verified_by"] == {"s3": 4}

@@ -22,6 +22,7 @@ from pipeline.observability.metrics import Metric, MetricsEmitter
 from pipeline.providers.gopro.auth import GoProAuth
 from pipeline.providers.gopro.provider import make_session
 from pipeline.retry import RetryPolicy
+from pipeline.services.sidecar import SIDECAR_NAME
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +75,7 @@ class Night:
     def archived(self) -> set[str]:
         s3 = self.pipeline.client("s3")
         answer = s3.list_objects_v2(Bucket=self.pipeline.settings.bucket_name)
-        return {obj["Key"] for obj in answer.get("Contents", [])}
+        return {obj["Key"] for obj in answer.get("Contents", []) if not obj["Key"].endswith("/" + SIDECAR_NAME)}
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from pipeline.config import Settings
 from pipeline.keys import object_key
 from pipeline.messages import DownloadMessage
 from pipeline.queueing import POISON_REASON_ATTRIBUTE
+from pipeline.services.sidecar import SIDECAR_NAME
 from pipeline.state import NOTE_SOURCE_DELETED, MediaStatus
 
 pytestmark = pytest.mark.integration
@@ -63,12 +64,15 @@ def videos(count: int, size: int = 300 * KB, **extra: Any) -> SimulatorConfig:
     return SimulatorConfig(media=media, seed=1)
 
 
-def s3_objects(pipeline: LocalPipeline) -> dict[str, int]:
-    """key -> number of versions (the bucket is versioned, so every upload of a key adds one)."""
+def s3_objects(pipeline: LocalPipeline, *, sidecars: bool = False) -> dict[str, int]:
+    """key -> number of versions (the bucket is versioned, so every upload of a key adds one), of the media's
+    own objects; with `sidecars`, the metadata sidecars (`_media.json`, tests/integration/test_sidecars.py) too."""
     s3 = pipeline.client("s3")
     versions: dict[str, int] = {}
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=pipeline.settings.bucket_name):
         for version in page.get("Versions", []):
+            if not sidecars and version["Key"].endswith("/" + SIDECAR_NAME):
+                continue
             versions[version["Key"]] = versions.get(version["Key"], 0) + 1
     return versions
 

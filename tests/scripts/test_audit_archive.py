@@ -26,6 +26,7 @@ from pipeline.providers.base import MediaType as MediaKind
 from pipeline.providers.errors import InvalidMediaId
 from pipeline.providers.gopro.config import GoProEnv
 from pipeline.services.listing import ListingService
+from pipeline.services.sidecar import SIDECAR_NAME
 from pipeline.state import NOTE_SOURCE_DELETED, Checksum, MediaRecord, MediaStatus, StateStore
 from pipeline.transfer.archive import META_MEDIA_ID
 from pipeline.transfer.checksums import crc32c, to_base64
@@ -107,9 +108,10 @@ def key_of(pipeline: LocalPipeline, media_id: str) -> str:
 
 
 def keys_under(pipeline: LocalPipeline, prefix: str) -> list[str]:
+    """The media objects under `prefix` (not the metadata sidecar beside them)."""
     s3 = pipeline.client("s3")
     listed = s3.list_objects_v2(Bucket=pipeline.settings.bucket_name, Prefix=prefix).get("Contents", [])
-    return sorted(entry["Key"] for entry in listed)
+    return sorted(entry["Key"] for entry in listed if not entry["Key"].endswith("/" + SIDECAR_NAME))
 
 
 def rewrite(pipeline: LocalPipeline, key: str, body: bytes, *, keep_metadata: bool = True, **extra: Any) -> None:

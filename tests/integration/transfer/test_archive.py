@@ -77,3 +77,27 @@ def test_an_object_smaller_than_the_source_is_transferred_again(s3: Any, content
         Bucket=BUCKET, Key=KEY, Body=b"x" * 10, Metadata={META_MEDIA_ID: "abc"}, ChecksumAlgorithm="CRC32C"
     )
     assert seam(s3).existing(KEY, "abc", source(content_server)) is None
+
+
+def test_an_object_overwritten_behind_our_back_with_its_metadata_kept_is_transferred_again(
+    s3: Any, content_server: ContentServer
+) -> None:
+    content_server.serve(1 * MIB)
+    archive = seam(s3)
+    archive(
+        source(content_server),
+        key=KEY,
+        metadata={META_MEDIA_ID: "abc"},
+        deadline=None,
+        resume=None,
+        on_checkpoint=lambda _cp: None,
+        refresh_url=content_server.url,
+    )
+    head = s3.head_object(Bucket=BUCKET, Key=KEY)
+    assert head["Metadata"].get("checksum-crc32c")  # the single PUT carries the CRC32C it was written with
+    # Same size, same metadata (ours, copied along), other bytes: S3's own CRC32C now disagrees with ours.
+    s3.put_object(
+        Bucket=BUCKET, Key=KEY, Body=b"x" * (1 * MIB), Metadata=head["Metadata"], ChecksumAlgorithm="CRC32C"
+    )
+
+    assert archive.existing(KEY, "abc", source(content_server)) is None
