@@ -44,6 +44,7 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
+from pipeline.clock import iso_utc
 from pipeline.credentials.factory import store_for
 from pipeline.credentials.model import CredentialsMode, ProviderCredentials
 from pipeline.credentials.remedy import fix_command
@@ -250,7 +251,7 @@ def store(ctx: Context, creds: ProviderCredentials) -> str:
 
 def describe(creds: ProviderCredentials) -> str:
     expiry = (
-        datetime.fromtimestamp(creds.expires_at, UTC).isoformat(timespec="minutes").replace("+00:00", "Z")
+        iso_utc(datetime.fromtimestamp(creds.expires_at, UTC), timespec="minutes")
         if creds.expires_at
         else "unknown"
     )

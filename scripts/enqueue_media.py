@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipeline.clock import iso_utc, utc_now
+from pipeline.clock import iso_utc, iso_z, utc_now
 from pipeline.messages import DownloadMessage, PoisonMessage
 from pipeline.observability.correlation import new_correlation_id, new_run_id
 from pipeline.providers import registry
@@ -80,7 +80,7 @@ def lookup(provider: CloudProvider, media_id: str) -> MediaItem:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+    return iso_z(moment) if moment else None
 
 
 def merge(item: MediaItem, record: MediaRecord | None) -> Described:

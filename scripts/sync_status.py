@@ -22,7 +22,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from pipeline.clock import parse_iso_utc, utc_now
+from pipeline.clock import iso_z, parse_iso_utc, utc_now
 from pipeline.state import MediaRecord, MediaStatus, RunRecord, StateStore
 from scripts._common import (
     EXIT_OK,
@@ -85,7 +85,7 @@ def in_progress_entry(record: MediaRecord, now: datetime) -> dict[str, Any]:
         "filename": record.filename,
         "since": record.sync_timestamp,
         "age_seconds": _age_seconds(record.sync_timestamp, now),
-        "lease_expires_at": lease.isoformat().replace("+00:00", "Z") if lease else None,
+        "lease_expires_at": iso_z(lease) if lease else None,
         "lease_expired": not record.lease_live(now),
         "attempts": record.attempts,
     }
@@ -113,7 +113,7 @@ def collect(ctx: Context, provider: str | None, limit: int, now: datetime | None
         "environment": ctx.settings.environment,
         "table": table,
         "provider": provider,
-        "generated_at": moment.isoformat().replace("+00:00", "Z"),
+        "generated_at": iso_z(moment),
         "counts": {status.value: counts.get(status, 0) for status in MediaStatus},
         "total": sum(counts.values()),
         "queues": queues,

@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
+from pipeline.clock import iso_z
+
 
 class MediaType(StrEnum):
     """What a medium is, as far as archiving it goes (a provider maps its own type names onto these).
@@ -66,7 +68,7 @@ class MediaItem:
             "filename": self.filename,
             "type": self.media_type.value,
             "size": self.size,
-            "captured_at": self.captured_at.isoformat().replace("+00:00", "Z") if self.captured_at else None,
+            "captured_at": iso_z(self.captured_at) if self.captured_at else None,
         }
 
 

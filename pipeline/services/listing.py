@@ -21,7 +21,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.clock import utc_now
+from pipeline.clock import iso_z, utc_now
 from pipeline.config import Settings
 from pipeline.deadline import Deadline
 from pipeline.messages import DownloadMessage
@@ -369,7 +369,7 @@ class ListingService:
     def _message(self, item: MediaItem, night: _Night) -> DownloadMessage:
         # Not `iso_utc`: the capture time keeps the offset it came with, because the object key's date folder is
         # the date in that offset (`pipeline.keys.object_key`); only a UTC offset is spelt "Z".
-        captured = item.captured_at.isoformat().replace("+00:00", "Z") if item.captured_at else None
+        captured = iso_z(item.captured_at) if item.captured_at else None
         return DownloadMessage.create(
             run_id=night.run_id,
             correlation_id=night.correlation_id,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from pipeline.clock import parse_iso
 from pipeline.deadline import Deadline
 from pipeline.keys import encode_metadata_value, object_key
 from pipeline.messages import DownloadMessage
@@ -172,6 +173,6 @@ def _parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_iso(text)
     except ValueError:
         return None

@@ -127,8 +127,9 @@ def test_a_wrong_handler_string_fails(packaged: PackagedPipeline, purpose: str, 
     [
         # Today the summary raises on SNS Publish (an empty TopicArn): Lambda's error shape.
         ("summary", "TOPIC_ARN", "error shape"),
-        # Today every transfer fails (no such bucket): the partial batch response names each record.
-        ("downloader", "BUCKET_NAME", "error shape or failed records"),
+        # Today every transfer fails (no such bucket): the partial batch response names each record, or, when the
+        # failure is typed permanent, the record is dead-lettered at once and the archive check catches it.
+        ("downloader", "BUCKET_NAME", "error shape, failed records or an empty archive"),
         # Today the lister answers but enqueues nothing (an empty QueueUrl): the archive check catches it.
         ("lister", "QUEUE_URL", "error shape or an empty archive"),
     ],

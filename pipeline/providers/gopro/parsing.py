@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.clock import parse_iso
 from pipeline.providers.base import DownloadPlan, ListingPage, MediaItem, MediaType
 from pipeline.providers.errors import ProviderResponseError, TransientResponseError
 from pipeline.providers.gopro import api
@@ -55,7 +56,7 @@ def _opt_time(obj: Mapping[str, Any], key: str, where: Any) -> datetime | None:
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = parse_iso(value)
     except ValueError:
         raise UnreadableMedium(f"{key} {value[:40]!r} is not a time") from None
     if not api.EARLIEST_YEAR <= parsed.year < api.LATEST_YEAR:
