@@ -77,8 +77,9 @@ def test_two_nights_archive_every_camera_video_and_chapter_and_a_third_uploads_n
     # is incomplete), then full; one medium is listed with an impossible size on every night.
     sim.faults.short_pages(items=1, count=3, page=2)
     sim.faults.absurd_value(AbsurdKind.HUGE_SIZE, media_id=ABSURD_ID)
-    # ---- DOWNLOADS HELPER: switch on the transient 404 fault here (issue 11, point 3: a 404 is not proof of
-    # ---- deletion), e.g. `sim.faults.transient_404(media_id=media[1].id, count=1)`, and keep the asserts below.
+    # And one live medium answers 404 on its descriptor once (issue 11, point 3: a 404 is not proof of deletion):
+    # it must be archived all the same, never recorded deleted.
+    sim.faults.transient_not_found(count=1, media_id=media[1].id)
 
     first = pipeline.run()
     assert not first.listing.get("error")
