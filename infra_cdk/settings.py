@@ -110,7 +110,7 @@ class EnvironmentSettings:
     # What to archive. Videos always; photos when INCLUDE_PHOTOS (pipeline/config.py); edits and RAW sidecars when
     # INCLUDE_EDITS / INCLUDE_RAW (read by the GoPro provider, pipeline/providers/gopro/config.py).
     include_photos: bool = False
-    include_edits: bool = False
+    include_edits: bool = True  # issue 11: edits made in the app are archived by default
     include_raw: bool = False
     full_reconcile_days: int = 7
     report_quiet_nights: bool = False

@@ -116,7 +116,7 @@ def test_full_example_reaches_the_function_environment(synthesized: dict[str, Sy
         _, fn = full.function(purpose)
         variables = fn["Properties"]["Environment"]["Variables"]
         assert variables["INCLUDE_PHOTOS"] == "true", purpose
-        assert variables["INCLUDE_EDITS"] == "true", purpose
+        assert variables["INCLUDE_EDITS"] == "false", purpose  # the full example turns the default (on) off
         assert variables["INCLUDE_RAW"] == "true", purpose
         assert variables["FULL_RECONCILE_DAYS"] == "14", purpose
         assert variables["REPORT_QUIET_NIGHTS"] == "true", purpose
