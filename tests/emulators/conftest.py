@@ -14,32 +14,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from devtools import localstack
-from tests.fixtures.aws import FAKE_CREDENTIALS, REGION
+from tests.fixtures.aws import FAKE_CREDENTIALS, EmulatedAws
 from tests.integration.transfer.conftest import ContentServer
 
 
 @dataclass
-class LocalStackAws:
-    endpoint_url: str
-    region: str = REGION
-
-    def client(self, service: str, **config: Any) -> Any:
-        return boto3.session.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            aws_session_token="testing",
-            region_name=self.region,
-        ).client(
-            service,
-            endpoint_url=self.endpoint_url,
-            config=Config(retries={"mode": "standard", "max_attempts": 3}, **config),
-        )
-
+class LocalStackAws(EmulatedAws):
     def s3(self) -> Any:
         return self.client("s3", s3={"addressing_style": "path"})
 
