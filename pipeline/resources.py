@@ -29,8 +29,13 @@ MAX_RECEIVE_COUNT = 3
 # A failed delivery is made visible again after this long (by receive count 1, 2) instead of the 90-minute
 # visibility timeout, so a night with a transient failure finishes and reports within minutes, not hours.
 RETRY_VISIBILITY_SECONDS: tuple[int, ...] = (60, 300)
-QUEUE_RETENTION_DAYS = 4
+# The main queue keeps a message 14 days (SQS's maximum). A backfill never relies on that: each night queues only
+# what the downloaders can finish before the next one (pipeline.services.backlog), so no message should ever be
+# older than a night; the age alarm and the listing's expiry check say so when one is.
+QUEUE_RETENTION_DAYS = 14
 DLQ_RETENTION_DAYS = 14
+# A message older than this is a sign the night's work was sized wrong (QueueMessagesAging alarm).
+QUEUE_AGE_ALARM_DAYS = 2
 SECRET_ROTATION_DAYS = 30
 LOG_RETENTION_DAYS = 30
 SCHEDULE_CRON = "cron(0 2 * * ? *)"

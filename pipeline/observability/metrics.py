@@ -42,6 +42,8 @@ class Metric(StrEnum):
     PROVIDER_BLOCKED = "ProviderBlocked"  # an HTML 403 from the provider's API or token host
     POISON_MESSAGES = "PoisonMessages"
     LISTER_FAILURES = "ListerFailures"
+    MESSAGES_EXPIRED = "MessagesExpired"  # queued media whose message expired unprocessed (seen by the listing)
+    BACKLOG_WAITING = "BacklogWaiting"  # media left PENDING for a later night (backfill sizing)
     ROTATION_SUCCESS = "RotationSucceeded"
     ROTATION_FAILURE = "RotationFailed"
 
