@@ -15,7 +15,8 @@ import pytest
 from scripts import catalog
 from tests.scripts.archive_seed import seed_archive
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Debian's package (make test installs it), else the Chrome GitHub's runners ship.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed (apt-get install -y chromium)")
 ROW = re.compile(r'<tr class="medium" data-media-id="([^"]+)"')
 
