@@ -18,7 +18,9 @@ import pytest
 
 from devtools import localstack
 from tests.fixtures.aws import FAKE_CREDENTIALS, EmulatedAws
-from tests.integration.transfer.conftest import ContentServer
+
+# The transfer tests' range-capable content server on 127.0.0.1, the same fixtures (one definition).
+from tests.integration.transfer.conftest import _content_server_instance, content_server  # noqa: F401
 
 
 @dataclass
@@ -60,21 +62,3 @@ def localstack_aws(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", _localstack_server.endpoint_url)
     return LocalStackAws(endpoint_url=_localstack_server.endpoint_url)
-
-
-@pytest.fixture(scope="session")
-def _emulator_content_server() -> Iterator[ContentServer]:
-    server = ContentServer()
-    server.thread.start()
-    try:
-        yield server
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
-
-
-@pytest.fixture
-def content_server(_emulator_content_server: ContentServer) -> ContentServer:
-    """A range-capable HTTP source on 127.0.0.1 (the transfer tests' server), reset to no content, no faults."""
-    _emulator_content_server.serve(0)
-    return _emulator_content_server
