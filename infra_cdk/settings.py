@@ -255,7 +255,7 @@ def settings_for(name: str, context: Mapping[str, Any] | None = None) -> Environ
 
 def alarm_metric_count(settings: EnvironmentSettings) -> int:
     """Metrics the stack's alarms watch (CloudWatch bills each): mirrors `components.monitoring` and the drain
-    alarm of `components.pipeline`; tests/infra/test_monitoring.py checks the synthesized templates agree."""
+    alarm of `components.schedule`; tests/infra/test_monitoring.py checks the synthesized templates agree."""
     drain = 3  # visible + in flight + sent
     essential = 1 + 1 + 1 + 2  # authentication failures, DLQ, failed invocations, rotation (errors + failures)
     silent = 1 if settings.schedule_enabled else 0

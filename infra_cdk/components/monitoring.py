@@ -15,7 +15,7 @@ alarms that catch a failure nothing else reports:
   specific signals of failures the essential tier also catches (a night they stop fails its invocation, and its
   CRITICAL report names which of the two it was).
 Every alarm notifies the alerts topic; the only alarm without an action is the drain detector, which is a trigger
-for the summary, not an alert (see pipeline.py). The dashboard is optional too (`monitoring.dashboard`).
+for the summary, not an alert (see schedule.py). The dashboard is optional too (`monitoring.dashboard`).
 """
 
 from __future__ import annotations

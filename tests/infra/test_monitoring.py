@@ -10,7 +10,7 @@ from tests.infra.conftest import Synthesized
 
 pytestmark = pytest.mark.infra
 
-DRAIN = "queue-drained"  # the summary trigger, not an alert (see infra_cdk/components/pipeline.py)
+DRAIN = "queue-drained"  # the summary trigger, not an alert (see infra_cdk/components/schedule.py)
 
 
 def _alarms(env: Synthesized) -> dict[str, dict]:
