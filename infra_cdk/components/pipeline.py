@@ -37,6 +37,7 @@ from infra_cdk.components.schedule import drain_detection, nightly_schedule
 from infra_cdk.components.storage import Storage
 from infra_cdk.settings import EnvironmentSettings
 from pipeline import resources
+from pipeline.config import EnvVar
 
 HANDLERS = {
     "lister": "pipeline.handlers.lister.handler",
@@ -134,7 +135,9 @@ class Pipeline(Construct):
                 report_batch_item_failures=True,
             )
         )
-        storage.restrict_writes_to([self.downloader.role])
+        storage.restrict_writes_to([self.downloader.role], operators=settings.archive_operators)
+        if settings.nightly_budget_bytes:  # absent: the lister measures what a night can take
+            self.lister.function.add_environment(EnvVar.NIGHTLY_BUDGET_BYTES, str(settings.nightly_budget_bytes))
         secret.add_rotation_schedule(
             "Rotation",
             rotation_lambda=self.rotation.function,
@@ -167,3 +170,8 @@ class Pipeline(Construct):
             network=network,
             dead_letter_queue=self.failed_invocations,
         )
+
+    @property
+    def all_functions(self) -> tuple[PipelineFunction, ...]:
+        """Every function of the stack, the restore-completed one too: what the alarms and the dashboard watch."""
+        return (*self.functions, self.restores.function)
