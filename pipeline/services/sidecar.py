@@ -47,6 +47,9 @@ SIDECAR_NAME = "_media.json"
 SIDECAR_VERSION = 1
 SIDECAR_STORAGE_CLASS = "STANDARD"
 MAX_SIDECAR_BYTES = 64 * 1024  # far under the lifecycle's 128 KiB floor: a sidecar is never moved to a cold class
+# HiLight moments kept in one sidecar: far more than a person marks, and few enough (about 40 bytes each) that the
+# moments alone never push a sidecar over MAX_SIDECAR_BYTES, which would fail the medium's delivery.
+MAX_SIDECAR_MOMENTS = 500
 # Listing facts the message carries (null when the listing did not state them).
 MESSAGE_FACTS = ("camera_model", "title", "duration_s", "moments_count")
 
@@ -127,8 +130,11 @@ def build_sidecar(
     facts = listing_facts(message, item)
     if facts["item_count"] is None:
         facts["item_count"] = len(objects)
+    notes = list(notes)
     if moments is not None:
-        facts["moments"] = [m.as_json() for m in moments]
+        facts["moments"] = [m.as_json() for m in moments[:MAX_SIDECAR_MOMENTS]]
+        if len(moments) > MAX_SIDECAR_MOMENTS:
+            notes.append(f"moments: {len(moments)} fetched, the first {MAX_SIDECAR_MOMENTS} kept")
     return {
         "sidecar_version": SIDECAR_VERSION,
         "provider": message.provider,
@@ -141,7 +147,7 @@ def build_sidecar(
             "run_id": message.run_id,
             "archived_at": archived_at or iso_utc(utc_now()),
         },
-        "notes": list(notes),
+        "notes": notes,
     }
 
 
@@ -164,8 +170,9 @@ class SidecarWriter:
             return None
 
     def moments(self, provider: CloudProvider, message: DownloadMessage) -> tuple[tuple[Moment, ...] | None, str]:
-        """The HiLight moments when the listing counted some: one call, never a retry loop of its own. Returns
-        (moments, note): a failure costs only the moments (None) and says so in the note, never the medium."""
+        """The HiLight moments when the listing counted some: one provider call (its HTTP layer retries a
+        transient answer as for any call, nothing more). Returns (moments, note): a failure costs only the moments
+        (None) and says so in the note, never the medium."""
         if not message.moments_count:
             return None, ""
         try:

@@ -10,12 +10,19 @@ from typing import Any
 import pytest
 
 from pipeline import resources
-from pipeline.messages import DownloadMessage, parse
+from pipeline.messages import MAX_MOMENTS, DownloadMessage, parse
 from pipeline.providers.base import MediaItem, MediaType, Moment
 from pipeline.providers.errors import ProviderResponseError
 from pipeline.services.download_outcome import Disposition
 from pipeline.services.downloader import Downloader
-from pipeline.services.sidecar import ArchivedObject, SidecarError, SidecarWriter, build_sidecar
+from pipeline.services.sidecar import (
+    MAX_SIDECAR_BYTES,
+    MAX_SIDECAR_MOMENTS,
+    ArchivedObject,
+    SidecarError,
+    SidecarWriter,
+    build_sidecar,
+)
 from pipeline.state import MediaStatus
 from pipeline.transfer.model import Checksum, TransferResult
 from tests.unit.services.fakes import DictProvider, Rig, delivery, video
@@ -274,3 +281,13 @@ def test_a_sidecar_over_the_size_limit_is_refused() -> None:
     ]
     with pytest.raises(SidecarError, match="over the limit"):
         SidecarWriter(s3=None, bucket="b").put(build_sidecar(message, objects, None))
+
+
+def test_a_medium_with_absurdly_many_moments_still_gets_its_sidecar() -> None:
+    moments = tuple(Moment(f"m{n}", n * 1000) for n in range(MAX_MOMENTS))
+    document = build_sidecar(facts_message(), OBJECTS, None, moments=moments)
+    assert len(document["listing"]["moments"]) == MAX_SIDECAR_MOMENTS
+    assert document["notes"] == [f"moments: {MAX_MOMENTS} fetched, the first {MAX_SIDECAR_MOMENTS} kept"]
+    s3 = RecordingS3()
+    SidecarWriter(s3=s3, bucket="b").put(document)  # under the size limit: the delivery is not failed for it
+    assert len(s3.put["Body"]) <= MAX_SIDECAR_BYTES
