@@ -36,11 +36,15 @@ _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 MEMORY_RANGE = (128, 10_240)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# `archive.nightly_budget_gb`: decimal gigabytes (10^9 bytes) one night may queue; up to 100 TB.
+BUDGET_GB_RANGE = (0.001, 100_000)
+# `archive.operators`: IAM role or user ARNs (an `ArnLike` pattern: `*` allowed in the name).
+OPERATOR_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[A-Za-z0-9+=,.@_/*-]+$")
 
 # The fields and the sub-fields of each section; anything else is refused.
 SECTIONS: dict[str, tuple[str, ...]] = {
     "provider": ("name", "api_url", "auth_url"),
-    "archive": ("videos", "photos", "edits", "raw"),
+    "archive": ("videos", "photos", "edits", "raw", "nightly_budget_gb", "operators"),
     "schedule": ("enabled", "time", "timezone"),
     "downloader": ("concurrency", "memory_mb"),
     "retention": ("logs_days", "access_logs_days", "noncurrent_versions_days", "keep_state_on_delete"),
@@ -126,6 +130,14 @@ def from_mapping(
     changes["include_photos"] = reader.boolean(archive, "photos", base.include_photos, "archive")
     changes["include_edits"] = reader.boolean(archive, "edits", base.include_edits, "archive")
     changes["include_raw"] = reader.boolean(archive, "raw", base.include_raw, "archive")
+    if "nightly_budget_gb" in archive and archive["nightly_budget_gb"] is not None:
+        budget = reader.number(archive, "nightly_budget_gb", *BUDGET_GB_RANGE, "archive")
+        changes["nightly_budget_bytes"] = round(budget * 1_000_000_000)
+    operators = reader.string_list(archive, "operators", base.archive_operators, "archive")
+    for arn in operators:
+        if not OPERATOR_ARN.match(arn):
+            raise reader.fail("operators", "archive", f"{arn!r} is not an IAM role or user ARN")
+    changes["archive_operators"] = operators
 
     schedule = reader.section(data, "schedule")
     changes["schedule_enabled"] = reader.boolean(schedule, "enabled", base.schedule_enabled, "schedule")
@@ -248,6 +260,14 @@ class _Reader:
         if not low <= value <= high:
             raise self.fail(key, section, f"must be between {low} and {high}, got {value}")
         return value
+
+    def number(self, data: Mapping[str, Any], key: str, low: float, high: float, section: str = "") -> float:
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(key, section, f"expected a number, got {json.dumps(value)}")
+        if not low <= value <= high:
+            raise self.fail(key, section, f"must be between {low} and {high}, got {value}")
+        return float(value)
 
     def choice(
         self, data: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str, section: str = ""

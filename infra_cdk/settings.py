@@ -114,6 +114,11 @@ class EnvironmentSettings:
     include_raw: bool = False
     full_reconcile_days: int = 7
     report_quiet_nights: bool = False
+    # Bytes one night may queue (the lister's NIGHTLY_BUDGET_BYTES); 0 leaves it to the lister's measurement.
+    nightly_budget_bytes: int = 0
+    # IAM principal ARNs that may put the catalog page and sidecars into the archive bucket (`ArnLike`
+    # patterns); empty means any IAM principal of the account. Nobody but the downloader writes media.
+    archive_operators: tuple[str, ...] = ()
     lifecycle: str = DEFAULT_LIFECYCLE
     # The dashboard (3 USD/month) and the alarms that only repeat what another alarm or the nightly report
     # already says (function errors and throttles, failed videos, lister failures, low throughput).
@@ -255,15 +260,16 @@ def settings_for(name: str, context: Mapping[str, Any] | None = None) -> Environ
 
 def alarm_metric_count(settings: EnvironmentSettings) -> int:
     """Metrics the stack's alarms watch (CloudWatch bills each): mirrors `components.monitoring` and the drain
-    alarm of `components.pipeline`; tests/infra/test_monitoring.py checks the synthesized templates agree."""
+    alarm of `components.schedule`; tests/infra/test_monitoring.py checks the synthesized templates agree."""
     drain = 3  # visible + in flight + sent
     essential = 1 + 1 + 1 + 2  # authentication failures, DLQ, failed invocations, rotation (errors + failures)
     silent = 1 if settings.schedule_enabled else 0
     detailed = 0
     if settings.detailed_alarms:
-        functions = 4
-        # failed videos, low throughput, lister (errors + failures), API changed, blocked, per function
-        detailed = 1 + 1 + 2 + 1 + 1 + 2 * functions
+        functions = 5  # lister, downloader, summary, rotation, restore-completed
+        # failed videos, low throughput, lister (errors + failures), API changed, blocked, messages aging,
+        # messages expired, errors and throttles per function
+        detailed = 1 + 1 + 2 + 1 + 1 + 1 + 1 + 2 * functions
     return drain + essential + silent + detailed
 
 

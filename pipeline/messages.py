@@ -50,6 +50,13 @@ MAX_SIZE_BYTES = 5 * 1024**4
 # Files in one medium: a long recording has a few dozen chapters, a night-lapse a few thousand frames.
 MAX_ITEM_COUNT = 100_000
 
+# Sidecar facts (issue 14): advisory, so `create` drops an impossible one instead of refusing the medium.
+MAX_TITLE_CHARS = 512
+MAX_CAMERA_CHARS = 128
+MAX_DIMENSION = 100_000
+MAX_DURATION_S = 7 * 86_400.0
+MAX_MOMENTS = 10_000
+
 MEDIA_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 PROVIDER_PATTERN = re.compile(r"[a-z][a-z0-9-]*")
 # Run and correlation ids: printable ASCII without spaces (they go into log lines and SQS attributes).
@@ -144,6 +151,15 @@ class DownloadMessage:
     # Optional and additive: how many files (chapters) the listing says the medium holds, so the downloader can
     # refuse an incomplete descriptor. Absent means unknown (the descriptor's own numbering is then checked).
     item_count: int | None = None
+    # Optional and additive: the listing's facts the medium's sidecar keeps (`MediaItem.sidecar_facts`), since
+    # the downloader sees the message, not the listing row. Absent means not listed (the sidecar says null).
+    camera_model: str | None = None
+    title: str | None = None
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    moments_count: int | None = None
+    uploaded_at: str | None = None
 
     def __post_init__(self) -> None:
         _check_version(self.schema_version)
@@ -168,6 +184,21 @@ class DownloadMessage:
                 raise PoisonMessage(
                     PoisonReason.INVALID_VALUE, f"item_count must be between 0 and {MAX_ITEM_COUNT}"
                 )
+        self._check_sidecar_facts()
+
+    def _check_sidecar_facts(self) -> None:
+        for name, limit in (("camera_model", MAX_CAMERA_CHARS), ("title", MAX_TITLE_CHARS)):
+            value = getattr(self, name)
+            if value is not None:
+                _check_str(name, value, max_chars=limit)
+        for name, upper in (("width", MAX_DIMENSION), ("height", MAX_DIMENSION), ("moments_count", MAX_MOMENTS)):
+            _check_count(name, getattr(self, name), upper)
+        if self.duration_s is not None:
+            if isinstance(self.duration_s, bool) or not isinstance(self.duration_s, int | float):
+                raise PoisonMessage(PoisonReason.WRONG_TYPE, "duration_s must be a number or null")
+            if not 0 <= self.duration_s <= MAX_DURATION_S:
+                raise PoisonMessage(PoisonReason.INVALID_VALUE, f"duration_s must be within 0..{MAX_DURATION_S}")
+        _check_timestamp("uploaded_at", self.uploaded_at, optional=True)
 
     @classmethod
     def create(
@@ -183,6 +214,13 @@ class DownloadMessage:
         media_type: str | None = None,
         item_count: int | None = None,
         now: datetime | None = None,
+        camera_model: str | None = None,
+        title: str | None = None,
+        duration_s: float | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        moments_count: int | None = None,
+        uploaded_at: str | None = None,
     ) -> DownloadMessage:
         """A message stamped with the current schema version and `enqueued_at` = now.
 
@@ -201,6 +239,14 @@ class DownloadMessage:
             media_type=media_type,
             # Advisory: an impossible count from the listing is dropped, never a reason to refuse the medium.
             item_count=item_count if isinstance(item_count, int) and 0 <= item_count <= MAX_ITEM_COUNT else None,
+            # The sidecar's facts are advisory too: an impossible one is dropped (null), a long text cut.
+            camera_model=_fit_text(camera_model, MAX_CAMERA_CHARS),
+            title=_fit_text(title, MAX_TITLE_CHARS),
+            duration_s=_within(duration_s, MAX_DURATION_S, (int, float)),
+            width=_within(width, MAX_DIMENSION, (int,)),
+            height=_within(height, MAX_DIMENSION, (int,)),
+            moments_count=_within(moments_count, MAX_MOMENTS, (int,)),
+            uploaded_at=uploaded_at if _is_timestamp(uploaded_at) else None,
         )
 
     def to_json(self) -> str:
@@ -217,6 +263,34 @@ class DownloadMessage:
         }
 
 
+def _check_count(name: str, value: Any, upper: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PoisonMessage(PoisonReason.WRONG_TYPE, f"{name} must be an integer or null")
+    if not 0 <= value <= upper:
+        raise PoisonMessage(PoisonReason.INVALID_VALUE, f"{name} must be between 0 and {upper}")
+
+
+def _fit_text(value: Any, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
+
+
+def _within(value: Any, upper: float, kinds: tuple[type, ...]) -> Any:
+    ok = isinstance(value, kinds) and not isinstance(value, bool) and 0 <= value <= upper
+    return value if ok else None
+
+
+def _is_timestamp(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) > MAX_TIMESTAMP_CHARS:
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 _FIELDS: dict[str, tuple[type, ...]] = {
     "run_id": (str,),
     "correlation_id": (str,),
@@ -230,6 +304,13 @@ _OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {
     "captured_at": (str,),
     "media_type": (str,),
     "item_count": (int,),
+    "camera_model": (str,),
+    "title": (str,),
+    "duration_s": (int, float),
+    "width": (int,),
+    "height": (int,),
+    "moments_count": (int,),
+    "uploaded_at": (str,),
 }
 
 

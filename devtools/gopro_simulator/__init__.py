@@ -30,6 +30,8 @@ https://api.gopro.com and content on pre-signed S3/CloudFront links):
   `raw_photo` sidecar (.gpr) per photo. Edits (MultiClipEdit): `baked_source`, descriptor `filename` "".
   `available: false` entries (`stale_source=True`) must be skipped. Media that are not `ready` have an empty
   descriptor.
+- `GET /media/{id}/moments`: the HiLight moments, `{"_embedded": {"moments": [{"id", "time"}]}}` (`time` in ms,
+  `SimMedia.moments`); the listing's `moments_count` is their number. 404 for deleted/unknown.
 - `GET|HEAD /content/{id}/{rendition}/{item}.{ext}?Expires=..&Signature=..&Key-Pair-Id=..` (CloudFront style):
   deterministic bytes served as `binary/octet-stream`; checks the signature (method included) and `Expires`
   (403 XML when bad or expired); ignores any Authorization header; `Range: bytes=a-b | a- | -n` gives 206 +
@@ -92,8 +94,9 @@ Faults (`sim.faults`, thread-safe; the same rule objects go in `SimulatorConfig(
 - `set_bandwidth(bytes_per_second | None)`, `set_url_ttl(seconds)`, `set_repeat_last_item(bool)`
 - `add(rule)`, `active`, `clear()`
 
-`endpoint` is one of `token`, `search`, `download`, `content`; None means every API endpoint (not content)
-for 429/5xx, and every endpoint for a slow first byte. `count=None` keeps a rule until `clear()`.
+`endpoint` is one of `token`, `search`, `download`, `content`, `user`, `moments`; None means every API endpoint
+but moments (and not content) for 429/5xx, and every endpoint for a slow first byte. A `ServerError` with a
+`media_id` fails that medium's calls only. `count=None` keeps a rule until `clear()`.
 
 Run on its own::
 

@@ -27,6 +27,8 @@ class Endpoint(StrEnum):
     DOWNLOAD = "download"
     CONTENT = "content"
     USER = "user"  # GET /media/user: the signed-in user (the pipeline's preflight call)
+    # GET /media/{id}/moments: HiLights. Not in API_ENDPOINTS, so a fault rule reaches it only when it names it.
+    MOMENTS = "moments"
 
 
 API_ENDPOINTS = frozenset({Endpoint.TOKEN, Endpoint.SEARCH, Endpoint.DOWNLOAD, Endpoint.USER})
@@ -54,11 +56,13 @@ class RateLimit:
 
 @dataclass
 class ServerError:
-    """A 5xx (HTML body, as a load balancer sends) for the next `count` matching calls."""
+    """A 5xx (HTML body, as a load balancer sends) for the next `count` matching calls (of one medium's calls
+    only, when `media_id` is given)."""
 
     count: int | None = 1
     status: int = 503
     endpoint: str | None = None
+    media_id: str | None = None
 
 
 @dataclass

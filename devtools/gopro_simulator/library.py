@@ -194,6 +194,8 @@ class SimMedia:
     raw: bool = False
     withheld_items: tuple[int, ...] = ()
     stale_source: bool = False
+    # HiLight moments, milliseconds from the start: the listing's `moments_count` and `/media/{id}/moments`.
+    moments: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.item_sizes is not None:
@@ -272,7 +274,7 @@ class SimMedia:
             "ready_to_view": self.ready_to_view,
             "item_count": self.items,
             "gopro_user_id": user_id,
-            "moments_count": 0,
+            "moments_count": len(self.moments),
             "token": "".join(rng.choices(string.ascii_letters + string.digits, k=16)),
             "resolution": ("4K" if (self.width or 0) >= 3840 else "2.7K") if video else "12MP",
             "fov": rng.choice(["W", "L", "N", "S"]),
@@ -284,6 +286,11 @@ class SimMedia:
             fields_["available_labels"] = [RAW_LABEL]
         fields_.update(self.extra_fields)
         return fields_
+
+    def moments_answer(self) -> dict[str, Any]:
+        """`GET /media/{id}/moments`, as dustin/gopro-plus reads it (`_embedded.moments[]`, `time` in ms)."""
+        entries = [{"id": f"{self.id[:8]}m{n}", "time": t} for n, t in enumerate(self.moments, start=1)]
+        return {"_embedded": {"moments": entries, "errors": []}}
 
     def renditions(self) -> dict[tuple[str, int], Rendition]:
         """Every object the content endpoint serves for this medium, by (rendition, item)."""
@@ -463,6 +470,10 @@ def generate_library(config: SimulatorConfig) -> list[SimMedia]:
             width, height = rng.choice([(4000, 3000), (5568, 4872)])
         # The listing sometimes has null dimensions; keep the descriptor's, which describe the files.
         extra: dict[str, Any] = {"width": None, "height": None} if rng.random() < 0.1 else {}
+        # Titles and HiLights from their own generator, so the library drawn above stays what it was.
+        facts = _stable_rng("facts", config.seed, index)
+        title = facts.choice(["", "", "Morning surf", "Ridge line", "Family day"])
+        moments = tuple(sorted(facts.sample(range(1000, 60_000, 250), facts.randint(0, 3))))
         library.append(
             SimMedia(
                 id=media_id,
@@ -477,6 +488,8 @@ def generate_library(config: SimulatorConfig) -> list[SimMedia]:
                 width=width,
                 height=height,
                 extra_fields=extra,
+                content_title=title,
+                moments=moments if media_type in VIDEO_TYPES else (),
             )
         )
     return library

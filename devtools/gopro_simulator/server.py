@@ -865,6 +865,16 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._api(Endpoint.DOWNLOAD, lambda: self._download(match.group(1)))
             return
+        match = re.fullmatch(r"/media/([^/]+)/moments", path)
+        if match:
+            self._record.endpoint = Endpoint.MOMENTS.value
+            self._record.media_id = match.group(1)
+            if method != "GET":
+                self._read_body()
+                self._send_json(405, {"error": "method_not_allowed"}, [("Allow", "GET")])
+                return
+            self._api(Endpoint.MOMENTS, lambda: self._moments(match.group(1)))
+            return
         match = re.fullmatch(r"/content/([^/]+)/([^/]+)/(\d+)(?:\.[A-Za-z0-9]+)?", path)
         if match:
             self._record.endpoint = Endpoint.CONTENT.value
@@ -900,7 +910,7 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         if endpoint != Endpoint.CONTENT and self._refused(faults, hits):
             return True
-        failing = faults.take(ServerError, lambda r: hits(r.endpoint))
+        failing = faults.take(ServerError, lambda r: hits(r.endpoint) and r.media_id in (None, media_id))
         if failing is not None:
             self._record.fault = f"server_error:{failing.status}"
             reason = self.responses.get(failing.status, ("Server Error",))[0]
@@ -1097,6 +1107,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"_embedded": {"errors": [error]}})
             return
         self._send_json(200, self.sim.descriptor(copy.deepcopy(medium)))
+
+    def _moments(self, media_id: str) -> None:
+        if not self._authorized():
+            return
+        medium = self.sim._live_media(media_id)
+        if medium is None:
+            error = _api_error("not_found", 404, f"Medium {media_id} not found")
+            self._send_json(404, {"_embedded": {"errors": [error]}})
+            return
+        self._send_json(200, medium.moments_answer())
 
     # -- content -------------------------------------------------------------------------------------------------
 

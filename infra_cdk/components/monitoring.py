@@ -11,14 +11,19 @@ alarms that catch a failure nothing else reports:
   scheduler could not start the lister), rotation failures, and, with the schedule on, a lister that was not
   invoked in a day. Failed media and failed listings are also in the nightly report / CRITICAL e-mail.
 - detailed (`monitoring.detailed_alarms`): failed videos, lister failures, low throughput, errors and throttles
-  of every function, "the API changed" (406/410) and "GoPro blocks this client" (an HTML 403); earlier or more
-  specific signals of failures the essential tier also catches (a night they stop fails its invocation, and its
-  CRITICAL report names which of the two it was).
+  of every function (restore-completed too), "the API changed" (406/410) and "GoPro blocks this client" (an HTML
+  403); earlier or more specific signals of failures the essential tier also catches (a night they stop fails its
+  invocation, and its CRITICAL report names which of the two it was). The backlog's two alarms (the oldest
+  download message waiting `QUEUE_AGE_ALARM_DAYS`, an expired message) are detailed too: one more essential alarm
+  metric (0.10 USD a month) would put the personal example over its budget of 1.5x the Deep Archive storage.
+The alarms are tables (`_essential_alarms`, `_detailed_alarms`: one `AlarmSpec` a row) created by one loop.
 Every alarm notifies the alerts topic; the only alarm without an action is the drain detector, which is a trigger
-for the summary, not an alert (see pipeline.py). The dashboard is optional too (`monitoring.dashboard`).
+for the summary, not an alert (see schedule.py). The dashboard is optional too (`monitoring.dashboard`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -54,6 +59,20 @@ BREACHING = cloudwatch.TreatMissingData.BREACHING
 LISTER_SILENT_PERIOD = Duration.days(1)
 
 
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One row of the alarm table; `purpose` names the alarm (`gopro-sync-<purpose>-<env>`) and its runbook
+    entry."""
+
+    purpose: str
+    metric: cloudwatch.IMetric
+    threshold: float
+    comparison: cloudwatch.ComparisonOperator
+    description: str
+    evaluation_periods: int = 1
+    treat_missing_data: cloudwatch.TreatMissingData = NOT_BREACHING
+
+
 class Monitoring(Construct):
     def __init__(
         self,
@@ -70,11 +89,9 @@ class Monitoring(Construct):
         self._action = actions.SnsAction(topic)
         self.alarms: list[cloudwatch.Alarm] = []
 
-        self._essential_alarms()
-        if settings.detailed_alarms:
-            self._detailed_alarms()
-            for fn in pipeline.functions:
-                self._function_alarms(fn)
+        specs = self._essential_alarms() + (self._detailed_alarms() if settings.detailed_alarms else [])
+        for spec in specs:
+            self._alarm(spec)
         self.dashboard = self._dashboard() if settings.dashboard_enabled else None
         self._queries()
 
@@ -96,164 +113,171 @@ class Monitoring(Construct):
             label=label,
         )
 
-    def _alarm(
-        self,
-        purpose: str,
-        metric: cloudwatch.IMetric,
-        *,
-        threshold: float,
-        comparison: cloudwatch.ComparisonOperator,
-        description: str,
-        evaluation_periods: int = 1,
-        treat_missing_data: cloudwatch.TreatMissingData = NOT_BREACHING,
-    ) -> cloudwatch.Alarm:
-        alarm = metric.create_alarm(
+    def _alarm(self, spec: AlarmSpec) -> cloudwatch.Alarm:
+        alarm = spec.metric.create_alarm(
             self,
-            "".join(part.capitalize() for part in purpose.split("-")) + "Alarm",
-            alarm_name=self._settings.resource_name(purpose),
-            alarm_description=description,
-            threshold=threshold,
-            comparison_operator=comparison,
-            evaluation_periods=evaluation_periods,
-            datapoints_to_alarm=evaluation_periods,
-            treat_missing_data=treat_missing_data,
+            "".join(part.capitalize() for part in spec.purpose.split("-")) + "Alarm",
+            alarm_name=self._settings.resource_name(spec.purpose),
+            alarm_description=spec.description,
+            threshold=spec.threshold,
+            comparison_operator=spec.comparison,
+            evaluation_periods=spec.evaluation_periods,
+            datapoints_to_alarm=spec.evaluation_periods,
+            treat_missing_data=spec.treat_missing_data,
             actions_enabled=True,
         )
         alarm.add_alarm_action(self._action)
         self.alarms.append(alarm)
         return alarm
 
-    # --- alarms ------------------------------------------------------------------------------------------------
+    def _errors_and_failures(self, fn: PipelineFunction, failures: Metric, label: str) -> cloudwatch.IMetric:
+        """A function's Lambda errors plus the failures it reports itself (missing = 0)."""
+        return cloudwatch.MathExpression(
+            expression="FILL(errors, 0) + FILL(failures, 0)",
+            using_metrics={
+                "errors": fn.function.metric_errors(period=PERIOD, statistic="Sum"),
+                "failures": self.metric(failures, "Sum"),
+            },
+            period=PERIOD,
+            label=label,
+        )
 
-    def _essential_alarms(self) -> None:
+    @staticmethod
+    def _visible(queue: sqs.IQueue) -> cloudwatch.IMetric:
+        return queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum")
+
+    # --- alarms: one table per tier, one loop (`__init__`) ------------------------------------------------------
+
+    def _essential_alarms(self) -> list[AlarmSpec]:
         pipeline = self._pipeline
-        self._alarm(
-            "authentication-failures",
-            self.metric(Metric.AUTHENTICATION_FAILURES, "Sum"),
-            threshold=AUTH_FAILURES_THRESHOLD,
-            comparison=GTE,
-            description=(
+        specs = [
+            AlarmSpec(
+                "authentication-failures",
+                self.metric(Metric.AUTHENTICATION_FAILURES, "Sum"),
+                AUTH_FAILURES_THRESHOLD,
+                GTE,
                 "GoPro refused the credentials (first failure): the refresh token may be revoked; "
-                "re-run scripts/bootstrap_credentials.py (docs/runbook.md)"
+                "re-run scripts/bootstrap_credentials.py (docs/runbook.md)",
             ),
-        )
-        self._queue_alarm("dlq-not-empty", pipeline.dead_letter_queue, "Media failed 3 receives: see the DLQ")
-        self._queue_alarm(
-            "failed-invocations", pipeline.failed_invocations, "An asynchronous invocation failed all its retries"
-        )
-        self._alarm(
-            "rotation-failed",
-            cloudwatch.MathExpression(
-                expression="FILL(errors, 0) + FILL(failures, 0)",
-                using_metrics={
-                    "errors": pipeline.rotation.function.metric_errors(period=PERIOD, statistic="Sum"),
-                    "failures": self.metric(Metric.ROTATION_FAILURE, "Sum"),
-                },
-                period=PERIOD,
-                label="Rotation errors and reported failures",
+            AlarmSpec(
+                "dlq-not-empty",
+                self._visible(pipeline.dead_letter_queue),
+                0,
+                GT,
+                "Media failed 3 receives: see the DLQ",
             ),
-            threshold=1,
-            comparison=GTE,
-            description="The credentials rotation failed: the secret still holds the previous tokens",
-        )
-        if self._settings.schedule_enabled:
-            self._alarm(
-                "lister-silent",
-                pipeline.lister.function.metric_invocations(period=LISTER_SILENT_PERIOD, statistic="Sum"),
-                threshold=1,
-                comparison=LT,
-                treat_missing_data=BREACHING,
-                description=(
-                    "The lister was not invoked in the last day: the nightly schedule is not running "
-                    "(quiet nights are silent, so this is the sign of life)"
+            AlarmSpec(
+                "failed-invocations",
+                self._visible(pipeline.failed_invocations),
+                0,
+                GT,
+                "An asynchronous invocation failed all its retries",
+            ),
+            AlarmSpec(
+                "rotation-failed",
+                self._errors_and_failures(
+                    pipeline.rotation, Metric.ROTATION_FAILURE, "Rotation errors and reported failures"
                 ),
+                1,
+                GTE,
+                "The credentials rotation failed: the secret still holds the previous tokens",
+            ),
+        ]
+        if self._settings.schedule_enabled:
+            specs.append(
+                AlarmSpec(
+                    "lister-silent",
+                    pipeline.lister.function.metric_invocations(period=LISTER_SILENT_PERIOD, statistic="Sum"),
+                    1,
+                    LT,
+                    "The lister was not invoked in the last day: the nightly schedule is not running "
+                    "(quiet nights are silent, so this is the sign of life)",
+                    treat_missing_data=BREACHING,
+                )
             )
+        return specs
 
-    def _detailed_alarms(self) -> None:
+    def _detailed_alarms(self) -> list[AlarmSpec]:
         pipeline = self._pipeline
-        self._alarm(
-            "failed-videos",
-            self.metric(Metric.VIDEOS_FAILED, "Sum"),
-            threshold=FAILED_VIDEOS_THRESHOLD,
-            comparison=GT,
-            description=f"More than {FAILED_VIDEOS_THRESHOLD} media failed within {ALARM_PERIOD_MINUTES} minutes",
-        )
-        self._alarm(
-            "low-throughput",
-            self.metric(Metric.TRANSFER_THROUGHPUT, "Average"),
-            threshold=LOW_THROUGHPUT_MBPS,
-            comparison=LT,
-            evaluation_periods=LOW_THROUGHPUT_MINUTES // ALARM_PERIOD_MINUTES,
-            description=(
-                f"Average transfer throughput under {LOW_THROUGHPUT_MBPS} Mbps for {LOW_THROUGHPUT_MINUTES} min"
+        specs = [
+            AlarmSpec(
+                "failed-videos",
+                self.metric(Metric.VIDEOS_FAILED, "Sum"),
+                FAILED_VIDEOS_THRESHOLD,
+                GT,
+                f"More than {FAILED_VIDEOS_THRESHOLD} media failed within {ALARM_PERIOD_MINUTES} minutes",
             ),
-        )
-        self._alarm(
-            "lister-failed",
-            cloudwatch.MathExpression(
-                expression="FILL(errors, 0) + FILL(failures, 0)",
-                using_metrics={
-                    "errors": pipeline.lister.function.metric_errors(period=PERIOD, statistic="Sum"),
-                    "failures": self.metric(Metric.LISTER_FAILURES, "Sum"),
-                },
-                period=PERIOD,
-                label="Lister errors and reported failures",
+            AlarmSpec(
+                "low-throughput",
+                self.metric(Metric.TRANSFER_THROUGHPUT, "Average"),
+                LOW_THROUGHPUT_MBPS,
+                LT,
+                f"Average transfer throughput under {LOW_THROUGHPUT_MBPS} Mbps for {LOW_THROUGHPUT_MINUTES} min",
+                evaluation_periods=LOW_THROUGHPUT_MINUTES // ALARM_PERIOD_MINUTES,
             ),
-            threshold=1,
-            comparison=GTE,
-            description="The nightly listing failed: tonight's new media were not enqueued",
-        )
-
-        self._alarm(
-            "api-changed",
-            self.metric(Metric.API_CHANGED, "Sum"),
-            threshold=1,
-            comparison=GTE,
-            description=(
+            AlarmSpec(
+                "lister-failed",
+                self._errors_and_failures(
+                    pipeline.lister, Metric.LISTER_FAILURES, "Lister errors and reported failures"
+                ),
+                1,
+                GTE,
+                "The nightly listing failed: tonight's new media were not enqueued",
+            ),
+            AlarmSpec(
+                "api-changed",
+                self.metric(Metric.API_CHANGED, "Sum"),
+                1,
+                GTE,
                 "GoPro's API answered 406/410 (first one): it no longer serves the version this client speaks; "
-                "update gopro-s3-sync (docs/runbook.md)"
+                "update gopro-s3-sync (docs/runbook.md)",
             ),
-        )
-        self._alarm(
-            "provider-blocked",
-            self.metric(Metric.PROVIDER_BLOCKED, "Sum"),
-            threshold=1,
-            comparison=GTE,
-            description=(
+            AlarmSpec(
+                "provider-blocked",
+                self.metric(Metric.PROVIDER_BLOCKED, "Sum"),
+                1,
+                GTE,
                 "GoPro's CDN answered an HTML 403 page (first one): requests from this client are blocked; "
-                "do not retry at once (docs/runbook.md)"
+                "do not retry at once (docs/runbook.md)",
             ),
-        )
-
-    def _function_alarms(self, fn: PipelineFunction) -> None:
-        self._alarm(
-            f"{fn.purpose}-errors",
-            fn.function.metric_errors(period=PERIOD, statistic="Sum"),
-            threshold=LAMBDA_ERRORS_THRESHOLD,
-            comparison=GT,
-            description=(
-                f"More than {LAMBDA_ERRORS_THRESHOLD} {fn.purpose} errors within {ALARM_PERIOD_MINUTES} minutes"
+            # Issue 12 point 3: a backfill keeps messages waiting for days; they expire after QUEUE_RETENTION_DAYS.
+            AlarmSpec(
+                "messages-aging",
+                pipeline.queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
+                resources.QUEUE_AGE_ALARM_DAYS * 86_400,
+                GTE,
+                f"A download message has waited {resources.QUEUE_AGE_ALARM_DAYS} days or more (messages expire "
+                f"after {resources.QUEUE_RETENTION_DAYS}): downloads fall behind (see docs/runbook.md)",
             ),
-        )
-        self._alarm(
-            f"{fn.purpose}-throttles",
-            fn.function.metric_throttles(period=PERIOD, statistic="Sum"),
-            threshold=LAMBDA_THROTTLES_THRESHOLD,
-            comparison=GT,
-            description=(
-                f"More than {LAMBDA_THROTTLES_THRESHOLD} {fn.purpose} throttle within {ALARM_PERIOD_MINUTES} "
-                "minutes: the account's concurrency is exhausted"
+            AlarmSpec(
+                "messages-expired",
+                self.metric(Metric.MESSAGES_EXPIRED, "Sum"),
+                1,
+                GTE,
+                "Download messages expired unprocessed (first one): the lister queues those media again; "
+                "see docs/runbook.md, Messages expired",
             ),
-        )
-
-    def _queue_alarm(self, purpose: str, queue: sqs.IQueue, description: str) -> None:
-        self._alarm(
-            purpose,
-            queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
-            threshold=0,
-            comparison=GT,
-            description=description,
-        )
+        ]
+        for fn in pipeline.all_functions:
+            specs += [
+                AlarmSpec(
+                    f"{fn.purpose}-errors",
+                    fn.function.metric_errors(period=PERIOD, statistic="Sum"),
+                    LAMBDA_ERRORS_THRESHOLD,
+                    GT,
+                    f"More than {LAMBDA_ERRORS_THRESHOLD} {fn.purpose} errors within {ALARM_PERIOD_MINUTES} "
+                    "minutes",
+                ),
+                AlarmSpec(
+                    f"{fn.purpose}-throttles",
+                    fn.function.metric_throttles(period=PERIOD, statistic="Sum"),
+                    LAMBDA_THROTTLES_THRESHOLD,
+                    GT,
+                    f"More than {LAMBDA_THROTTLES_THRESHOLD} {fn.purpose} throttle within {ALARM_PERIOD_MINUTES} "
+                    "minutes: the account's concurrency is exhausted",
+                ),
+            ]
+        return specs
 
     # --- dashboard and queries ---------------------------------------------------------------------------------
 
@@ -268,7 +292,7 @@ class Monitoring(Construct):
             period=hour,
             label="Success rate (%)",
         )
-        functions = pipeline.functions
+        functions = pipeline.all_functions
         dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",

@@ -7,7 +7,9 @@ Why these settings:
 - The archive bucket holds the only copy the user controls of their media: versioned (an overwrite or delete is
   recoverable until noncurrent versions expire), encrypted under the environment's key with an S3 bucket key (one
   KMS call per object instead of per part), TLS only, public access blocked, ACLs disabled, and writes/deletes
-  refused to every principal but the downloader (`restrict_writes_to`). Media (under `<provider>/`, see
+  refused to every principal but the downloader (`restrict_writes_to`), except two kinds of small objects an
+  operator writes: the catalog page (`catalog/`) and the media's sidecars (`<provider>/**/_media.json`, the
+  back-fill), which only the operators may put and nobody may delete. Media (under `<provider>/`, see
   pipeline/keys.py) follow the configuration's lifecycle preset (`infra_cdk.lifecycle`; Deep Archive from the
   first midnight UTC by default).
 - Server access logs go to a separate bucket (SSE-S3: S3 log delivery cannot write SSE-KMS objects).
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -34,6 +36,11 @@ STORAGE_CLASSES = {
     DEEP_ARCHIVE: s3.StorageClass.DEEP_ARCHIVE,
 }
 
+# The objects an operator writes beside the media: the catalog page (scripts/catalog.py --upload) and the media's
+# sidecars (scripts/backfill_sidecars.py; pipeline.services.sidecar). No medium's file is named `_media.json`
+# (`pipeline.keys.safe_filename` never starts a name with `_`), so the pattern matches sidecars only.
+CATALOG_PREFIX = "catalog/"
+SIDECAR_NAME = "_media.json"
 # Object writes and deletions only the downloader may perform on the archive.
 ARCHIVE_WRITE_ACTIONS = (
     "s3:PutObject",
@@ -149,7 +156,10 @@ class Storage(Construct):
             compliance.skip_checkov(
                 bucket,
                 "CKV2_AWS_62",
-                "Nothing consumes object-created events: the state table records every upload.",
+                "No event notification consumes object-created events (the state table records every upload); "
+                "the archive bucket sends its events to EventBridge (EventBridgeConfiguration), where a rule "
+                "takes only S3's Object Restore Completed events (components/restores.py), a configuration "
+                "checkov does not read as a notification.",
             )
 
     def _archive_lifecycle(self) -> list[s3.LifecycleRule]:
@@ -184,20 +194,62 @@ class Storage(Construct):
             ),
         ]
 
-    def restrict_writes_to(self, writers: Sequence[iam.IRole]) -> None:
-        """Denies object writes and deletions to every principal that is not one of `writers`.
+    def operator_objects(self) -> list[str]:
+        """ARNs of the objects an operator may put: the catalog prefix and every sidecar of the media."""
+        bucket = self.archive_bucket
+        return [
+            bucket.arn_for_objects(f"{CATALOG_PREFIX}*"),
+            bucket.arn_for_objects(f"{self._settings.provider}/*/{SIDECAR_NAME}"),
+        ]
+
+    def restrict_writes_to(self, writers: Sequence[iam.IRole], *, operators: Sequence[str] = ()) -> None:
+        """Denies object writes and deletions to every principal that is not one of `writers`, except puts of
+        the catalog page and of sidecars by an operator.
 
         Why a deny in the bucket policy rather than only scoped IAM grants: other roles in the account (admin
         tools, other apps with `s3:*`) would otherwise be able to overwrite or delete the archive. An
-        administrator who really must delete objects edits this statement first, deliberately.
+        administrator who really must delete objects edits these statements first, deliberately.
+
+        Three statements, because the media and the operator's objects need different rules:
+        - `OnlyThePipelineWritesTheArchive`: every object but the operator's (NotResource) is written and deleted
+          by the writers only: the videos stay protected as before;
+        - `OperatorObjectsArePutOnly`: the catalog and the sidecars are never deleted, tagged or locked by
+          anyone (a sidecar replaced by mistake is still there as a noncurrent version);
+        - `OnlyOperatorsPutTheCatalogAndSidecars`: they are put only by the writers (the downloader writes each
+          medium's sidecar) and by `operators`: the IAM principal ARNs of the configuration's
+          `archive.operators` (wildcards allowed, as in `ArnLike`), or, when it names none, any IAM principal of
+          this account (which still needs `s3:PutObject` in its own policy).
         """
-        self.archive_bucket.add_to_resource_policy(
+        bucket = self.archive_bucket
+        writer_arns = [role.role_arn for role in writers]
+        operator_objects = self.operator_objects()
+        bucket.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="OnlyThePipelineWritesTheArchive",
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
                 actions=list(ARCHIVE_WRITE_ACTIONS),
-                resources=[self.archive_bucket.arn_for_objects("*")],
-                conditions={"ArnNotEquals": {"aws:PrincipalArn": [role.role_arn for role in writers]}},
+                not_resources=operator_objects,
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": writer_arns}},
+            )
+        )
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OperatorObjectsArePutOnly",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=[action for action in ARCHIVE_WRITE_ACTIONS if action != "s3:PutObject"],
+                resources=operator_objects,
+            )
+        )
+        allowed = list(operators) or [f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:*"]
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyOperatorsPutTheCatalogAndSidecars",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=operator_objects,
+                conditions={"ArnNotLike": {"aws:PrincipalArn": [*writer_arns, *allowed]}},
             )
         )

@@ -60,6 +60,26 @@ class MediaItem:
     item_count: int | None = None  # files the medium is made of (chapters, frames), when the provider says
     # Set by the provider when its own settings leave this medium out (e.g. edits turned off): skipped, reported.
     excluded: str = ""
+    # What the listing says and the file does not, kept in the medium's sidecar. Each is None when the provider
+    # does not list it or listed an impossible value (read tolerantly: a bad one never stops the medium).
+    camera_model: str | None = None
+    title: str | None = None
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    moments_count: int | None = None  # HiLight moments the provider holds for it (fetched with `moments`)
+
+    def sidecar_facts(self) -> dict[str, object]:
+        """The listing facts the download message carries to the sidecar: `DownloadMessage.create(**these)`."""
+        return {
+            "camera_model": self.camera_model,
+            "title": self.title,
+            "duration_s": self.duration_s,
+            "width": self.width,
+            "height": self.height,
+            "moments_count": self.moments_count,
+            "uploaded_at": iso_z(self.created_at) if self.created_at else None,
+        }
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -87,6 +107,17 @@ class DownloadSource:
     size_hint: int | None = None
     item_number: int = 1
     label: str = "source"
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One HiLight moment of a medium: a point the person marked, `time_ms` from the start (None: not stated)."""
+
+    moment_id: str | None
+    time_ms: int | None
+
+    def as_json(self) -> dict[str, object]:
+        return {"id": self.moment_id, "time_ms": self.time_ms}
 
 
 @dataclass(frozen=True)
@@ -202,6 +233,12 @@ class CloudProvider(ABC):
             created_at=None,
             ready=True,
         )
+
+    def moments(self, media_id: str) -> tuple[Moment, ...] | None:
+        """The HiLight moments of one medium (one call; asked only when the listing counted some), or None when
+        the provider has no such read. This default has none; a failure is the caller's to absorb (the sidecar
+        then keeps `moments` null with a note, never failing the download)."""
+        return None
 
     @abstractmethod
     def validate_media_id(self, media_id: str) -> str:

@@ -13,8 +13,12 @@ Rules the writer keeps:
   (`infra_cdk.settings.LIFECYCLE_MIN_OBJECT_BYTES`), and a sidecar is far smaller (`MAX_SIDECAR_BYTES`);
 - the name cannot collide with a medium's file: `pipeline.keys.safe_filename` never starts a name with `_`.
 
-Facts a provider's `MediaItem` does not carry yet (camera model, title, duration, resolution, item count, moments)
-are read by name when present, so they appear as soon as a provider lists them, and are null until then.
+The listing facts (camera model, title, duration, resolution, moments count, upload time) come with the download
+message (`MediaItem.sidecar_facts`): the downloader has the message, not the listing row, and GoPro's only
+per-medium read the pipeline makes is the download descriptor, which carries none of them. A provider with a
+single-medium read (`describe`) adds its answer on top. HiLight moments are fetched with one call to the
+provider's `moments` when the listing counted some; its failure leaves `moments` null with a note in `notes`,
+never failing the download. A fact nobody listed is null.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from pipeline.aws_errors import OBJECT_NOT_FOUND, error_code
 from pipeline.clock import iso_utc, utc_now
 from pipeline.errors import SyncError
 from pipeline.messages import DownloadMessage
-from pipeline.providers.base import CloudProvider, MediaItem
+from pipeline.providers.base import CloudProvider, MediaItem, Moment
 from pipeline.transfer.archive import META_ITEM, META_ORIGINAL_FILENAME
 from pipeline.transfer.model import CHECKSUM_METADATA_KEY, TransferResult
 
@@ -43,8 +47,11 @@ SIDECAR_NAME = "_media.json"
 SIDECAR_VERSION = 1
 SIDECAR_STORAGE_CLASS = "STANDARD"
 MAX_SIDECAR_BYTES = 64 * 1024  # far under the lifecycle's 128 KiB floor: a sidecar is never moved to a cold class
-# Listing facts read by name from a MediaItem when its provider has them (None until it does).
-OPTIONAL_FACTS = ("camera_model", "title", "duration_s", "resolution", "item_count", "moments_count", "moments")
+# HiLight moments kept in one sidecar: far more than a person marks, and few enough (about 40 bytes each) that the
+# moments alone never push a sidecar over MAX_SIDECAR_BYTES, which would fail the medium's delivery.
+MAX_SIDECAR_MOMENTS = 500
+# Listing facts the message carries (null when the listing did not state them).
+MESSAGE_FACTS = ("camera_model", "title", "duration_s", "moments_count")
 
 
 class SidecarError(SyncError):
@@ -77,25 +84,35 @@ def _iso(value: datetime | None) -> str | None:
     return iso_utc(value) if value else None
 
 
+def _resolution(width: int | None, height: int | None) -> dict[str, int] | None:
+    return {"width": width, "height": height} if width and height else None
+
+
 def listing_facts(message: DownloadMessage, item: MediaItem | None) -> dict[str, Any]:
-    """The listing row: from the described item when there is one, else from the message."""
+    """The listing row: from the message, with a described item's facts on top when there is one."""
     facts: dict[str, Any] = {
         "type": message.media_type or "video",
         "filename": message.filename,
         "captured_at": message.captured_at,
-        "uploaded_at": None,
+        "uploaded_at": message.uploaded_at,
         "size": message.size,
+        "item_count": message.item_count,
+        "resolution": _resolution(message.width, message.height),
+        **{name: getattr(message, name) for name in MESSAGE_FACTS},
+        "moments": None,
     }
     if item is not None:
         facts.update(
             type=item.media_type.value,
             filename=item.filename or message.filename,
             captured_at=_iso(item.captured_at) or message.captured_at,
-            uploaded_at=_iso(item.created_at),
+            uploaded_at=_iso(item.created_at) or message.uploaded_at,
             size=item.size if item.size is not None else message.size,
         )
-    for name in OPTIONAL_FACTS:
-        facts[name] = getattr(item, name, None) if item is not None else None
+        for name in (*MESSAGE_FACTS, "item_count"):
+            if getattr(item, name) is not None:
+                facts[name] = getattr(item, name)
+        facts["resolution"] = _resolution(item.width, item.height) or facts["resolution"]
     return facts
 
 
@@ -105,11 +122,19 @@ def build_sidecar(
     item: MediaItem | None,
     *,
     archived_at: str | None = None,
+    moments: Sequence[Moment] | None = None,
+    notes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The sidecar document (version 1). `chapters` are the objects' original file names in plan order."""
+    """The sidecar document (version 1). `chapters` are the objects' original file names in plan order;
+    `moments` the HiLight moments when they were fetched (None: not asked, or the call failed, see `notes`)."""
     facts = listing_facts(message, item)
     if facts["item_count"] is None:
         facts["item_count"] = len(objects)
+    notes = list(notes)
+    if moments is not None:
+        facts["moments"] = [m.as_json() for m in moments[:MAX_SIDECAR_MOMENTS]]
+        if len(moments) > MAX_SIDECAR_MOMENTS:
+            notes.append(f"moments: {len(moments)} fetched, the first {MAX_SIDECAR_MOMENTS} kept")
     return {
         "sidecar_version": SIDECAR_VERSION,
         "provider": message.provider,
@@ -122,6 +147,7 @@ def build_sidecar(
             "run_id": message.run_id,
             "archived_at": archived_at or iso_utc(utc_now()),
         },
+        "notes": notes,
     }
 
 
@@ -142,6 +168,18 @@ class SidecarWriter:
         except Exception as exc:  # the sidecar falls back to the message's facts
             log.warning("could not describe %s for its sidecar: %s", media_id, type(exc).__name__)
             return None
+
+    def moments(self, provider: CloudProvider, message: DownloadMessage) -> tuple[tuple[Moment, ...] | None, str]:
+        """The HiLight moments when the listing counted some: one provider call (its HTTP layer retries a
+        transient answer as for any call, nothing more). Returns (moments, note): a failure costs only the moments
+        (None) and says so in the note, never the medium."""
+        if not message.moments_count:
+            return None, ""
+        try:
+            return provider.moments(message.media_id), ""
+        except Exception as exc:  # whatever the provider raised, the objects are archived and checked
+            log.warning("could not fetch the moments of %s: %s", message.media_id, type(exc).__name__)
+            return None, f"moments: {message.moments_count} listed, fetching them failed ({_name(exc)})"
 
     def archived(self, key: str, *, size: int, crc32c: str | None) -> ArchivedObject:
         """The object at `key` as the sidecar lists it, checked against what was recorded (size, CRC32C);
@@ -193,7 +231,14 @@ class SidecarWriter:
         """The one call the downloader makes: after the objects, before the record is COMPLETED."""
         objects = [self.archived(r.key, size=r.size, crc32c=r.checksum.value) for r in results]
         item = self.describe(provider, message.media_id)
-        return self.put(build_sidecar(message, objects, item))
+        moments, note = self.moments(provider, message)
+        return self.put(build_sidecar(message, objects, item, moments=moments, notes=[note] if note else []))
+
+
+def _name(exc: Exception) -> str:
+    """The error's class and HTTP status when it has one (never its text, which may quote an answer)."""
+    status = getattr(exc, "status", None)
+    return f"{type(exc).__name__}, HTTP {status}" if isinstance(status, int) else type(exc).__name__
 
 
 def whole_object_crc32c(head: dict[str, Any]) -> str | None:

@@ -23,7 +23,7 @@ FULL_FIELDS = (
     *("include_photos", "include_edits", "include_raw", "full_reconcile_days", "report_quiet_nights"),
     *("downloader_max_concurrency", "downloader", "log_retention_days", "access_log_retention_days"),
     *("noncurrent_version_expiry_days", "dashboard_enabled", "detailed_alarms", "allowed_download_hosts"),
-    *("gopro_api_url", "gopro_auth_url"),
+    *("gopro_api_url", "gopro_auth_url", "nightly_budget_bytes", "archive_operators"),
 )
 
 
@@ -75,6 +75,13 @@ def test_the_file_a_person_edits_refuses_to_synthesize_until_they_put_their_addr
         ({**MINIMAL, "provider": {"api_url": "http://api"}}, "provider.api_url: expected an https URL"),
         ({**MINIMAL, "region": "Ireland"}, "region: expected an AWS region"),
         ({**MINIMAL, "log_level": "LOUD"}, "log_level: expected one of DEBUG"),
+        ({**MINIMAL, "archive": {"nightly_budget_gb": 0}}, "archive.nightly_budget_gb: must be between"),
+        ({**MINIMAL, "archive": {"nightly_budget_gb": "50GB"}}, "archive.nightly_budget_gb: expected a number"),
+        ({**MINIMAL, "archive": {"nightly_budget_gb": True}}, "archive.nightly_budget_gb: expected a number"),
+        ({**MINIMAL, "archive": {"nightly_budget_gb": 10**6}}, "archive.nightly_budget_gb: must be between"),
+        ({**MINIMAL, "archive": {"operators": ["admin"]}}, "archive.operators: 'admin' is not an IAM role"),
+        ({**MINIMAL, "archive": {"operators": ["arn:aws:iam::123:role/x"]}}, "archive.operators: .*not an IAM"),
+        ({**MINIMAL, "archive": {"operators": "arn:aws:iam::111122223333:role/x"}}, "archive.operators: expected"),
     ],
 )
 def test_a_bad_or_missing_field_is_one_error_naming_it(tmp_path: Path, data: dict, message: str) -> None:
@@ -125,6 +132,25 @@ def test_full_example_reaches_the_function_environment(synthesized: dict[str, Sy
         assert variables["GOPRO_AUTH_URL"] == "https://auth.gopro.test.internal", purpose
         assert variables["LOG_LEVEL"] == "DEBUG", purpose
         assert "VpcConfig" in fn["Properties"], purpose
+
+
+def test_the_nightly_budget_reaches_the_lister_only_and_absent_means_measured(
+    synthesized: dict[str, Synthesized],
+) -> None:
+    """Issue 12 point 3: `archive.nightly_budget_gb` (decimal GB) is the lister's NIGHTLY_BUDGET_BYTES."""
+    full = synthesized["full"]
+    for purpose in ("lister", "downloader", "summary", "rotation", "restore-completed"):
+        _, fn = full.function(purpose)
+        variables = fn["Properties"]["Environment"]["Variables"]
+        expected = "250000000000" if purpose == "lister" else None
+        assert variables.get("NIGHTLY_BUDGET_BYTES") == expected, purpose
+    for name in ("personal", "dev", "staging", "prod"):
+        _, lister = synthesized[name].function("lister")
+        assert "NIGHTLY_BUDGET_BYTES" not in lister["Properties"]["Environment"]["Variables"], name
+    assert config_file.from_mapping({**MINIMAL, "archive": {"nightly_budget_gb": 0.5}}).nightly_budget_bytes == (
+        500_000_000
+    )
+    assert config_file.from_mapping({**MINIMAL, "archive": {"nightly_budget_gb": None}}).nightly_budget_bytes == 0
 
 
 def test_full_example_reaches_sizing_schedule_lifecycle_retention(synthesized: dict[str, Synthesized]) -> None:

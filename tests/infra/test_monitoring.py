@@ -10,7 +10,7 @@ from tests.infra.conftest import Synthesized
 
 pytestmark = pytest.mark.infra
 
-DRAIN = "queue-drained"  # the summary trigger, not an alert (see infra_cdk/components/pipeline.py)
+DRAIN = "queue-drained"  # the summary trigger, not an alert (see infra_cdk/components/schedule.py)
 
 
 def _alarms(env: Synthesized) -> dict[str, dict]:
@@ -60,7 +60,7 @@ def test_the_seed_alarms_with_their_thresholds(env: Synthesized) -> None:
     # Issue 13: the first authentication failure alarms (the lister fails once a night at most).
     check("authentication-failures", Metric.AUTHENTICATION_FAILURES, "Sum", "GreaterThanOrEqualToThreshold", 1)
     check("low-throughput", Metric.TRANSFER_THROUGHPUT, "Average", "LessThanThreshold", 20, periods=3)
-    for purpose in ("lister", "downloader", "summary", "rotation"):
+    for purpose in ("lister", "downloader", "summary", "rotation", "restore-completed"):
         errors, throttles = alarms[f"{purpose}-errors"], alarms[f"{purpose}-throttles"]
         assert (errors["MetricName"], errors["Threshold"], errors["Period"]) == ("Errors", 5, 300)
         assert (throttles["MetricName"], throttles["Threshold"], throttles["Period"]) == ("Throttles", 1, 300)
@@ -90,6 +90,46 @@ def test_api_changed_and_blocked_each_alarm_on_the_first_one(env: Synthesized) -
         ), name
         assert props["TreatMissingData"] == "notBreaching", name
         assert {"Ref": topic_id} in props["AlarmActions"], name
+
+
+def test_the_backlog_alarms_watch_the_queue_age_and_the_expired_messages(env: Synthesized) -> None:
+    """Issue 12 point 3: the oldest message waiting QUEUE_AGE_ALARM_DAYS, and the first expired message."""
+    alarms = _alarms(env)
+    topic_id, _ = env.one("AWS::SNS::Topic", TopicName=f"gopro-sync-alerts-{env.environment}")
+    queue_id, _ = env.queue(f"gopro-sync-downloads-{env.environment}")
+    aging = alarms["messages-aging"]
+    assert (aging["Namespace"], aging["MetricName"], aging["Statistic"]) == (
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        "Maximum",
+    )
+    assert aging["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
+    assert (aging["ComparisonOperator"], aging["Threshold"]) == (
+        "GreaterThanOrEqualToThreshold",
+        resources.QUEUE_AGE_ALARM_DAYS * 86_400,
+    )
+    assert aging["Threshold"] < resources.QUEUE_RETENTION_DAYS * 86_400  # it warns well before they expire
+    expired = alarms["messages-expired"]
+    app_dims = {
+        resources.METRIC_DIMENSION_ENVIRONMENT: env.environment,
+        resources.METRIC_DIMENSION_PROVIDER: "gopro",
+    }
+    assert _metric_alarm(expired) == (str(Metric.MESSAGES_EXPIRED), app_dims)
+    assert str(Metric.MESSAGES_EXPIRED) == "MessagesExpired"
+    assert (expired["Namespace"], expired["Statistic"], expired["Period"]) == ("GoProSync", "Sum", 300)
+    assert (expired["ComparisonOperator"], expired["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    for props in (aging, expired):
+        assert props["AlarmActions"] == [{"Ref": topic_id}]
+        assert props["TreatMissingData"] == "notBreaching"
+
+
+def test_the_restore_completed_function_is_alarmed_like_the_others(env: Synthesized) -> None:
+    function_id, _ = env.function("restore-completed")
+    alarms = _alarms(env)
+    for kind, metric in (("errors", "Errors"), ("throttles", "Throttles")):
+        props = alarms[f"restore-completed-{kind}"]
+        assert props["MetricName"] == metric
+        assert props["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
 
 
 def test_lister_failed_alarm_watches_errors_and_reported_failures(env: Synthesized) -> None:
@@ -170,11 +210,16 @@ def test_every_alarm_has_a_runbook_entry(synthesized: dict[str, Synthesized]) ->
 
     runbook = (Path(__file__).resolve().parents[2] / "docs" / "runbook.md").read_text()
     headings = [line for line in runbook.splitlines() if line.startswith("## `gopro-sync-")]
+    # The backlog's alarms have their entries under plain headings: `messages-aging` is `### Messages aging`.
+    titled = {line.removeprefix("### ").strip() for line in runbook.splitlines() if line.startswith("### ")}
     for stack in synthesized.values():
         for name in _alarms(stack):
             generic = name
-            for purpose in ("lister", "downloader", "summary", "rotation"):
+            for purpose in ("lister", "downloader", "summary", "rotation", "restore-completed"):
                 for kind in ("errors", "throttles"):
                     if name == f"{purpose}-{kind}":
                         generic = f"<function>-{kind}"
+            if name.startswith("messages-"):
+                assert name.replace("-", " ").capitalize() in titled, name
+                continue
             assert any(f"`gopro-sync-{generic}-<env>`" in h for h in headings), name

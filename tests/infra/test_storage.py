@@ -127,3 +127,76 @@ def test_access_log_bucket_expires_logs(env: Synthesized) -> None:
     [rule] = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
     assert rule["ExpirationInDays"] > 0
     assert bucket["Properties"]["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
+
+
+def _statements(env: Synthesized) -> dict[str, dict]:
+    bucket_id, _ = _archive(env)
+    [policy] = [
+        r["Properties"]
+        for r in env.resources_of("AWS::S3::BucketPolicy").values()
+        if r["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
+    return {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"] if "Sid" in s}
+
+
+def _object_patterns(resources: list, bucket_id: str) -> set[str]:
+    """`arn_for_objects` renders {Fn::Join: ["", [{GetAtt: [bucket, Arn]}, "/<pattern>"]]}."""
+    patterns = set()
+    for resource in resources:
+        [joined] = resource.values()
+        assert joined[1][0] == {"Fn::GetAtt": [bucket_id, "Arn"]}
+        patterns.add(joined[1][1])
+    return patterns
+
+
+OPERATOR_OBJECTS = {"/catalog/*", "/gopro/*/_media.json"}
+
+
+def test_media_stay_the_downloader_s_alone_the_catalog_and_sidecars_are_not_media(env: Synthesized) -> None:
+    """Issue 14: `catalog --upload` and the sidecar back-fill are put by an operator; the videos stay protected."""
+    bucket_id, _ = _archive(env)
+    downloader_role = next(
+        lid for lid in env.resources_of("AWS::IAM::Role") if lid.startswith("PipelineDownloaderRole")
+    )
+    statements = _statements(env)
+    media = statements["OnlyThePipelineWritesTheArchive"]
+    # Every object but the catalog and the sidecars (NotResource): a video is written by the downloader only.
+    assert "Resource" not in media
+    assert _object_patterns(media["NotResource"], bucket_id) == OPERATOR_OBJECTS
+    assert media["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [arn_of(downloader_role)]}}
+    assert {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(media["Action"])
+
+    put_only = statements["OperatorObjectsArePutOnly"]
+    assert (put_only["Effect"], put_only["Principal"]) == ("Deny", {"AWS": "*"})
+    assert "Condition" not in put_only  # nobody deletes, tags or locks them, the downloader neither
+    assert "s3:PutObject" not in put_only["Action"]
+    assert {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention"} <= set(put_only["Action"])
+    assert _object_patterns(put_only["Resource"], bucket_id) == OPERATOR_OBJECTS
+
+    puts = statements["OnlyOperatorsPutTheCatalogAndSidecars"]
+    assert (puts["Effect"], puts["Action"]) == ("Deny", "s3:PutObject")
+    assert _object_patterns(puts["Resource"], bucket_id) == OPERATOR_OBJECTS
+    allowed = puts["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+    assert allowed[0] == arn_of(downloader_role)  # the downloader writes each medium's sidecar
+    # No `archive.operators` in the examples but full: any IAM principal of this account.
+    account_wide = {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":*"]]
+    }
+    assert allowed[1:] == [account_wide]
+
+
+def test_configured_operators_replace_the_account_wide_default(synthesized: dict[str, Synthesized]) -> None:
+    from infra_cdk import config_file
+
+    full = synthesized["full"]
+    puts = _statements(full)["OnlyOperatorsPutTheCatalogAndSidecars"]
+    assert puts["Condition"]["ArnNotLike"]["aws:PrincipalArn"][1:] == list(
+        config_file.load("full").archive_operators
+    )
+
+
+def test_the_stale_event_notification_skip_now_says_what_the_bucket_sends(env: Synthesized) -> None:
+    _, bucket = _archive(env)
+    skips = {s["id"]: s["comment"] for s in bucket["Metadata"]["checkov"]["skip"]}
+    assert "EventBridge" in skips["CKV2_AWS_62"]
+    assert bucket["Properties"]["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"]

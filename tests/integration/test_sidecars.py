@@ -3,13 +3,16 @@ against them, and back-filled for media archived before sidecars existed."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import pytest
 
 from devtools.gopro_simulator import KB, SimMedia, SimulatorConfig
+from devtools.gopro_simulator.faults import ServerError
 from devtools.local_runtime import LocalPipeline
 from pipeline.config import Settings
+from pipeline.messages import DownloadMessage
 from pipeline.services.sidecar import SIDECAR_STORAGE_CLASS, SidecarError, SidecarWriter, read_sidecar, sidecar_key
 from pipeline.state import MediaStatus
 from scripts import backfill_sidecars
@@ -127,3 +130,72 @@ def test_the_demo_catalog_page_lists_what_the_night_archived(archived: LocalPipe
     text = path.read_text(encoding="utf-8")
     assert SINGLE in text
     assert CHAPTERED in text
+
+
+def _messages_with_listing_facts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What listing.py does once the merge wires `**item.sidecar_facts()` into `DownloadMessage.create`."""
+    from pipeline.services.listing import ListingService
+
+    original = ListingService._message
+
+    def with_facts(self: ListingService, item: Any, night: Any) -> Any:
+        message = original(self, item, night)
+        facts = item.sidecar_facts()
+        kept = {k: v for k, v in asdict(message).items() if k not in ("schema_version", "enqueued_at", *facts)}
+        return DownloadMessage.create(**kept, **facts)
+
+    monkeypatch.setattr(ListingService, "_message", with_facts)
+
+
+FACTS = "aa0000000000000000000003"
+FLAKY = "aa0000000000000000000004"
+
+
+def test_a_simulated_medium_s_sidecar_carries_the_listing_facts_and_its_moments(
+    aws, gopro_sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _messages_with_listing_facts(monkeypatch)
+    library = SimulatorConfig(
+        media=[
+            SimMedia(
+                id=FACTS,
+                size=120 * KB,
+                camera_model="HERO12 Black",
+                content_title="Ridge line",
+                moments=(1500, 42_000),
+            ),
+            SimMedia(id=FLAKY, size=120 * KB, moments=(9000,)),
+        ],
+        seed=4,
+    )
+    sim = gopro_sim(library)
+    pipeline = LocalPipeline(
+        base_settings=Settings.from_env({}),
+        aws_endpoint_url=aws.endpoint_url,
+        simulator=sim,
+        retry_delay=0,
+        settings_overrides=FAST,
+    ).start()
+    try:
+        # one medium's moments call fails: only its moments are lost, never the medium
+        sim.faults.add(ServerError(count=None, status=500, endpoint="moments", media_id=FLAKY))
+        result = pipeline.run()
+        assert result.ok, result
+        _, sidecar = sidecar_of(pipeline, FACTS)
+        assert sidecar is not None
+        listing = sidecar["listing"]
+        assert listing["camera_model"] == "HERO12 Black"
+        assert listing["title"] == "Ridge line"
+        assert listing["duration_s"] is not None
+        assert listing["duration_s"] > 0
+        assert listing["resolution"] == {"width": 3840, "height": 2160}
+        assert listing["uploaded_at"] is not None
+        assert listing["moments_count"] == 2
+        assert [m["time_ms"] for m in listing["moments"]] == [1500, 42_000]
+        assert sidecar["notes"] == []
+        _, flaky = sidecar_of(pipeline, FLAKY)
+        assert flaky is not None
+        assert flaky["listing"]["moments"] is None
+        assert "moments" in flaky["notes"][0]
+    finally:
+        pipeline.stop()

@@ -115,15 +115,15 @@ def test_example_b_small_library_in_us_east_1(run_script) -> None:
 
 
 def test_the_estimate_follows_the_configuration(run_script) -> None:
-    """prod: 1024 MB downloader, dashboard, all 23 alarm metrics, VPC; the same library as example A."""
+    """prod: 1024 MB downloader, dashboard, all 27 alarm metrics, VPC; the same library as example A."""
     prod = run_json(run_script, *EXAMPLE_A[:-3], "--config", "prod", "--json")
     assert prod["inputs"]["downloader_memory_mb"] == 1024
     assert prod["inputs"]["vpc"] is True
-    assert prod["inputs"]["alarm_metrics"] == 23
+    assert prod["inputs"]["alarm_metrics"] == 27
     assert prod["inputs"]["dashboard"] is True
     personal = run_json(run_script, *EXAMPLE_A, "--vpc")
     assert prod["monthly_usd"]["CloudWatch"] - personal["monthly_usd"]["CloudWatch"] == pytest.approx(
-        3.00 + 14 * 0.10, abs=1e-4
+        3.00 + 18 * 0.10, abs=1e-4
     )
     assert prod["monthly_usd"]["Lambda"] == pytest.approx(48_318 * 0.0000133334 + 214 / 1e6 * 0.20, abs=1e-4)
 

@@ -266,3 +266,29 @@ def test_the_largest_valid_message_still_parses() -> None:
     )
     assert len(worst.to_json()) <= MAX_BODY_CHARS
     assert parse(worst.to_json()) == worst
+
+
+# --- the sidecar's listing facts (issue 14) ---------------------------------------------------------------------
+
+
+def test_sidecar_facts_round_trip_and_a_body_without_them_still_parses() -> None:
+    facts = {"camera_model": "HERO11 Black", "title": "Ridge", "duration_s": 61.5, "width": 3840, "height": 2160}
+    message = parse(body(**facts, moments_count=2, uploaded_at="2024-04-30T12:00:00Z"))
+    assert (message.camera_model, message.duration_s, message.moments_count) == ("HERO11 Black", 61.5, 2)
+    assert parse(message.to_json()) == message
+    assert parse(body()).camera_model is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"title": 7}, PoisonReason.WRONG_TYPE),
+        ({"title": "x" * 513}, PoisonReason.TOO_LONG),
+        ({"duration_s": -1}, PoisonReason.INVALID_VALUE),
+        ({"width": True}, PoisonReason.WRONG_TYPE),
+        ({"moments_count": 10**6}, PoisonReason.INVALID_VALUE),
+        ({"uploaded_at": "yesterday"}, PoisonReason.INVALID_VALUE),
+    ],
+)
+def test_a_parsed_body_with_an_impossible_sidecar_fact_is_poison(changes: dict[str, Any], reason: str) -> None:
+    assert reason_of(body(**changes)) == reason

@@ -11,6 +11,8 @@ TOKEN_PATH = "/v1/oauth2/token"
 SEARCH_PATH = "/media/search"
 USER_PATH = "/media/user"  # the signed-in user (rclone); the night's preflight call
 DOWNLOAD_PATH = "/media/{media_id}/download"
+# HiLight moments of one medium (issue 14; the answer's shape is read leniently: no source documents it fully).
+MOMENTS_PATH = "/media/{media_id}/moments"
 MEDIA_ACCEPT = "application/vnd.gopro.jk.media+json; version=2.0.0"
 PASSWORD_SCOPE = "root root:channels public me upload media_library_beta live"
 COOKIE_TOKEN = "gp_access_token"
@@ -27,6 +29,12 @@ LIST_FIELDS = (
     "ready_to_view",
     "item_count",
     "camera_model",
+    # Kept in the sidecar only, read tolerantly (an impossible value is null, never a skipped medium).
+    "content_title",
+    "width",
+    "height",
+    "source_duration",
+    "moments_count",
 )
 ORDER_BY = "created_at"
 READY = "ready"
@@ -91,6 +99,12 @@ CREATED_RANGE = "created_range"
 MAX_MEDIUM_BYTES = 5 * 1024**4
 # Chapters or frames of one medium beyond this are an impossible `item_count`.
 MAX_ITEM_COUNT = 10_000
+# Sidecar facts beyond these are impossible and read as null: a title or camera name longer than this is cut.
+MAX_TITLE_CHARS = 512
+MAX_CAMERA_CHARS = 128
+MAX_DIMENSION = 100_000  # pixels, width or height
+MAX_DURATION_MS = 7 * 86_400_000  # `source_duration`, milliseconds (the unit is *unconfirmed*: one source)
+MAX_MOMENTS = 10_000
 # Listed times outside these years are impossible (and one far in the future would push the mark past it).
 EARLIEST_YEAR, LATEST_YEAR = 1990, 2100
 # A page shorter than `_pages` promises is asked again this many times before the walk is called incomplete.

@@ -8,14 +8,17 @@ Where the API is known to vary (nullable sizes, empty filenames, type spellings)
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.clock import parse_iso
-from pipeline.providers.base import DownloadPlan, ListingPage, MediaItem, MediaType
+from pipeline.providers.base import DownloadPlan, ListingPage, MediaItem, MediaType, Moment
 from pipeline.providers.errors import ProviderResponseError, TransientResponseError
 from pipeline.providers.gopro import api
+
+log = logging.getLogger(__name__)
 
 
 def _fail(message: str, body: Any, status: int | None = 200) -> ProviderResponseError:
@@ -88,6 +91,31 @@ def _bounded(value: int | None, key: str, upper: int, *, lower: int = 0) -> int 
     return value
 
 
+def _tolerant_int(obj: Mapping[str, Any], key: str, upper: int, *, lower: int = 0) -> int | None:
+    """A sidecar-only number: anything unreadable or impossible is None (logged), never an unreadable medium."""
+    try:
+        value = _opt_int(obj, key, obj)
+    except ProviderResponseError:
+        value = None
+        if isinstance(obj.get(key), str | float):  # "12.5" or 12.5: a duration may come as a decimal
+            try:
+                value = int(float(obj[key]))
+            except ValueError:
+                value = None
+    if value is not None and lower <= value <= upper:
+        return value
+    if obj.get(key) is not None:
+        log.info("listing field %s of %s reads as null: %.40r", key, obj.get("id"), obj.get(key))
+    return None
+
+
+def _tolerant_str(obj: Mapping[str, Any], key: str, limit: int) -> str | None:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return "".join(c for c in value.strip() if c.isprintable())[:limit] or None
+
+
 def parse_medium(raw: Any, *, include_edits: bool = True) -> MediaItem:
     """One listed medium. `ProviderResponseError` when its shape is wrong, `UnreadableMedium` (a subclass) when a
     value in it is impossible. `include_edits` False marks edits excluded (skipped and reported, not archived)."""
@@ -123,7 +151,42 @@ def parse_medium(raw: Any, *, include_edits: bool = True) -> MediaItem:
         ready_state=ready_state,
         item_count=item_count,
         excluded=excluded,
+        camera_model=_tolerant_str(raw, "camera_model", api.MAX_CAMERA_CHARS),
+        title=_tolerant_str(raw, "content_title", api.MAX_TITLE_CHARS),
+        duration_s=_duration_s(raw),
+        width=_tolerant_int(raw, "width", api.MAX_DIMENSION, lower=1),
+        height=_tolerant_int(raw, "height", api.MAX_DIMENSION, lower=1),
+        moments_count=_tolerant_int(raw, "moments_count", api.MAX_MOMENTS),
     )
+
+
+def _duration_s(raw: Mapping[str, Any]) -> float | None:
+    """`source_duration` (milliseconds, as a string or a number) in seconds."""
+    millis = _tolerant_int(raw, "source_duration", api.MAX_DURATION_MS)
+    return millis / 1000 if millis is not None else None
+
+
+def parse_moments(payload: Any) -> tuple[Moment, ...]:
+    """`/media/{id}/moments`: `_embedded.moments` (or a bare list), each `{id, time}` with `time` in
+    milliseconds (dustin/gopro-plus asks `?fields=time`; *unconfirmed*). An entry that is not an object is
+    dropped; an answer with no list at all raises, so the sidecar says the moments could not be read."""
+    embedded = payload.get("_embedded") if isinstance(payload, Mapping) else None
+    entries = embedded.get("moments") if isinstance(embedded, Mapping) else payload
+    if not isinstance(entries, list):
+        raise _fail("the moments answer has no '_embedded.moments' list", payload)
+    moments = []
+    for entry in entries[: api.MAX_MOMENTS]:
+        if not isinstance(entry, Mapping):
+            continue
+        raw_id = entry.get("id")
+        readable = isinstance(raw_id, str | int) and not isinstance(raw_id, bool)
+        moments.append(
+            Moment(
+                moment_id=str(raw_id)[:64] if readable else None,
+                time_ms=_tolerant_int(entry, "time", api.MAX_DURATION_MS),
+            )
+        )
+    return tuple(moments)
 
 
 def _label(raw: Any, index: int) -> str:

@@ -14,13 +14,21 @@ from requests.adapters import HTTPAdapter
 
 from pipeline.config import Settings
 from pipeline.credentials.tokens import TokenManager
-from pipeline.providers.base import CloudProvider, DownloadPlan, ListedFacts, ListingPage, MediaItem, MediaType
+from pipeline.providers.base import (
+    CloudProvider,
+    DownloadPlan,
+    ListedFacts,
+    ListingPage,
+    MediaItem,
+    MediaType,
+    Moment,
+)
 from pipeline.providers.errors import InvalidMediaId
 from pipeline.providers.gopro import api
 from pipeline.providers.gopro.config import GoProSettings
 from pipeline.providers.gopro.descriptor import plan_download
 from pipeline.providers.gopro.http import GoProHttp
-from pipeline.providers.gopro.parsing import page_size_of, parse_search_page
+from pipeline.providers.gopro.parsing import page_size_of, parse_moments, parse_search_page
 
 log = logging.getLogger(__name__)
 # How `created_range` bounds are written: ISO-8601 UTC to the second.
@@ -147,6 +155,14 @@ class GoProProvider(CloudProvider):
             item_count=listed.item_count,
             include_raw=self._include_raw,
         )
+
+    def moments(self, media_id: str) -> tuple[Moment, ...] | None:
+        """One call to `/media/{id}/moments` (asked only when the listing counted moments)."""
+        self.validate_media_id(media_id)
+        payload = self._http.get_media_json(
+            api.MOMENTS_PATH.format(media_id=media_id), media_id, what=f"HiLight moments of {media_id}"
+        )
+        return parse_moments(payload)
 
     def still_listed(self, media_id: str) -> bool | None:
         """A whole walk of the library, or None when a page came back short: GoPro serves short pages that

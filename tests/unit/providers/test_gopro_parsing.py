@@ -14,6 +14,7 @@ from pipeline.providers.gopro.parsing import (
     media_type_of,
     parse_download,
     parse_medium,
+    parse_moments,
     parse_search_page,
     parse_token_answer,
 )
@@ -323,3 +324,51 @@ def test_media_ids_outside_the_alphabet_are_refused(bad_id: str) -> None:
 
 def test_fixtures_are_json_serialisable() -> None:
     json.dumps(VIDEO)
+
+
+def test_sidecar_facts_are_read_from_the_listing() -> None:
+    item = parse_medium(
+        medium(
+            camera_model="HERO11 Black",
+            content_title="Morning surf",
+            source_duration="61500",
+            width=3840,
+            height=2160,
+            moments_count=2,
+        )
+    )
+    assert (item.camera_model, item.title, item.duration_s) == ("HERO11 Black", "Morning surf", 61.5)
+    assert (item.width, item.height, item.moments_count) == (3840, 2160, 2)
+    assert item.sidecar_facts()["uploaded_at"] == "2024-07-15T10:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"source_duration": "-5"},
+        {"source_duration": "ten minutes"},
+        {"source_duration": 10**13},
+        {"width": 0, "height": -1},
+        {"width": "wide", "height": [1]},
+        {"moments_count": -1},
+        {"moments_count": True},
+        {"camera_model": 7, "content_title": {"x": 1}},
+    ],
+)
+def test_an_absurd_sidecar_fact_reads_as_null_and_never_skips_the_medium(overrides: dict[str, Any]) -> None:
+    item = parse_medium(medium(**overrides))
+    assert item.media_id == "62NzWRrpPXm7o"
+    facts = item.sidecar_facts()
+    for key in overrides:
+        name = {"source_duration": "duration_s", "content_title": "title"}.get(key, key)
+        assert facts[name] is None, key
+    assert parse_search_page(page([medium(**overrides)]), requested_page=1).items  # the page keeps it
+
+
+def test_moments_are_read_leniently() -> None:
+    answer = {"_embedded": {"moments": [{"id": "m1", "time": 1500}, {"time": "x"}, "junk", {"id": 7}]}}
+    moments = parse_moments(answer)
+    assert [(m.moment_id, m.time_ms) for m in moments] == [("m1", 1500), (None, None), ("7", None)]
+    assert parse_moments([{"id": "a", "time": 1}])[0].time_ms == 1
+    with pytest.raises(ProviderResponseError, match="moments"):
+        parse_moments({"_embedded": {}})
