@@ -262,14 +262,14 @@ def alarm_metric_count(settings: EnvironmentSettings) -> int:
     """Metrics the stack's alarms watch (CloudWatch bills each): mirrors `components.monitoring` and the drain
     alarm of `components.schedule`; tests/infra/test_monitoring.py checks the synthesized templates agree."""
     drain = 3  # visible + in flight + sent
-    essential = 1 + 1 + 1 + 2  # authentication failures, DLQ, failed invocations, rotation (errors + failures)
+    essential = 1 + 1 + 1 + 1  # authentication failures, DLQ, failed invocations, messages expired
     silent = 1 if settings.schedule_enabled else 0
     detailed = 0
     if settings.detailed_alarms:
         functions = 5  # lister, downloader, summary, rotation, restore-completed
-        # failed videos, low throughput, lister (errors + failures), API changed, blocked, messages aging,
-        # messages expired, errors and throttles per function
-        detailed = 1 + 1 + 2 + 1 + 1 + 1 + 1 + 2 * functions
+        # failed videos, low throughput, lister (errors + failures), rotation (errors + failures), API changed,
+        # blocked, messages aging, errors and throttles per function
+        detailed = 1 + 1 + 2 + 2 + 1 + 1 + 1 + 2 * functions
     return drain + essential + silent + detailed
 
 

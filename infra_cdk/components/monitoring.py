@@ -8,14 +8,17 @@ Two tiers, because CloudWatch bills every alarm metric (0.10 USD/month) and a pe
 alarms that catch a failure nothing else reports:
 - essential (always): authentication failures (first one), messages in the DLQ (a medium failed 3 receives),
   failed asynchronous invocations (the lister, summary or rotation crashed or timed out after its retries, or the
-  scheduler could not start the lister), rotation failures, and, with the schedule on, a lister that was not
-  invoked in a day. Failed media and failed listings are also in the nightly report / CRITICAL e-mail.
+  scheduler could not start the lister), a download message that expired unprocessed (issue 12: a failure
+  nothing else reports), and, with the schedule on, a lister that was not invoked in a day. Failed media and
+  failed listings are also in the nightly report / CRITICAL e-mail.
 - detailed (`monitoring.detailed_alarms`): failed videos, lister failures, low throughput, errors and throttles
   of every function (restore-completed too), "the API changed" (406/410) and "GoPro blocks this client" (an HTML
   403); earlier or more specific signals of failures the essential tier also catches (a night they stop fails its
-  invocation, and its CRITICAL report names which of the two it was). The backlog's two alarms (the oldest
-  download message waiting `QUEUE_AGE_ALARM_DAYS`, an expired message) are detailed too: one more essential alarm
-  metric (0.10 USD a month) would put the personal example over its budget of 1.5x the Deep Archive storage.
+  invocation, and its CRITICAL report names which of the two it was), rotation failures (the secret keeps its
+  previous tokens, which the pipeline goes on refreshing itself; a credential that dies is the authentication
+  alarm's), and the oldest download message waiting `QUEUE_AGE_ALARM_DAYS` (an early sign before an expiry).
+  Why rotation moved here and the expiry alarm into the essential tier: one more essential alarm metric would put
+  the personal example over its budget of 1.5x the Deep Archive storage, and the rotation alarm watches two.
 The alarms are tables (`_essential_alarms`, `_detailed_alarms`: one `AlarmSpec` a row) created by one loop.
 Every alarm notifies the alerts topic; the only alarm without an action is the drain detector, which is a trigger
 for the summary, not an alert (see schedule.py). The dashboard is optional too (`monitoring.dashboard`).
@@ -174,13 +177,12 @@ class Monitoring(Construct):
                 "An asynchronous invocation failed all its retries",
             ),
             AlarmSpec(
-                "rotation-failed",
-                self._errors_and_failures(
-                    pipeline.rotation, Metric.ROTATION_FAILURE, "Rotation errors and reported failures"
-                ),
+                "messages-expired",
+                self.metric(Metric.MESSAGES_EXPIRED, "Sum"),
                 1,
                 GTE,
-                "The credentials rotation failed: the secret still holds the previous tokens",
+                "Download messages expired unprocessed (first one): the lister queues those media again; "
+                "see docs/runbook.md, Messages expired",
             ),
         ]
         if self._settings.schedule_enabled:
@@ -225,6 +227,15 @@ class Monitoring(Construct):
                 "The nightly listing failed: tonight's new media were not enqueued",
             ),
             AlarmSpec(
+                "rotation-failed",
+                self._errors_and_failures(
+                    pipeline.rotation, Metric.ROTATION_FAILURE, "Rotation errors and reported failures"
+                ),
+                1,
+                GTE,
+                "The credentials rotation failed: the secret still holds the previous tokens",
+            ),
+            AlarmSpec(
                 "api-changed",
                 self.metric(Metric.API_CHANGED, "Sum"),
                 1,
@@ -248,14 +259,6 @@ class Monitoring(Construct):
                 GTE,
                 f"A download message has waited {resources.QUEUE_AGE_ALARM_DAYS} days or more (messages expire "
                 f"after {resources.QUEUE_RETENTION_DAYS}): downloads fall behind (see docs/runbook.md)",
-            ),
-            AlarmSpec(
-                "messages-expired",
-                self.metric(Metric.MESSAGES_EXPIRED, "Sum"),
-                1,
-                GTE,
-                "Download messages expired unprocessed (first one): the lister queues those media again; "
-                "see docs/runbook.md, Messages expired",
             ),
         ]
         for fn in pipeline.all_functions:

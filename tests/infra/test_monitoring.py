@@ -163,7 +163,7 @@ def test_dashboard_and_saved_queries(env: Synthesized) -> None:
 
 # --- the personal preset's essential alarms (issue 13) ----------------------------------------------------------
 
-ESSENTIAL = {"authentication-failures", "dlq-not-empty", "failed-invocations", "rotation-failed", "lister-silent"}
+ESSENTIAL = {"authentication-failures", "dlq-not-empty", "failed-invocations", "messages-expired", "lister-silent"}
 
 
 def test_personal_preset_has_exactly_the_essential_alarms_each_wired_to_the_topic(
