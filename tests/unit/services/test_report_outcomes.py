@@ -337,8 +337,27 @@ def test_every_runbook_reference_in_every_kind_of_report_resolves() -> None:
     headings = _headings(REPO / "docs" / "runbook.md")
 
     bodies = [report(rig, run_id).body() for run_id in ("critical", "busy")]
+    bodies.append("\n".join(_demo_report_with_a_failure().lines()))  # the demo's last screen names them too
 
     references = [ref for body in bodies for ref in re.findall(r'docs/runbook\.md, "([^"]+)"', body)]
     assert len(set(references)) >= 6
     for reference in references:
         assert any(reference in heading for heading in headings), reference
+
+
+def _demo_report_with_a_failure() -> Any:
+    from devtools.local_runtime.pipeline import ConsumerStats, RunResult
+    from devtools.local_runtime.report import DemoReport, FailedVideo
+
+    result = RunResult(
+        run_id="r",
+        listing={"listed": 2, "enqueued": 2, "already_archived": 0},
+        report=None,
+        report_text=None,
+        statuses={"COMPLETED": 1, "FAILED": 1},
+        dlq_depth=1,
+        drained=True,
+        consumer_stats=ConsumerStats(),
+    )
+    failure = FailedVideo("GX010001.MP4", "abc", "SizeMismatch")
+    return DemoReport(result=result, elapsed_seconds=1, archived=1, failures=[failure])
