@@ -142,9 +142,8 @@ class RunReport:
             lines += ["", f"Failed media ({runbook('Failed media')}):"]
             lines += [f"  {f.filename or '?'} ({f.media_id}): {f.error}" for f in self.failures]
             if self.failed > len(self.failures):
-                lines.append(
-                    f"  … and {self.failed - len(self.failures)} more (failed in another run, or past the list)"
-                )
+                more = self.failed - len(self.failures)
+                lines.append(f"  … and {more} more (failed in another run's worker, or past the list)")
         lines += ["", "--- JSON ---", json.dumps(self.as_json(), sort_keys=True)]
         return "\n".join(lines)
 
@@ -157,7 +156,7 @@ class RunReport:
         ]
         if self.library_size is not None:
             at = f", as last fully listed {when(self.library_listed_at)}" if self.library_listed_at else ""
-            lines.append(f"  cloud library:            {self.library_size} media{at}")
+            lines.append(f"  cloud library:            {self.library_size:,} media{at}")
         new = self.enqueued - self.queued_from_backlog
         lines += [
             f"  listed tonight:           {self.listed}",
@@ -212,7 +211,7 @@ class RunReport:
             return []
         return [
             "",
-            f"Archived so far: {self.total_archived} media, {size(self.total_archived_bytes or 0)}"
+            f"Archived so far: {self.total_archived:,} media, {size(self.total_archived_bytes or 0)}"
             f" (every archived medium of {self.provider}).",
         ]
 

@@ -105,7 +105,8 @@ def backlog_lines(notes: Mapping[str, Any]) -> list[str]:
         per_night = f"; a night queues about {size(budget)}{source}" if budget else ""
         ends = f", should end about {when(figures['ends_at'])}" if figures["ends_at"] else ""
         lines.append(
-            f"  waiting for later nights: {figures['waiting']} ({size(figures['waiting_bytes'])}){ends}{per_night}"
+            f"  waiting for later nights: {figures['waiting']:,}"
+            f" ({size(figures['waiting_bytes'])}){ends}{per_night}"
             f" ({runbook('Waiting for a later night')})"
         )
     else:

@@ -241,7 +241,7 @@ def test_the_body_renders_the_listing_and_backlog_notes() -> None:
     rig = Rig()
     notes = {
         "mode": "incremental",
-        "library": {"size": 14, "listed_at": "2026-02-22T02:00:00Z"},
+        "library": {"size": 14210, "listed_at": "2026-02-22T02:00:00Z"},
         "backlog": {
             "waiting": 3000,
             "waiting_bytes": 12_000_000_000_000,
@@ -257,11 +257,11 @@ def test_the_body_renders_the_listing_and_backlog_notes() -> None:
     body = report(rig).body()
 
     assert "an incremental night (only what is new)" in body
-    assert "  cloud library:            14 media, as last fully listed 2026-02-22 02:00 UTC" in body
+    assert "  cloud library:            14,210 media, as last fully listed 2026-02-22 02:00 UTC" in body
     assert "  listed tonight:           3" in body
     assert "    new, queued tonight:    1" in body
     assert "  queued from the backlog:  2" in body
-    assert "waiting for later nights: 3000 (12.0 TB), should end about 2026-03-20" in body
+    assert "waiting for later nights: 3,000 (12.0 TB), should end about 2026-03-20" in body
     assert "a night queues about 500.0 GB, measured" in body
     assert "messages expired unprocessed, queued again: 4" in body
 
