@@ -7,6 +7,7 @@ needing the service's collaborators.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -14,6 +15,8 @@ from typing import Any
 
 from pipeline.messages import DownloadMessage
 from pipeline.state import MediaRecord
+
+log = logging.getLogger(__name__)
 
 
 class Disposition(StrEnum):
@@ -63,7 +66,7 @@ def poison_run_id(body: Any) -> str | None:
         return None
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # hostile bodies: not JSON, or nested deeper than the parser goes
         return None
     run_id = document.get("run_id") if isinstance(document, dict) else None
     return run_id if isinstance(run_id, str) and 0 < len(run_id) <= 100 else None
@@ -87,5 +90,9 @@ def duplicate(
 def count_poison(add_to_run: Callable[..., None], body: Any) -> None:
     """An unreadable message is still counted in its run when it names one (a stray id creates no run)."""
     run_id = poison_run_id(body)
-    if run_id is not None:
+    if run_id is None:
+        return
+    try:
         add_to_run(run_id, poison=1)
+    except Exception as exc:  # a figure of the report; the message is in the DLQ already and must be acknowledged
+        log.warning("could not count an unreadable message in run %r: %s", run_id[:100], type(exc).__name__)

@@ -105,3 +105,18 @@ def test_the_kept_ids_are_bounded_but_the_counter_is_not() -> None:
     assert run is not None
     assert run.leased_elsewhere == runs.MAX_LEASED_ELSEWHERE_IDS + 3
     assert len(run.leased_elsewhere_ids) == runs.MAX_LEASED_ELSEWHERE_IDS
+
+
+def test_counting_an_unreadable_message_never_stops_its_dead_lettering() -> None:
+    """Bodies nested deeper than the JSON parser goes, or a failed counter write: still POISON, acknowledged."""
+    rig = rig_with_runs()
+    deep = "[" * 5000 + "]" * 5000
+
+    assert rig.downloader().process(delivery({"MessageId": "m-8", "Body": deep})).disposition is Disposition.POISON
+
+    def broken(*_args: Any, **_kwargs: Any) -> bool:
+        raise RuntimeError("the table is gone")
+
+    rig.state.runs.update = broken  # type: ignore[method-assign]
+    body = json.dumps({"run_id": RUN_A, "schema_version": 99})
+    assert rig.downloader().process(delivery({"MessageId": "m-9", "Body": body})).disposition is Disposition.POISON
