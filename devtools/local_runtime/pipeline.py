@@ -295,7 +295,8 @@ class LocalPipeline:
         assert self.app is not None
         run_id = listing.get("run_id", "")
         counts = self.app.state.media.count_by_status(run_id=run_id) if run_id else {}
-        report, text = summary.get("report"), summary.get("text")
+        mine = [r for r in summary.get("runs", [summary]) if r.get("run_id", run_id) == run_id]
+        report, text = (mine[0].get("report"), mine[0].get("text")) if mine else (None, None)
         run = self.app.state.runs.get(run_id) if run_id else None
         if report is None and run is not None and run.report_sent_at:
             # Published earlier (by the lister, on a night with nothing queued or a failed listing): show it.

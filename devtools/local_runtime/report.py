@@ -14,6 +14,7 @@ from typing import Any
 
 from devtools.local_runtime.pipeline import RunResult
 from devtools.local_runtime.progress import format_duration
+from pipeline.services.report_text import runbook
 from pipeline.state import MediaStatus
 
 MAX_FAILURES_SHOWN = 10
@@ -96,6 +97,8 @@ class DemoReport:
             lines.append(f"  failed     {failure.filename} ({failure.media_id}): {failure.error}")
         if len(self.failures) > MAX_FAILURES_SHOWN:
             lines.append(f"  failed     ... and {len(self.failures) - MAX_FAILURES_SHOWN} more (see the log)")
+        if self.failures or self.result.dlq_depth:
+            lines.append(f"  next       what to do about them: {runbook('Failed media')}")
         if self.subject:
             lines.append(f'  report     published to SNS: "{self.subject}"')
         if self.log_file is not None:

@@ -39,9 +39,16 @@ TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
         "dynamodb:DeleteItem",
     ),
     "downloader": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
-    # The summary finds the latest unreported run (a scan over run records), lists FAILED media through the
-    # status index and claims the report with a conditional update.
-    "summary": ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem"),
+    # The summary reads the unreported runs (GetItem; a scan over run records for an operator's "latest"), lists
+    # FAILED media and sums the archive through the status index, looks up the media a run found held by another
+    # run's worker (BatchGetItem) and claims each report with a conditional update.
+    "summary": (
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+    ),
     "rotation": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"),
 }
 # The customer managed key, for the table, queues, secret, topic and bucket this function touches. No wildcards.

@@ -48,7 +48,7 @@ from pipeline.services.download_failures import (
     fails_fast,
     retry_soon,
 )
-from pipeline.services.download_outcome import Disposition, RecordOutcome
+from pipeline.services.download_outcome import Disposition, RecordOutcome, count_poison, duplicate
 from pipeline.services.medium_files import FileTransfer, MediumFiles, summarise
 from pipeline.services.provider_failures import count_provider_failure
 from pipeline.services.sidecar import SidecarWriter
@@ -137,6 +137,7 @@ class Downloader:
             receive_count=delivery.receive_count,
         )
         self._metrics.count(Metric.POISON_MESSAGES)
+        count_poison(self._records.add_to_run, body)
         return RecordOutcome(delivery.message_id, Disposition.POISON, error=reason)
 
     def _archive(self, message: DownloadMessage, provider: CloudProvider, delivery: Delivery) -> RecordOutcome:
@@ -156,16 +157,10 @@ class Downloader:
             )
         except (ClientError, BotoCoreError) as exc:
             return self._claim_failed(message, delivery, exc)
-        if claim.outcome is ClaimOutcome.ALREADY_COMPLETED:
-            log.info("already archived; acknowledging a duplicate message")
-            return RecordOutcome(message_id, Disposition.ALREADY_DONE, message.media_id)
-        if claim.outcome is ClaimOutcome.LEASED_ELSEWHERE:
-            log.info(
-                "another worker holds %s until %s; dropping this duplicate",
-                message.media_id,
-                claim.lease_expires_at,
-            )
-            return RecordOutcome(message_id, Disposition.LEASED_ELSEWHERE, message.media_id)
+        if not claim.claimed:  # a duplicate: the medium is COMPLETED, or another worker holds it
+            done = claim.outcome is ClaimOutcome.ALREADY_COMPLETED
+            log.info("%s: dropping a duplicate (held until %s)", claim.outcome.value, claim.lease_expires_at)
+            return duplicate(self._records.add_to_run, message, message_id, claim.record, done=done)
         checkpoint = claim.record.checkpoint if claim.record else None
         started = self._clock()
         try:
@@ -198,9 +193,11 @@ class Downloader:
             duration_s=round(duration, 3),
         )
         if not written:
-            # Another worker took the lease over (ours had expired); it records the outcome and counts it. The
-            # object in S3 is complete and verified either way, so acknowledging is safe.
+            # Another worker took the lease over (ours had expired); it records the outcome and counts it (in this
+            # run only if it is this run's). The object in S3 is complete and verified, so acknowledging is safe.
             log.warning("lost the lease of %s before recording it (%s)", message.media_id, written.refusal)
+            done = written.refusal is TransitionRefusal.ALREADY_COMPLETED
+            duplicate(self._records.add_to_run, message, message_id, written.current, done=done)
             return RecordOutcome(message_id, Disposition.ALREADY_DONE, message.media_id)
         transferred = [r for r in results if not r.skipped_existing]
         moved = sum(r.size for r in transferred)
@@ -304,9 +301,9 @@ class Downloader:
             self._metrics.count(Metric.VIDEOS_FAILED)
             return RecordOutcome(message_id, Disposition.FAILED, media_id, error)
         if written.refusal is TransitionRefusal.ALREADY_COMPLETED:
-            return RecordOutcome(message_id, Disposition.ALREADY_DONE, media_id)
+            return duplicate(self._records.add_to_run, message, message_id, written.current, done=True)
         log.info("%s is held by another worker (%s); leaving it to that one", media_id, written.refusal)
-        return RecordOutcome(message_id, Disposition.LEASED_ELSEWHERE, media_id)
+        return duplicate(self._records.add_to_run, message, message_id, written.current, done=False)
 
     def _failed(
         self,

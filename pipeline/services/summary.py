@@ -1,8 +1,12 @@
-"""The run report: one SNS message per run that a person reads in ten seconds, with the JSON behind it.
+"""The run report service: find the runs to report, claim each report once, gather its figures, publish it.
 
-Exactly once: the report is claimed with a conditional write on the run record before publishing, so a drain
+Exactly once: each report is claimed with a conditional write on the run record before publishing, so a drain
 alarm firing twice (or the lister and the alarm both asking) sends one message. A claim whose publisher died
 goes stale and a later trigger may take it over.
+
+Every run its own report: when the queue drains, every recent run whose listing is done and whose report is not
+sent is reported (`report_pending`, through the store's set of unreported runs), each with its own counters, so
+two overlapping nights each get theirs. What a report says is `pipeline.services.report`.
 """
 
 from __future__ import annotations
@@ -10,23 +14,30 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from enum import StrEnum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from pipeline import resources
 from pipeline.clock import iso_utc, parse_iso_utc, utc_now
 from pipeline.config import Settings
 from pipeline.observability import correlation
 from pipeline.observability.metrics import MetricsEmitter
+from pipeline.services.report import FailedMedia, Outcome, RunReport, outcome_of
+from pipeline.services.report_text import backlog_figures, library_figures
 from pipeline.state import MediaStatus, RunRecord, StateStore
 from pipeline.transfer.url_policy import host_allowed
 
 log = logging.getLogger(__name__)
 
 MAX_FAILURES_LISTED = 50
-SUBJECT_LIMIT = 100  # SNS refuses longer subjects
-PINNING_DOC = 'docs/operations.md, "Pinning the download hosts"'
+# A drain reports at most this many runs (the newest unreported ones); runs older than the queue's retention and
+# a day are left out (no message of theirs can still be on its way, and a run that never finished listing would
+# otherwise be asked about forever).
+MAX_RUNS_PER_DRAIN = 10
+RECENT_RUN_DAYS = resources.QUEUE_RETENTION_DAYS + 1
+
+__all__ = ["FailedMedia", "Outcome", "RunReport", "SummaryRequest", "SummaryService"]
 
 
 @dataclass(frozen=True)
@@ -48,112 +59,6 @@ class SummaryRequest:
             return cls(wanted=detail["state"].get("value") == "ALARM", correlation_id=correlation_id)
         run_id = event.get("run_id")
         return cls(True, run_id if isinstance(run_id, str) and run_id else None, correlation_id)
-
-
-class Outcome(StrEnum):
-    OK = "OK"
-    PARTIAL = "PARTIAL FAILURE"
-    CRITICAL = "CRITICAL FAILURE"
-
-
-@dataclass
-class FailedMedia:
-    media_id: str
-    error: str
-    attempts: int | None
-
-
-@dataclass
-class RunReport:
-    run_id: str
-    environment: str
-    provider: str
-    outcome: Outcome
-    started_at: str
-    reported_at: str
-    listed: int
-    enqueued: int
-    already_archived: int
-    skipped: int
-    synced: int
-    source_deleted: int
-    failed: int
-    retried: int
-    unfinished: int
-    bytes_transferred: int
-    duration_seconds: float
-    transfer_seconds: float
-    throughput_mbps: float | None
-    dlq_depth: int | None
-    lister_error: str | None
-    failures: list[FailedMedia] = field(default_factory=list)
-    # The hosts the run's download links pointed to, and those of them ALLOWED_DOWNLOAD_HOSTS refuses (None: no
-    # list pinned): what an operator pins, and the sign that the provider moved its content elsewhere.
-    content_hosts: list[str] = field(default_factory=list)
-    hosts_not_allowed: list[str] | None = None
-    # What the listing noted (pipeline.services.listing_notes): skipped types, unreadable media, the walk check.
-    listing: dict[str, Any] = field(default_factory=dict)
-
-    def subject(self) -> str:
-        head = f"[gopro-sync {self.environment}] {self.outcome.value}: "
-        if self.outcome is Outcome.CRITICAL:
-            text = head + f"the listing failed ({(self.lister_error or '').split(':')[0]})"
-        else:
-            text = head + f"{self.synced} archived ({_size(self.bytes_transferred)})"
-            if self.failed:
-                text += f", {self.failed} failed"
-        return text[:SUBJECT_LIMIT]
-
-    def body(self) -> str:
-        lines = [self.subject(), ""]
-        if self.outcome is Outcome.CRITICAL:
-            lines += [
-                "The nightly listing failed, so nothing new was queued for archiving:",
-                f"  {self.lister_error}",
-                'See docs/runbook.md ("Lister failed" / "Authentication failure").',
-                "",
-            ]
-        lines += [
-            f"Run {self.run_id} ({self.provider}), started {self.started_at},"
-            f" took {_duration(self.duration_seconds)}.",
-            f"  in the cloud library:   {self.listed}",
-            f"  already archived:       {self.already_archived}",
-            f"  skipped:                {self.skipped}",
-            f"  queued tonight:         {self.enqueued}",
-            f"  archived tonight:       {self.synced} ({_size(self.bytes_transferred)}"
-            + (f", {self.throughput_mbps:.1f} Mbit/s per download)" if self.throughput_mbps else ")"),
-            f"  deleted at the source:  {self.source_deleted}",
-            f"  failed:                 {self.failed}",
-        ]
-        if self.retried:
-            lines.append(f"  retried after a failure: {self.retried} (SQS redelivered them)")
-        if self.unfinished:
-            lines.append(f"  not finished yet:       {self.unfinished} (still queued or being retried)")
-        if self.dlq_depth:
-            lines.append(f"  dead-letter queue:      {self.dlq_depth} message(s) — see docs/runbook.md (DLQ)")
-        lines += self._content_host_lines()
-        lines += listing_lines(self.listing)
-        if self.failures:
-            lines += ["", "Failed media:"]
-            lines += [f"  {f.media_id}: {f.error}" for f in self.failures]
-        lines += ["", "--- JSON ---", json.dumps(self.as_json(), sort_keys=True)]
-        return "\n".join(lines)
-
-    def _content_host_lines(self) -> list[str]:
-        if not self.content_hosts:
-            return []
-        lines = [f"  download hosts:         {', '.join(self.content_hosts)}"]
-        if self.hosts_not_allowed is None:
-            lines.append(f"    (pin them in ALLOWED_DOWNLOAD_HOSTS: {PINNING_DOC})")
-        elif self.hosts_not_allowed:
-            refused = ", ".join(self.hosts_not_allowed)
-            lines.append(f"    not in ALLOWED_DOWNLOAD_HOSTS, so refused: {refused} ({PINNING_DOC})")
-        return lines
-
-    def as_json(self) -> dict[str, Any]:
-        document = asdict(self)
-        document["outcome"] = self.outcome.value
-        return document
 
 
 class SummaryService:
@@ -178,6 +83,38 @@ class SummaryService:
         if run is None:
             log.warning("no run to report on (%s)", run_id or "latest")
             return None
+        return self._report_run(run, now)
+
+    def report_pending(self, *, now: datetime | None = None) -> list[RunReport]:
+        """Publishes the report of every recent run whose listing is done and whose report is not sent, oldest
+        first, each with its own figures (what the drain alarm asks for). One failed publish does not stop the
+        others; the first error is raised at the end so the invocation's retry sends what is left."""
+        moment = now or self._state.clock()
+        runs = {r.run_id: r for r in self._state.runs.unreported(self._settings.provider, MAX_RUNS_PER_DRAIN)}
+        latest = self._find_run(None)  # a run from before the set of unreported runs existed
+        if latest is not None:
+            runs.setdefault(latest.run_id, latest)
+        oldest = moment - timedelta(days=RECENT_RUN_DAYS)
+        reports: list[RunReport] = []
+        errors: list[Exception] = []
+        for run in sorted(runs.values(), key=lambda r: (r.started_at, r.run_id)):
+            if _started(run) < oldest:
+                log.warning("run %s is older than %d days and unreported; skipped", run.run_id, RECENT_RUN_DAYS)
+                self._state.runs.forget_unreported(run.provider, {run.run_id})
+                continue
+            try:
+                report = self._report_run(run, now)
+            except Exception as exc:  # the other runs still get their reports
+                log.exception("could not publish the report of run %s", run.run_id)
+                errors.append(exc)
+                continue
+            if report is not None:
+                reports.append(report)
+        if errors:
+            raise errors[0]
+        return reports
+
+    def _report_run(self, run: RunRecord, now: datetime | None) -> RunReport | None:
         if not run.listing_done and not run.lister_error:
             log.info("run %s is still listing; its report waits for the next drain", run.run_id)
             return None
@@ -193,26 +130,39 @@ class SummaryService:
             # Hand the claim back: the invocation fails, and Lambda's retry must be able to send the report.
             self._state.runs.release_report_claim(run.run_id)
             raise
-        self._state.runs.mark_report_sent(run.run_id, now=now)
+        self._state.runs.mark_report_sent(run.run_id, now=now, provider=run.provider)
         log.info("published the report of run %s: %s", run.run_id, report.outcome.value)
         return report
 
     def build(self, run: RunRecord, *, now: datetime) -> RunReport:
+        """The report of `run` as of `now` (reads the run's failed media, the media it found held by another
+        run's worker, the DLQ depth and the archive's total; publishes nothing)."""
         failures = [
-            FailedMedia(r.media_id, r.last_error or "unknown error", r.attempts)
+            FailedMedia(r.media_id, r.last_error or "unknown error", r.attempts, r.filename)
             for r in self._state.media.list_by_status(MediaStatus.FAILED, MAX_FAILURES_LISTED, run_id=run.run_id)
         ]
+        elsewhere_done, elsewhere_failed = self._leased_elsewhere_outcomes(run)
         dlq_depth = self._dlq_depth()
-        finished = run.synced + run.failed + run.source_deleted
-        listing = _notes(run.listing_notes)
-        if run.lister_error and run.enqueued == 0:
-            outcome = Outcome.CRITICAL
-        elif run.failed or dlq_depth or run.lister_error or listing.get("incomplete"):
-            outcome = Outcome.PARTIAL
-        else:
-            outcome = Outcome.OK
+        notes = _notes(run.listing_notes)
+        backlog = backlog_figures(notes)
+        library_size, library_listed_at = library_figures(notes)
+        archived_elsewhere = run.duplicates + elsewhere_done
+        failed = run.failed + elsewhere_failed
+        finished = run.synced + archived_elsewhere + run.source_deleted + failed
+        unfinished = max(0, run.enqueued - finished)
+        from_backlog = min(backlog.get("queued_from_backlog", 0), run.enqueued)
+        total = self._archive_total(run.provider)
         started = parse_iso_utc(run.started_at)
         throughput = (run.bytes_transferred * 8 / 1e6 / run.transfer_seconds) if run.transfer_seconds else None
+        outcome = outcome_of(
+            enqueued=run.enqueued,
+            archived=run.synced + archived_elsewhere,
+            failed=failed,
+            unfinished=unfinished,
+            dlq_depth=dlq_depth,
+            lister_error=run.lister_error,
+            incomplete=bool(notes.get("incomplete")),
+        )
         return RunReport(
             run_id=run.run_id,
             environment=self._settings.environment,
@@ -220,26 +170,62 @@ class SummaryService:
             outcome=outcome,
             started_at=run.started_at,
             reported_at=iso_utc(now, timespec="auto"),
-            listed=run.listed,
-            enqueued=run.enqueued,
-            already_archived=max(0, run.listed - run.enqueued - run.skipped),
-            skipped=run.skipped,
-            synced=run.synced,
-            source_deleted=run.source_deleted,
-            failed=run.failed,
-            retried=run.retried,
-            unfinished=max(0, run.enqueued - finished),
-            bytes_transferred=run.bytes_transferred,
             duration_seconds=max(0.0, (now - started).total_seconds()),
+            mode=notes.get("mode") if notes.get("mode") in ("full", "incremental") else None,
+            library_size=library_size,
+            library_listed_at=library_listed_at,
+            listed=run.listed,
+            skipped=run.skipped,
+            already_archived=max(0, run.listed - (run.enqueued - from_backlog) - run.skipped),
+            enqueued=run.enqueued,
+            queued_from_backlog=from_backlog,
+            waiting=backlog.get("waiting"),
+            waiting_bytes=backlog.get("waiting_bytes"),
+            backlog_ends_at=backlog.get("ends_at"),
+            synced=run.synced,
+            archived_elsewhere=archived_elsewhere,
+            source_deleted=run.source_deleted,
+            failed=failed,
+            unfinished=unfinished,
+            bytes_transferred=run.bytes_transferred,
             transfer_seconds=run.transfer_seconds,
             throughput_mbps=round(throughput, 2) if throughput else None,
+            retried=run.retried,
+            redelivered=run.redelivered,
+            poison=run.poison,
+            duplicates=run.duplicates,
+            leased_elsewhere=run.leased_elsewhere,
+            overcounted=max(0, finished - run.enqueued),
             dlq_depth=dlq_depth,
             lister_error=run.lister_error,
+            total_archived=total[0] if total else None,
+            total_archived_bytes=total[1] if total else None,
             failures=failures,
             content_hosts=list(run.content_hosts),
             hosts_not_allowed=_not_allowed(run.content_hosts, self._settings.allowed_download_hosts),
-            listing=listing,
+            listing=notes,
         )
+
+    def _leased_elsewhere_outcomes(self, run: RunRecord) -> tuple[int, int]:
+        """(COMPLETED, FAILED) among the media this run found held by another run's worker, by their records
+        now (one BatchGetItem per 100). Those not kept by id (a full set) count as neither: not finished."""
+        if not run.leased_elsewhere_ids:
+            return 0, 0
+        try:
+            records = self._state.media.batch_get(run.provider, run.leased_elsewhere_ids, consistent=True)
+        except Exception as exc:  # the report matters more than these figures: they stay "not finished"
+            log.warning("could not read the media held by other runs: %s", exc)
+            return 0, 0
+        statuses = [record.status for record in records.values()]
+        return statuses.count(MediaStatus.COMPLETED), statuses.count(MediaStatus.FAILED)
+
+    def _archive_total(self, provider: str) -> tuple[int, int] | None:
+        try:
+            total = self._state.totals.archived(provider)
+        except Exception as exc:  # one figure of the report; never a reason to lose it
+            log.warning("could not read the archive's total: %s", exc)
+            return None
+        return total.media, total.bytes
 
     def queue_drained(self) -> bool:
         """Whether the download queue holds nothing, visible, in flight or delayed (False when unknown).
@@ -295,64 +281,8 @@ def _notes(text: str | None) -> dict[str, Any]:
     return notes if isinstance(notes, dict) else {}
 
 
-def _names(counts: Any) -> str:
-    if not isinstance(counts, Mapping) or not counts:
-        return ""
-    shown = sorted(counts.items(), key=lambda pair: (-int(pair[1]), str(pair[0])))
-    return " (" + ", ".join(f"{name} {count}" for name, count in shown) + ")"
-
-
-def _total(counts: Any) -> int:
-    return sum(int(v) for v in counts.values()) if isinstance(counts, Mapping) else 0
-
-
-def listing_lines(notes: Mapping[str, Any]) -> list[str]:
-    """The report's lines about what the listing skipped and whether its walk was complete (none if nothing)."""
-    lines: list[str] = []
-    incomplete = notes.get("incomplete")
-    if incomplete:
-        lines += [
-            "",
-            f"The listing was INCOMPLETE: {incomplete}.",
-            "  The cursor was not moved and this is no finished reconcile: the next night lists them again.",
-        ]
-    details: list[str] = []
-    if _total(notes.get("left_out_types")):
-        details.append(
-            f"  not archived (settings):  {_total(notes['left_out_types'])}{_names(notes['left_out_types'])}"
-        )
-    if _total(notes.get("unknown_types")):
-        details.append(
-            f"  unknown type, skipped:    {_total(notes['unknown_types'])}{_names(notes['unknown_types'])}"
-        )
-    if _total(notes.get("not_ready")):
-        details.append(
-            f"  still processing in the cloud: {_total(notes['not_ready'])}{_names(notes['not_ready'])}"
-            " — archived on a later night once ready"
-        )
-    unreadable = int(notes.get("unreadable_count") or 0)
-    if unreadable:
-        details.append(f"  unreadable, skipped:      {unreadable} (impossible values in the listing)")
-        for pair in notes.get("unreadable") or []:
-            if isinstance(pair, list) and len(pair) == 2:
-                details.append(f"    {pair[0]}: {pair[1]}")
-        if unreadable > len(notes.get("unreadable") or []):
-            details.append(f"    … and {unreadable - len(notes['unreadable'])} more (see the lister's log)")
-    if details:
-        lines += ["", "Skipped by the listing:", *details]
-    return lines
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+def _started(run: RunRecord) -> datetime:
+    try:
+        return parse_iso_utc(run.started_at)
+    except ValueError:
+        return utc_now()  # an unreadable start time: treat the run as recent rather than drop its report

@@ -58,6 +58,11 @@ class Table(Protocol):
 
     def count_status(self, status: str, *, where: Condition | None) -> int: ...
 
+    def sum_status(self, status: str, attr: str, *, where: Condition | None) -> tuple[int, int]:
+        """How many items of the status index have `status` (matching `where`), and the sum of their `attr`
+        (numbers only; items without it add 0): every page read, projected to `attr` alone."""
+        ...
+
     def scan(self, where: Condition) -> list[Item]:
         """Every item matching `where` (a full read: for operators' questions, never the nightly path)."""
         ...

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -180,6 +181,19 @@ class DynamoTable:
         kwargs = self._status_query(status, where)
         kwargs["Select"] = "COUNT"
         return sum(int(page.get("Count", 0)) for page in self._pages("query", kwargs))
+
+    def sum_status(self, status: str, attr: str, *, where: Condition | None) -> tuple[int, int]:
+        kwargs = self._status_query(status, where)
+        names = kwargs.setdefault("ExpressionAttributeNames", {})
+        names["#sum_attr"] = attr
+        kwargs["ProjectionExpression"] = "#sum_attr"
+        count = total = 0
+        for page in self._pages("query", kwargs):
+            for item in page.get("Items", []):
+                count += 1
+                value = item.get(attr, {}).get("N")
+                total += int(Decimal(value)) if value is not None else 0
+        return count, total
 
     def query_status(self, status: str, *, where: Condition | None, oldest_first: bool, limit: int) -> list[Item]:
         kwargs = self._status_query(status, where)

@@ -87,6 +87,7 @@ class Exists(Condition):
 
 _ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq,
+    "<>": operator.ne,
     "<": operator.lt,
     "<=": operator.le,
 }
@@ -196,11 +197,13 @@ class Named(Condition):
 
 @dataclass
 class Update:
-    """The actions of one UpdateItem: SET, REMOVE, ADD, and `attr = if_not_exists(attr, start) + step`."""
+    """The actions of one UpdateItem: SET, REMOVE, ADD, DELETE (from a set) and
+    `attr = if_not_exists(attr, start) + step`."""
 
     sets: list[tuple[str, Any]] = field(default_factory=list)
     removes: list[str] = field(default_factory=list)
     adds: list[tuple[str, Any]] = field(default_factory=list)
+    deletes: list[tuple[str, set[str]]] = field(default_factory=list)
     increments: list[tuple[str, Any, Any]] = field(default_factory=list)
 
     def set(self, attr: str, value: Any) -> None:
@@ -219,12 +222,16 @@ class Update:
         """ADD a number to a number, or the members of a string set to a set (DynamoDB's two ADDs)."""
         self.adds.append((attr, set(amount) if isinstance(amount, frozenset | set) else amount))
 
+    def delete(self, attr: str, members: frozenset[str]) -> None:
+        """DELETE members from a string set (an emptied set disappears, as in DynamoDB)."""
+        self.deletes.append((attr, set(members)))
+
     def increment(self, attr: str, *, start: int = 0, step: int = 1) -> None:
         """`attr = if_not_exists(attr, start) + step` (step 0: keep it, or start it at `start`)."""
         self.increments.append((attr, start, step))
 
     def __bool__(self) -> bool:
-        return bool(self.sets or self.removes or self.adds or self.increments)
+        return bool(self.sets or self.removes or self.adds or self.deletes or self.increments)
 
     def render(self, p: Placeholders) -> str:
         assignments = [f"{p.name(attr)} = {p.value(value)}" for attr, value in self.sets]
@@ -239,6 +246,8 @@ class Update:
             clauses.append("REMOVE " + ", ".join(p.name(attr) for attr in self.removes))
         if self.adds:
             clauses.append("ADD " + ", ".join(f"{p.name(attr)} {p.value(amount)}" for attr, amount in self.adds))
+        if self.deletes:
+            clauses.append("DELETE " + ", ".join(f"{p.name(attr)} {p.value(gone)}" for attr, gone in self.deletes))
         return " ".join(clauses)
 
     def apply(self, old: Mapping[str, Any] | None, key: Mapping[str, Any]) -> Item:
@@ -256,4 +265,10 @@ class Update:
                 after[attr] = set(before.get(attr, set())) | amount
             else:
                 after[attr] = before.get(attr, Decimal(0)) + normalise(amount)
+        for attr, gone in self.deletes:
+            left = set(after.get(attr, set())) - gone
+            if left:
+                after[attr] = left
+            else:
+                after.pop(attr, None)
         return after

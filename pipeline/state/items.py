@@ -157,4 +157,5 @@ def run_from_data(data: Mapping[str, Any]) -> RunRecord:
         report_claimed_at=data.get(Attr.REPORT_CLAIMED_AT),
         report_sent_at=data.get(Attr.REPORT_SENT_AT),
         content_hosts=tuple(sorted(str(host) for host in data.get(Attr.CONTENT_HOSTS) or ())),
+        leased_elsewhere_ids=tuple(sorted(str(media) for media in data.get(Attr.LEASED_ELSEWHERE_IDS) or ())),
     )

@@ -15,6 +15,7 @@ import copy
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from pipeline import resources
 from pipeline.state.backend import WriteResult
@@ -83,6 +84,11 @@ class MemoryTable:
     def count_status(self, status: str, *, where: Condition | None) -> int:
         with self._lock:
             return len(self._in_index(status, where))
+
+    def sum_status(self, status: str, attr: str, *, where: Condition | None) -> tuple[int, int]:
+        with self._lock:
+            items = self._in_index(status, where)
+            return len(items), sum(int(item[attr]) for item in items if isinstance(item.get(attr), (int, Decimal)))
 
     def scan(self, where: Condition) -> list[Item]:
         with self._lock:

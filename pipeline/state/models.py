@@ -66,6 +66,9 @@ class Attr:
     REPORT_CLAIMED_AT = "report_claimed_at"
     REPORT_SENT_AT = "report_sent_at"
     CONTENT_HOSTS = "content_hosts"  # a string set: the hosts the run's download links pointed to
+    # A string set: media this run found leased by another run's worker (finished when their record is)
+    LEASED_ELSEWHERE_IDS = "leased_elsewhere_ids"
+    UNREPORTED = "unreported"  # on `unreported-runs#<provider>`: a string set of the runs not reported yet
     # Cursors
     CURSOR = "cursor"
     UPDATED_AT = "updated_at"
@@ -183,6 +186,15 @@ class RunRecord:
     failed: int = 0
     source_deleted: int = 0
     retried: int = 0  # deliveries that failed and were handed back to SQS for another try
+    # Deliveries that found the medium COMPLETED by another run's worker: finished, archived by someone else.
+    duplicates: int = 0
+    # Deliveries that found another run's worker holding the medium: finished only when its record is (the ids
+    # are kept in `leased_elsewhere_ids`, bounded, and looked up when reporting).
+    leased_elsewhere: int = 0
+    # Deliveries of this run's own message that found this run's own worker done or at it (SQS delivered twice):
+    # the medium's outcome is counted by that worker, so these are outside the report's arithmetic.
+    redelivered: int = 0
+    poison: int = 0  # unreadable messages that still named this run (dead-lettered at once)
     bytes_transferred: int = 0
     transfer_seconds: float = 0.0
     lister_error: str | None = None
@@ -194,6 +206,7 @@ class RunRecord:
     # The hosts the run's download links pointed to, sorted (at most `runs.MAX_CONTENT_HOSTS`): what an operator
     # pins in ALLOWED_DOWNLOAD_HOSTS.
     content_hosts: tuple[str, ...] = ()
+    leased_elsewhere_ids: tuple[str, ...] = ()
 
 
 # Counters `store.runs.update` adds to atomically (ADD), in the order they appear on a report.
@@ -205,6 +218,10 @@ RUN_COUNTERS: tuple[str, ...] = (
     "failed",
     "source_deleted",
     "retried",
+    "duplicates",
+    "leased_elsewhere",
+    "redelivered",
+    "poison",
     "bytes_transferred",
     "transfer_seconds",
 )

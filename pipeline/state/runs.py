@@ -10,6 +10,12 @@ Design choices, and why:
 - **Content hosts are a string set, ADDed to** (`add_content_hosts`): every downloader adds the hosts its links
   pointed to, nobody overwrites; the write is refused once the set holds `MAX_CONTENT_HOSTS`, so hostile answers
   naming a new host per medium cannot grow the run record towards DynamoDB's item limit.
+- **`unreported-runs#<provider>` is a string set of the runs whose report is not sent yet**: `create` ADDs the
+  run, `mark_report_sent` DELETEs it. The drain alarm reports every run in it whose listing is done (two
+  overlapping runs each get their own report), in one GetItem plus one per run instead of a Scan.
+- **Media found leased by another run's worker are kept by id** (`add_leased_elsewhere`, a bounded string set
+  beside the counter): the report looks them up (one BatchGetItem) to tell a finished medium from one still
+  on its way.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ log = logging.getLogger(__name__)
 # The item that names each provider's newest run (`latest-run#gopro`). Not `run#...`: the scan in `latest` must
 # never mistake it for a run.
 LATEST_RUN_KEY_PREFIX = "latest-run"
+# The item whose string set names the runs not reported yet (`unreported-runs#gopro`).
+UNREPORTED_RUNS_KEY_PREFIX = "unreported-runs"
+# At most this many media ids found leased elsewhere are kept per run (beyond it they count as not finished).
+MAX_LEASED_ELSEWHERE_IDS = 500
 # A summary that claimed a run's report but died before marking it sent can be taken over after this long.
 DEFAULT_REPORT_CLAIM_STALE_SECONDS = 900
 # At most this many content hosts are kept per run (a real library's links use a handful).
@@ -62,7 +72,38 @@ class RunState:
             return False
         log.info("created run %s (correlation %s)", run_id, correlation_id)
         self._point_latest(provider, run_id, started)
+        u = Update()
+        u.add(Attr.UNREPORTED, frozenset({run_id}))
+        self._table.update(self._unreported_key(provider), u)
         return True
+
+    @staticmethod
+    def _unreported_key(provider: str) -> str:
+        return f"{UNREPORTED_RUNS_KEY_PREFIX}{resources.KEY_SEPARATOR}{provider}"
+
+    def unreported(self, provider: str, limit: int) -> list[RunRecord]:
+        """The newest `limit` runs of `provider` whose report is not sent yet, oldest first (one GetItem, then
+        one per run). Runs that were reported or no longer exist are dropped from the set on the way."""
+        pointer = self._table.get(self._unreported_key(provider), consistent=True)
+        ids = sorted((str(i) for i in (pointer or {}).get(Attr.UNREPORTED) or ()), reverse=True)[:limit]
+        runs: list[RunRecord] = []
+        gone: set[str] = set()
+        for run_id in ids:
+            run = self.get(run_id)
+            if run is None or run.report_sent_at:
+                gone.add(run_id)
+            else:
+                runs.append(run)
+        if gone:
+            self.forget_unreported(provider, gone)
+        runs.sort(key=lambda run: (run.started_at, run.run_id))
+        return runs
+
+    def forget_unreported(self, provider: str, run_ids: set[str]) -> None:
+        """Take runs out of the provider's set of unreported runs (reported, gone, or too old to report)."""
+        u = Update()
+        u.delete(Attr.UNREPORTED, frozenset(run_ids))
+        self._table.update(self._unreported_key(provider), u, condition=c.item_exists())
 
     @staticmethod
     def _latest_key(provider: str) -> str:
@@ -84,11 +125,15 @@ class RunState:
         lister_error: str | None = None,
         listing_done: bool | None = None,
         now: datetime | None = None,
+        leased_elsewhere_id: str | None = None,
         **counters: float,
     ) -> bool:
         """Add to the run's counters (keywords named in RUN_COUNTERS) and set `lister_error` / `listing_done` when
         given. Returns False if the run does not exist (nothing is created: a stray counter must not invent a
-        run)."""
+        run). `leased_elsewhere_id`: a medium this run found leased by another run's worker, kept in the run's
+        bounded set in the same write (once the set is full only the counters are added)."""
+        if leased_elsewhere_id is not None and self._add_leased_elsewhere(run_id, leased_elsewhere_id, counters):
+            return True
         exists, _ = self._update(
             run_id, counters, lister_error=lister_error, listing_done=listing_done, now=now, returning=False
         )
@@ -145,6 +190,20 @@ class RunState:
             log.warning("update of run %s: it does not exist", run_id)
             return False, None
         return True, run_from_data(result.item) if result.item else None
+
+    def _add_leased_elsewhere(self, run_id: str, media_id: str, counters: Mapping[str, float]) -> bool:
+        """The counters and the id in one UpdateItem, if the run exists and its set has room."""
+        unknown = set(counters) - set(RUN_COUNTERS)
+        if unknown:
+            raise ValueError(f"unknown run counters: {', '.join(sorted(unknown))}")
+        u = Update()
+        for name, amount in counters.items():
+            if amount:
+                u.add(name, amount)
+        u.add(Attr.LEASED_ELSEWHERE_IDS, frozenset({media_id}))
+        ids = Attr.LEASED_ELSEWHERE_IDS
+        room = Exists(ids, present=False) | SizeBelow(ids, MAX_LEASED_ELSEWHERE_IDS)
+        return self._table.update(resources.run_key(run_id), u, condition=c.item_exists() & room).applied
 
     def add_content_hosts(self, run_id: str, hosts: Iterable[str]) -> bool:
         """Add `hosts` to the run's set of content hosts (one UpdateItem). False when the run does not exist or
@@ -227,9 +286,12 @@ class RunState:
         u.remove(Attr.REPORT_CLAIMED_AT)
         self._table.update(resources.run_key(run_id), u, condition=c.item_exists() & c.report_not_sent())
 
-    def mark_report_sent(self, run_id: str, *, now: datetime | None = None) -> None:
-        """Record that the report was published: no later `claim_report` for this run succeeds."""
+    def mark_report_sent(self, run_id: str, *, now: datetime | None = None, provider: str | None = None) -> None:
+        """Record that the report was published: no later `claim_report` for this run succeeds; with `provider`,
+        the run leaves the provider's set of unreported runs too."""
         u = Update()
         u.set(Attr.REPORT_SENT_AT, iso_utc(self._now(now)))
         if not self._table.update(resources.run_key(run_id), u, condition=c.item_exists()):
             raise StateStoreError(f"run {run_id} does not exist")
+        if provider:
+            self.forget_unreported(provider, {run_id})

@@ -17,6 +17,7 @@ from typing import Any
 from pipeline.clock import utc_now
 from pipeline.config import Settings
 from pipeline.retry import RetryPolicy
+from pipeline.state.archive_totals import ArchiveTotals
 from pipeline.state.backend import Table
 from pipeline.state.cursors import CursorState
 from pipeline.state.dynamo import DynamoTable
@@ -53,6 +54,7 @@ class StateStore:
         self.media = MediaState(table, self._now)
         self.runs = RunState(table, self._now)
         self.cursors = CursorState(table, self._now)
+        self.totals = ArchiveTotals(table, self._now)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StateStore:

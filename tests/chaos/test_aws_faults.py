@@ -162,7 +162,7 @@ def test_secrets_manager_unavailable_when_the_listing_starts(chaos) -> None:
     run.aws.fail("secretsmanager", "GetSecretValue", "InternalServiceError", status=500, count=None)
     first = run.night()
     assert "InternalServiceError" in first.listing["error"]
-    assert first.report["outcome"] == "CRITICAL FAILURE"
+    assert first.report["outcome"] == "CRITICAL"
     run.aws.clear()
     run.next_night()
     assert run.verify().completed == 3
@@ -242,7 +242,7 @@ def test_send_message_batch_refuses_an_entry_as_our_fault(chaos) -> None:
     run.client("sqs").meta.events.register("before-call.sqs.SendMessageBatch", refuse)
     first = run.night()
     assert first.listing["enqueued"] == 2
-    assert first.report["outcome"] == "PARTIAL FAILURE"  # the run says a video could not be queued
+    assert first.report["outcome"] == "PARTIAL"  # the run says a video could not be queued
     assert "could not be enqueued" in (first.report["lister_error"] or "")
     run.next_night()  # the video was never recorded, so the next listing queues it again
     assert run.verify().completed == 3

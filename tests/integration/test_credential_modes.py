@@ -121,7 +121,7 @@ def revoke(sim: GoProSimulator) -> None:
 
 def critical_report(night: Night) -> str:
     (report,) = night.reports()
-    assert "CRITICAL FAILURE" in report["Subject"]
+    assert "CRITICAL: the listing failed" in report["Subject"]
     return report["Message"]
 
 

@@ -192,9 +192,9 @@ def test_a_failed_listing_sends_a_critical_report(local) -> None:
     assert "AuthError" in result.listing["error"]
     (message,) = received(pipeline, reports)
     notification = json.loads(message["Body"])
-    assert "CRITICAL FAILURE" in notification["Subject"]
+    assert "CRITICAL" in notification["Subject"]
     assert "bootstrap_credentials" in notification["Message"]
-    assert result.report["outcome"] == "CRITICAL FAILURE"
+    assert result.report["outcome"] == "CRITICAL"
 
 
 def test_a_duplicated_message_uploads_once(local) -> None:
@@ -242,10 +242,10 @@ def test_a_video_failing_three_times_lands_in_the_dlq_recorded_failed(local) -> 
     assert not any(broken in key for key in s3_objects(pipeline))
     uploads = pipeline.client("s3").list_multipart_uploads(Bucket=pipeline.settings.bucket_name)
     assert uploads.get("Uploads", []) == []  # given-up uploads were aborted
-    assert result.report["outcome"] == "PARTIAL FAILURE"
+    assert result.report["outcome"] == "PARTIAL"
     assert [f["media_id"] for f in result.report["failures"]] == [broken]
     (message,) = received(pipeline, reports)
-    assert "PARTIAL FAILURE" in json.loads(message["Body"])["Subject"]
+    assert "PARTIAL" in json.loads(message["Body"])["Subject"]
 
 
 def test_a_checksum_refused_by_s3_never_becomes_completed(local) -> None:

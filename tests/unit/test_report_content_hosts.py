@@ -28,7 +28,7 @@ def test_unpinned_hosts_are_listed_with_how_to_pin_them() -> None:
     document, body = _report((), {"b.cdn.example", "a.cdn.example"})
     assert document["content_hosts"] == ["a.cdn.example", "b.cdn.example"]
     assert document["hosts_not_allowed"] is None
-    assert "  download hosts:         a.cdn.example, b.cdn.example" in body
+    assert "  download hosts:           a.cdn.example, b.cdn.example" in body
     assert "pin them in ALLOWED_DOWNLOAD_HOSTS" in body
 
 

@@ -30,6 +30,10 @@ class FakeSummary:
     def report(self, run_id: str | None) -> None:
         self.asked.append(run_id)
 
+    def report_pending(self) -> list[object]:  # the drain alarm: every unreported run
+        self.asked.append(None)
+        return []
+
 
 @dataclass
 class FakeRotation:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from pipeline.services.listing_models import ListingCursor, ListingMode, ListingProgress
 from pipeline.services.listing_notes import MAX_NOTED_UNREADABLE, ListingNotes
-from pipeline.services.summary import listing_lines
+from pipeline.services.report_text import listing_lines
 
 NOW = datetime(2025, 3, 8, 2, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)

@@ -111,6 +111,7 @@ def test_a_failed_video_is_named_and_the_exit_code_is_1() -> None:
     assert lines[1] == "NOT OK after 0:07: 1 of 4 queued videos were not archived"
     assert "  failed     GX010001.MP4 (abc): SizeMismatch: short body" in lines
     assert "  DLQ        1 message(s) in the dead-letter queue" in lines
+    assert '  next       what to do about them: docs/runbook.md, "Failed media"' in lines
     assert report.exit_code == 1
 
 

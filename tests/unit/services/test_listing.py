@@ -280,7 +280,7 @@ def test_a_failed_listing_that_queued_nothing_sends_its_critical_report_at_once(
         rig.listing().run(ListingRequest(), now=rig.clock())
 
     [published] = rig.sns.published
-    assert "CRITICAL FAILURE" in published["Subject"]
+    assert "CRITICAL: the listing failed" in published["Subject"]
 
 
 def test_a_night_whose_queue_drained_before_its_listing_ended_is_still_reported() -> None:

@@ -21,8 +21,9 @@ def night(rig: Rig, *, done: bool = True, lister_error: str | None = None, **cou
         rig.state.runs.finish_listing(RUN_ID, lister_error=lister_error)
 
 
-def failed_medium(rig: Rig, media_id: str, error: str) -> None:
-    assert rig.state.media.claim("gopro", media_id, owner="w", run_id=RUN_ID, lease_seconds=60)
+def failed_medium(rig: Rig, media_id: str, error: str, run_id: str = RUN_ID) -> None:
+    filename = f"GX01{media_id[-4:]}.MP4"
+    assert rig.state.media.claim("gopro", media_id, owner="w", run_id=run_id, lease_seconds=60, filename=filename)
     assert rig.state.media.fail("gopro", media_id, owner="w", error=error)
 
 
@@ -92,9 +93,8 @@ def test_the_subject_reflects_failures() -> None:
     assert report is not None
     assert report.outcome is Outcome.PARTIAL
     [published] = rig.sns.published
-    assert published["Subject"].startswith("[gopro-sync dev] PARTIAL FAILURE: 2 archived")
-    assert published["Subject"].endswith(", 1 failed")
-    assert "vid000003: ProviderUnavailable: 503 from the CDN" in published["Message"]
+    assert published["Subject"] == "[gopro-sync dev] PARTIAL: 2 archived (2.0 MB), 1 failed"
+    assert "GX010003.MP4 (vid000003): ProviderUnavailable: 503 from the CDN" in published["Message"]
     document = json.loads(published["Message"].split("--- JSON ---\n", 1)[1])
     assert document["failed"] == 1
     assert [f["media_id"] for f in document["failures"]] == ["vid000003"]
@@ -121,7 +121,7 @@ def test_the_subject_says_the_listing_failed_when_nothing_was_queued() -> None:
     assert report is not None
     assert report.outcome is Outcome.CRITICAL
     [published] = rig.sns.published
-    assert published["Subject"] == "[gopro-sync dev] CRITICAL FAILURE: the listing failed (AuthError)"
+    assert published["Subject"] == "[gopro-sync dev] CRITICAL: the listing failed (AuthError)"
 
 
 def test_the_report_is_not_sent_while_the_listing_is_still_in_progress() -> None:

@@ -195,6 +195,37 @@ def test_runs_counters_pointer_and_report_claims(store: StateStore) -> None:
         store.runs.mark_report_sent("nope")
 
 
+def test_unreported_runs_leased_elsewhere_ids_and_the_archive_total(store: StateStore) -> None:
+    """The set of unreported runs (ADD, then DELETE), bounded ids beside a counter, and the status-index sum."""
+    for day in (1, 2):
+        started = datetime(2024, 5, day, 2, 0, tzinfo=UTC)
+        assert store.runs.create(f"run-{day}", correlation_id="c", started_at=started, provider=P)
+    assert [r.run_id for r in store.runs.unreported(P, 10)] == ["run-1", "run-2"]
+    store.runs.mark_report_sent("run-1", now=T0, provider=P)
+    assert [r.run_id for r in store.runs.unreported(P, 10)] == ["run-2"]
+    store.runs.mark_report_sent("run-2", now=T0, provider=P)
+    assert store.runs.unreported(P, 10) == []  # the emptied set is gone, as DynamoDB does it
+
+    assert store.runs.update("run-2", leased_elsewhere=1, leased_elsewhere_id="m1")
+    assert store.runs.update("run-2", leased_elsewhere=1, leased_elsewhere_id="m2", duplicates=1)
+    assert not store.runs.update("nope", leased_elsewhere=1, leased_elsewhere_id="m1")
+    run = store.runs.get("run-2")
+    assert run is not None
+    assert (run.leased_elsewhere, run.duplicates, run.leased_elsewhere_ids) == (2, 1, ("m1", "m2"))
+
+    for media_id in ("c1", "c2"):
+        assert claim(store, media_id, "w", T0)
+        assert complete(store, media_id, "w", at(1))
+    assert claim(store, "gone", "w", T0)
+    store.media.complete(
+        P, "gone", owner="w", s3_key=None, size=None, checksum=None, duration_s=None, note="source_deleted"
+    )
+    assert claim(store, "busy", "w", T0)
+    total = store.totals.archived(P)
+    assert (total.media, total.bytes) == (2, 14)
+    assert store.totals.archived("other").media == 0
+
+
 def test_cursors_round_trip(store: StateStore) -> None:
     assert store.cursors.get(P) is None
     cursor = {"page": 7, "high_water_mark": "2024-05-01T00:00:00Z", "last_full_reconcile_at": None}
