@@ -64,7 +64,70 @@ def _refusal(current: MediaRecord | None, *, by_owner: bool) -> TransitionRefusa
     return TransitionRefusal.LEASE_LOST if by_owner else TransitionRefusal.LEASED_ELSEWHERE
 
 
-class MediaState(MediaReads):
+class ListingWrites(MediaReads):
+    """The listing's writes (a PENDING record for every wanted medium, its message noted queued); `MediaState`
+    adds the state machine's."""
+
+    def register_pending(
+        self,
+        provider: str,
+        media_id: str,
+        *,
+        run_id: str,
+        filename: str | None,
+        size: int | None,
+        captured_at: str | None,
+        media_type: str | None,
+        item_count: int | None,
+        now: datetime | None = None,
+    ) -> bool:
+        """Record a medium the listing wants and the table has never seen as PENDING, with what its message needs,
+        so a medium not queued tonight waits in the table (the next night finds it through the status index).
+        A conditional put that never overwrites an existing record: False when there is one already."""
+        item: dict[str, Any] = {
+            Attr.PROVIDER: provider,
+            Attr.MEDIA_ID: media_id,
+            Attr.STATUS: MediaStatus.PENDING,
+            Attr.SYNC_TIMESTAMP: iso_utc(self._now(now)),
+            Attr.RUN_ID: run_id,
+            Attr.ATTEMPTS: 0,
+        }
+        for attr, fact in (
+            (Attr.FILENAME, filename),
+            (Attr.SIZE, size),
+            (Attr.CAPTURED_AT, captured_at),
+            (Attr.MEDIA_TYPE, media_type),
+            (Attr.ITEM_COUNT, item_count),
+        ):
+            if fact is not None:
+                item[attr] = fact
+        return self._table.put(self._key(provider, media_id), item, condition=c.key_not_exist()).applied
+
+    def mark_queued(
+        self, provider: str, media_id: str, *, run_id: str, retention_days: float, now: datetime | None = None
+    ) -> bool:
+        """Note that run `run_id` is sending the medium's message, kept by SQS until now + `retention_days`:
+        conditional on no live message being noted already (`conditions.queueable`), so two listings (or a
+        listing and its continuation) never send a second live message. The status is left as it is."""
+        moment = self._now(now)
+        u = Update()
+        u.set(Attr.QUEUED_AT, iso_utc(moment))
+        u.set(Attr.QUEUED_UNTIL, epoch(moment + timedelta(days=retention_days)))
+        u.set(Attr.QUEUED_RUN_ID, run_id)
+        key = self._key(provider, media_id)
+        applied = self._table.update(key, u, condition=c.item_exists() & c.queueable(moment)).applied
+        if not applied:
+            log.info("mark_queued %s/%s refused: a live message, a worker on it, or no record", provider, media_id)
+        return applied
+
+    def unmark_queued(self, provider: str, media_id: str, *, run_id: str) -> bool:
+        """Undo `mark_queued` of run `run_id` when its message could not be sent after all."""
+        u = Update()
+        u.remove(Attr.QUEUED_AT, Attr.QUEUED_UNTIL, Attr.QUEUED_RUN_ID)
+        return self._table.update(self._key(provider, media_id), u, condition=c.queued_by(run_id)).applied
+
+
+class MediaState(ListingWrites):
     """Every conditional write of media records, and the reads it inherits (see the module docstring)."""
 
     # --- the claim and the worker's writes ---------------------------------------------------------------------
