@@ -146,6 +146,7 @@ class ListingProgress:
     hold: str | None = None
     run_created: bool = False
     send_failures: int = 0
+    listed: int = 0  # the entries the pages answered, readable or not (the library's size after a full walk)
     moves_cursor: bool = True  # False for a continuation whose start the cursor does not know
     notes: ListingNotes = field(default_factory=ListingNotes)
     # Tonight's budget and backlog; None until the night's first invocation has read the backlog.
@@ -176,6 +177,7 @@ class ListingProgress:
         self.newest = _iso(_max(_parse(self.newest), outcome.newest_created_at))
         self.hold = _iso(_min(_parse(self.hold), outcome.hold_created_at))
         self.send_failures += len(outcome.send_failures)
+        self.listed += outcome.listed + outcome.skipped[SkipReason.MALFORMED]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -187,6 +189,7 @@ class ListingProgress:
             "hold": self.hold,
             "run_created": self.run_created,
             "send_failures": self.send_failures,
+            "listed": self.listed,
             "moves_cursor": self.moves_cursor,
             "notes": self.notes.as_json(),
             "budget": self.budget.as_json() if self.budget is not None else None,
@@ -206,6 +209,7 @@ class ListingProgress:
             hold=_text_or_none(data, "hold"),
             run_created=bool(data.get("run_created", False)),
             send_failures=int(data.get("send_failures", 0) or 0),
+            listed=int(data.get("listed", 0) or 0),
             moves_cursor=data.get("moves_cursor", True) is not False,
             notes=ListingNotes.from_json(data.get("notes")),
             budget=NightBudget.from_json(data.get("budget")),
@@ -315,7 +319,7 @@ class ListingCursor:
         size, listed_at = self.library_size, self.library_listed_at
         if progress.mode is ListingMode.FULL:
             reconciled = _parse(progress.started_at) or reconciled
-            size, listed_at = progress.notes.seen, progress.started_at or iso_utc(now)
+            size, listed_at = max(progress.notes.seen, progress.listed), progress.started_at or iso_utc(now)
         return ListingCursor(
             high_water_mark=mark,
             last_full_reconcile_at=reconciled,
