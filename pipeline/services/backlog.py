@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from pipeline import resources
-from pipeline.clock import iso_z
+from pipeline.clock import iso_utc, iso_z, parse_iso_utc
 from pipeline.messages import DownloadMessage
 from pipeline.providers.base import CloudProvider, MediaItem, MediaType
 from pipeline.providers.errors import InvalidMediaId
@@ -114,6 +114,7 @@ class NightBudget:
     waiting_bytes: int = 0
     expired: int = 0
     full: bool = False  # a medium did not fit: everything after it waits too (the order is kept)
+    live_until: str | None = None  # the earliest a PENDING medium's live message may expire (ISO, store clock)
 
     @property
     def measured(self) -> bool:
@@ -154,6 +155,24 @@ class NightBudget:
         self.waiting = max(0, self.waiting - 1)
         self.waiting_bytes = max(0, self.waiting_bytes - cost)
 
+    def note_live(self, until: datetime) -> None:
+        """A PENDING medium has a live message until `until`: the backlog must be read again by then."""
+        known = parse_iso_utc(self.live_until) if self.live_until else None
+        if known is None or until < known:
+            self.live_until = iso_utc(until)
+
+    def clear_until(self, now: datetime, previous: str | None, *, days: int) -> str | None:
+        """Until when the next nights may skip the PENDING query (`ListingCursor.backlog_clear_until`): never
+        while media wait; else until the earliest live message may expire; with none live, a week (or the
+        reconcile interval) from `now`, kept as it was while still ahead so a quiet night writes nothing."""
+        if self.waiting:
+            return None
+        if self.live_until is not None:
+            return self.live_until
+        if previous is not None and parse_iso_utc(previous) > now:
+            return previous
+        return iso_utc(now + timedelta(days=max(1, days)))
+
     def ends_at(self, now: datetime) -> str | None:
         """The date the waiting bytes should be done by at the budget's pace (None: nothing waits)."""
         if not self.waiting or not self.budget_bytes:
@@ -175,6 +194,11 @@ class NightBudget:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @staticmethod
+    def pending_due(clear_until: str | None, now: datetime) -> bool:
+        """Whether tonight reads the PENDING media (a full night always does)."""
+        return clear_until is None or parse_iso_utc(clear_until) <= now
 
     @classmethod
     def from_json(cls, data: Any) -> NightBudget | None:
@@ -247,19 +271,25 @@ class Backlog:
     waiting: list[Candidate] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
     live: int = 0
+    live_until: datetime | None = None  # the earliest `queued_until` of the live ones
 
     @property
     def candidates(self) -> list[Candidate]:
         return [*self.abandoned, *self.waiting]
 
 
-def read_backlog(state: StateStore, provider: str) -> Backlog:
-    """The night's backlog through the status index (two Queries, no scan), against the store's clock."""
+def read_backlog(state: StateStore, provider: str, *, pending: bool = True) -> Backlog:
+    """The night's backlog through the status index (two Queries, no scan), against the store's clock.
+    `pending` False: only the abandoned ones (the cursor says no PENDING medium can be waiting tonight)."""
     now = state.clock()
     backlog = Backlog(abandoned=[Candidate.from_record(r) for r in state.media.list_abandoned(provider=provider)])
-    for record in state.media.list_by_status(MediaStatus.PENDING, MAX_BACKLOG_READ, provider=provider):
+    status = MediaStatus.PENDING
+    records = state.media.list_by_status(status, MAX_BACKLOG_READ, provider=provider) if pending else []
+    for record in records:
         if record.queued_live(now):
+            assert record.queued_until is not None
             backlog.live += 1
+            backlog.live_until = min(backlog.live_until or record.queued_until, record.queued_until)
             continue
         if record.message_expired(now):
             backlog.expired.append(record.media_id)
@@ -272,6 +302,8 @@ def note_backlog(budget: NightBudget, backlog: Backlog) -> None:
     for candidate in backlog.candidates:
         budget.wait(candidate.cost)
     budget.expired += len(backlog.expired)
+    if backlog.live_until is not None:
+        budget.note_live(backlog.live_until)
 
 
 def select(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -218,7 +219,10 @@ class ListingService:
         """Move the cursor, close the run record, and report a night that queued nothing if it should be."""
         progress = night.progress
         hold_window = timedelta(days=max(1, self._settings.full_reconcile_days))
-        moved = cursor.finished(progress, now=now, hold_window=hold_window)
+        clear = night.budget.clear_until(
+            self._state.clock(), cursor.backlog_clear_until, days=self._settings.full_reconcile_days
+        )
+        moved = replace(cursor.finished(progress, now=now, hold_window=hold_window), backlog_clear_until=clear)
         if moved.as_json() != cursor.as_json():  # a quiet incremental night writes nothing
             self._save_cursor(moved)
         log.info("listing done: %s", json.dumps(outcome.as_json()))
@@ -366,7 +370,10 @@ class ListingService:
         """What waits in the table, queued first: media left IN_PROGRESS past their lease (their worker died;
         an incremental night never lists them again), then PENDING media without a live message, oldest first.
         Media whose message expired unprocessed are counted, alarmed (`MessagesExpired`) and queued again."""
-        backlog = bl.read_backlog(self._state, self._provider.name)
+        clear_until = night.cursor.backlog_clear_until
+        due = night.progress.mode is ListingMode.FULL or NightBudget.pending_due(clear_until, self._state.clock())
+        backlog = bl.read_backlog(self._state, self._provider.name, pending=due)
+        night.budget.live_until = None if due else clear_until
         bl.note_backlog(night.budget, backlog)
         self._metrics.count(Metric.MESSAGES_EXPIRED, len(backlog.expired))
         if backlog.expired:
@@ -410,6 +417,7 @@ class ListingService:
         messages = [c.message(**ids) for c in admitted]
         report = send_download_messages(self._sqs, self._settings.queue_url, messages)
         outcome.enqueued = len(report.sent)
+        night.budget.note_live(self._state.clock() + timedelta(days=resources.QUEUE_RETENTION_DAYS))
         by_id = {c.media_id: c for c in admitted}
         for failure in report.failed:
             log.error("could not enqueue %s: %s %s", failure.media_id, failure.code, failure.message)

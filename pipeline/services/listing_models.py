@@ -224,7 +224,8 @@ class ListingCursor:
     listing. `last_full_reconcile_at`: when the last full listing that enqueued everything it had to started.
     `in_progress`: the state of a listing being continued in another invocation. `library_size` /
     `library_listed_at`: the media a complete full walk saw, and when. `recent_runs`: the last runs that created a
-    record, newest last, whose pace measures the nightly budget (`backlog.measure_budget`).
+    record, newest last, whose pace measures the nightly budget (`backlog.measure_budget`). `backlog_clear_until`:
+    until then an incremental night skips the PENDING query (nothing waits, no live message can expire before).
     """
 
     high_water_mark: datetime | None = None
@@ -233,6 +234,9 @@ class ListingCursor:
     library_size: int | None = None
     library_listed_at: str | None = None
     recent_runs: tuple[str, ...] = ()
+    backlog_clear_until: str | None = (
+        None  # before then no PENDING medium can be waiting (`NightBudget.clear_until`)
+    )
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> ListingCursor:
@@ -244,6 +248,7 @@ class ListingCursor:
             library_size=data.get("library_size") if isinstance(data.get("library_size"), int) else None,
             library_listed_at=_text_or_none(data, "library_listed_at"),
             recent_runs=tuple(str(r) for r in data.get("recent_runs") or () if isinstance(r, str)),
+            backlog_clear_until=_text_or_none(data, "backlog_clear_until"),
         )
 
     @property
@@ -263,6 +268,8 @@ class ListingCursor:
             document["library_listed_at"] = self.library_listed_at
         if self.recent_runs:
             document["recent_runs"] = list(self.recent_runs)
+        if self.backlog_clear_until is not None:
+            document["backlog_clear_until"] = self.backlog_clear_until
         if self.in_progress is not None:
             document["in_progress"] = self.in_progress.as_json()
         return document
@@ -327,6 +334,7 @@ class ListingCursor:
             library_size=size,
             library_listed_at=listed_at,
             recent_runs=recent,
+            backlog_clear_until=self.backlog_clear_until,
         )
 
 

@@ -141,13 +141,14 @@ def test_a_night_with_nothing_new_costs_one_provider_call_and_two_aws_calls(nigh
     assert (quiet["mode"], quiet["listed"], quiet["enqueued"]) == ("incremental", 0, 0)
     assert len(sim.requests_to("search")) == 1
     assert sim.requests_to("token") == []
-    # The cursor read, the status-index queries for media left IN_PROGRESS past their lease and for the PENDING
-    # ones waiting for a night (both queued whatever the mode), plus the credentials read in a cold Lambda (this
-    # warm process has them already): within 4. The budget is not even measured: nothing was to be queued.
+    # The cursor read, the status-index query for media left IN_PROGRESS past their lease (re-enqueued whatever
+    # the mode), plus the credentials read in a cold Lambda (this warm process has them already): within 3. The
+    # PENDING media are not read: the cursor says none waits and no message can have expired yet
+    # (`backlog_clear_until`); the budget is not measured: nothing was to be queued.
     assert calls.calls["dynamodb.GetItem"] == 1
-    assert calls.calls["dynamodb.Query"] == 2
+    assert calls.calls["dynamodb.Query"] == 1
     assert set(calls.calls) <= {"dynamodb.GetItem", "dynamodb.Query", "secretsmanager.GetSecretValue"}
-    assert calls.total <= 4, calls.calls
+    assert calls.total <= 3, calls.calls
     assert pipeline.app.state.runs.latest(1, provider="gopro")[0].run_id == latest_before  # no run record
     assert pipeline.app.state.runs.get(quiet["run_id"]) is None
 
