@@ -299,3 +299,19 @@ def test_a_negative_budget_setting_is_refused(budget: int) -> None:
             settings(nightly_budget_bytes=budget)
     else:
         assert settings(nightly_budget_bytes=budget).nightly_budget_bytes == 0
+
+
+def test_a_quiet_night_may_skip_the_pending_query_only_until_a_live_message_could_expire() -> None:
+    now = START
+    week = iso_utc(now + timedelta(days=7))
+    budget = NightBudget()
+    budget.note_live(now + timedelta(days=14))
+    budget.note_live(now + timedelta(days=3))  # the earliest one decides
+    assert budget.clear_until(now, week, days=7) == iso_utc(now + timedelta(days=3))
+    assert NightBudget().clear_until(now, week, days=7) == week  # nothing live: kept while ahead (no write)
+    assert NightBudget().clear_until(now, None, days=7) == week
+    budget.wait(10)
+    assert budget.clear_until(now, week, days=7) is None  # media wait: every night reads them
+    assert NightBudget.pending_due(None, now)
+    assert not NightBudget.pending_due(week, now)
+    assert NightBudget.pending_due(week, now + timedelta(days=7))
