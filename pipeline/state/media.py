@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 # must checkpoint less (the upload id alone: S3's ListParts recovers the parts); the cap makes that a clear
 # ValueError here instead of a ValidationException from DynamoDB.
 MAX_CHECKPOINT_BYTES = 300 * 1024
+# The listing's note of a medium's live message (`mark_queued`). COMPLETED drops it (that message is done, and a
+# medium recorded deleted at the source that is listed again must be queueable); FAILED keeps it, so a redriven
+# message is not doubled by a listing while the first one's retention runs.
+QUEUED_ATTRS = (Attr.QUEUED_AT, Attr.QUEUED_UNTIL, Attr.QUEUED_RUN_ID)
 
 
 def _refusal(current: MediaRecord | None, *, by_owner: bool) -> TransitionRefusal:
@@ -237,7 +241,7 @@ class MediaState(ListingWrites):
         u.set_or_remove(Attr.CHECKSUM_VALUE, checksum.value if checksum else None)
         u.set_or_remove(Attr.DURATION_S, duration_s)
         u.set_or_remove(Attr.NOTE, note)
-        u.remove(Attr.LEASE_OWNER, Attr.LEASE_EXPIRES_AT, Attr.CHECKPOINT, Attr.LAST_ERROR)
+        u.remove(Attr.LEASE_OWNER, Attr.LEASE_EXPIRES_AT, Attr.CHECKPOINT, Attr.LAST_ERROR, *QUEUED_ATTRS)
         return self._owned(provider, media_id, owner, u, "complete")
 
     def fail(
