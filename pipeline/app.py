@@ -29,6 +29,7 @@ from pipeline.state import StateStore
 
 if TYPE_CHECKING:
     from pipeline.services.downloader import Downloader
+    from pipeline.services.night_plan import NightPlanner
     from pipeline.services.restore_completed import RestoreCompletedService
 
 
@@ -97,6 +98,12 @@ class App:
             tracer=self.tracer,
             lambda_client=self.client("lambda"),
         )
+
+    def night_planner(self) -> NightPlanner:
+        """What tonight's listing would do, without doing it (the `plan` command)."""
+        from pipeline.services.night_plan import NightPlanner
+
+        return NightPlanner(settings=self.settings, provider=self.provider(), state=self.state)
 
     def rotation(self) -> RotationService:
         if GoProSettings.of(self.settings).credentials_override.present:

@@ -107,6 +107,9 @@ class Settings:
     # pin the content hosts the run report lists (docs/operations.md, "Pinning the download hosts"), so a URL
     # from a compromised answer or message cannot reach anything else from inside the VPC.
     allowed_download_hosts: tuple[str, ...] = ()
+    # The bytes one night may queue (docs/operations.md, "Backfills"). 0: measured from the recent runs' pace
+    # (`pipeline.services.backlog.nightly_budget`): a backfill fits what the downloaders finish by next night.
+    nightly_budget_bytes: int = 0
     # The local runtime (simulator on 127.0.0.1): plain http is allowed to loopback hosts, and only then.
     local_mode: bool = False
     # The environment these settings were read from; None: the process environment, read when asked. Each provider
@@ -155,6 +158,7 @@ class Settings:
             part_size_bytes=_number(env, EnvVar.PART_SIZE, defaults.part_size_bytes, int),
             transfer_window=_number(env, EnvVar.TRANSFER_WINDOW, defaults.transfer_window, int),
             allowed_download_hosts=_csv(env, EnvVar.ALLOWED_DOWNLOAD_HOSTS),
+            nightly_budget_bytes=_number(env, EnvVar.NIGHTLY_BUDGET_BYTES, defaults.nightly_budget_bytes, int),
             local_mode=_bool(env, EnvVar.LOCAL_MODE, defaults.local_mode),
             # A snapshot: what the providers read later is the environment these settings came from.
             env=dict(env),
@@ -180,6 +184,8 @@ class Settings:
             raise ConfigError(f"{EnvVar.MULTIPART_THRESHOLD} must be positive")
         if not 0 <= self.full_reconcile_days <= 366:
             raise ConfigError(f"{EnvVar.FULL_RECONCILE_DAYS} must be between 0 (every night) and 366")
+        if self.nightly_budget_bytes < 0:
+            raise ConfigError(f"{EnvVar.NIGHTLY_BUDGET_BYTES} must be 0 (measured) or a positive number of bytes")
         for host in self.allowed_download_hosts:
             if not _HOST_PATTERN.fullmatch(host):
                 raise ConfigError(

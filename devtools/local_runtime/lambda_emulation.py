@@ -55,6 +55,7 @@ SETTING_VARIABLES: dict[str, str] = {
     "part_size_bytes": EnvVar.PART_SIZE,
     "transfer_window": EnvVar.TRANSFER_WINDOW,
     "allowed_download_hosts": EnvVar.ALLOWED_DOWNLOAD_HOSTS,
+    "nightly_budget_bytes": EnvVar.NIGHTLY_BUDGET_BYTES,
     "local_mode": EnvVar.LOCAL_MODE,
 }
 PROVIDER_VARIABLES: tuple[str, ...] = (*GoProEnv, *ManifestEnv)

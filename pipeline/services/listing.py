@@ -12,25 +12,32 @@ creates the run record only when it finds something new: a night with nothing ne
 credentials check), the credentials read and the cursor read, and sends no report unless `REPORT_QUIET_NIGHTS`
 asks for one. A continued listing keeps its mode: the cursor holds its progress (`in_progress`) until its last
 invocation moves the mark.
+
+A backfill fits the queue (`pipeline.services.backlog`): every wanted medium gets a PENDING record when first
+listed, and a night queues what waits in the table first (oldest first), then tonight's new media, until the
+night's byte budget is spent; the rest waits for the next night, whatever its mode.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.clock import iso_z, utc_now
+from pipeline import resources
+from pipeline.clock import utc_now
 from pipeline.config import Settings
 from pipeline.deadline import Deadline
-from pipeline.messages import DownloadMessage
 from pipeline.observability import correlation
 from pipeline.observability.metrics import Metric, MetricsEmitter, Unit
 from pipeline.observability.tracing import Tracer
-from pipeline.providers.base import CloudProvider, ListingPage, MediaItem, MediaType
-from pipeline.providers.errors import InvalidMediaId
+from pipeline.providers.base import CloudProvider, MediaItem
 from pipeline.queueing import send_download_messages
+from pipeline.services import backlog as bl
+from pipeline.services.backlog import Candidate, NightBudget
+from pipeline.services.backlog import skip_reason as skip_reason  # public here too: scripts/_audit_checks.py
 from pipeline.services.listing_models import (
     ListingCursor,
     ListingMode,
@@ -40,10 +47,9 @@ from pipeline.services.listing_models import (
     RunCounts,
     SkipReason,
 )
-from pipeline.services.listing_notes import ListingNotes
 from pipeline.services.provider_failures import count_provider_failure
 from pipeline.services.summary import SummaryService
-from pipeline.state import RunRecord, StateStore
+from pipeline.state import MediaRecord, RunRecord, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +74,28 @@ class _Night:
     """
 
     def __init__(
-        self, state: StateStore, provider: str, progress: ListingProgress, *, correlation_id: str, now: datetime
+        self,
+        state: StateStore,
+        provider: str,
+        progress: ListingProgress,
+        *,
+        correlation_id: str,
+        now: datetime,
+        cursor: ListingCursor,
     ) -> None:
         self._state = state
         self._provider = provider
         self.progress = progress
         self.correlation_id = correlation_id
         self._now = now
+        self.cursor = cursor
         self.counts = RunCounts()
+
+    @property
+    def budget(self) -> NightBudget:
+        if self.progress.budget is None:
+            self.progress.budget = NightBudget()
+        return self.progress.budget
 
     @property
     def run_id(self) -> str:
@@ -95,10 +115,9 @@ class _Night:
         self.ensure_run()
         self._state.runs.update(self.run_id, **self.counts.take())
 
-    def archived(self, media_ids: list[str]) -> set[str]:
-        """Which of `media_ids` are archived already (one BatchGetItem per 100 ids)."""
-        records = self._state.media.batch_get(self._provider, media_ids)
-        return {media_id for media_id, record in records.items() if record.archived}
+    def records(self, media_ids: list[str]) -> dict[str, MediaRecord]:
+        """The records `media_ids` have (one BatchGetItem per 100 ids)."""
+        return self._state.media.batch_get(self._provider, media_ids)
 
     def note_error(self, message: str, *, listing_done: bool | None = None) -> None:
         self._state.runs.update(self.run_id, lister_error=message, listing_done=listing_done)
@@ -151,7 +170,9 @@ class ListingService:
         cursor = ListingCursor.from_json(self._state.cursors.get(settings.provider))
         progress = cursor.progress_for(request, now=now, reconcile_days=settings.full_reconcile_days)
         correlation_id = request.correlation_id or correlation.new_correlation_id()
-        night = _Night(self._state, settings.provider, progress, correlation_id=correlation_id, now=now)
+        night = _Night(
+            self._state, settings.provider, progress, correlation_id=correlation_id, now=now, cursor=cursor
+        )
         with correlation.bind(correlation_id=correlation_id, run_id=night.run_id, provider=settings.provider):
             if progress.mode is ListingMode.FULL or settings.report_quiet_nights:
                 night.ensure_run()  # a night that will report needs its run record whatever it finds
@@ -167,8 +188,6 @@ class ListingService:
                 self._provider.check_credentials(min_validity_seconds=settings.token_refresh_margin_seconds)
                 with self._tracer.subsegment("list_media"):
                     outcome = self._list(night, request.page, deadline or Deadline.never(), now)
-                if outcome.next_page is None:
-                    self._requeue_abandoned(night, outcome)
             except Exception as exc:
                 self._record_failure(night, exc)
                 raise
@@ -200,7 +219,10 @@ class ListingService:
         """Move the cursor, close the run record, and report a night that queued nothing if it should be."""
         progress = night.progress
         hold_window = timedelta(days=max(1, self._settings.full_reconcile_days))
-        moved = cursor.finished(progress, now=now, hold_window=hold_window)
+        clear = night.budget.clear_until(
+            self._state.clock(), cursor.backlog_clear_until, days=self._settings.full_reconcile_days
+        )
+        moved = replace(cursor.finished(progress, now=now, hold_window=hold_window), backlog_clear_until=clear)
         if moved.as_json() != cursor.as_json():  # a quiet incremental night writes nothing
             self._save_cursor(moved)
         log.info("listing done: %s", json.dumps(outcome.as_json()))
@@ -209,9 +231,16 @@ class ListingService:
             log.warning("the listing walk is incomplete (%s): the cursor stays where it was", incomplete)
         if progress.notes.worth_reporting:
             night.ensure_run()  # an incomplete walk or an unreadable medium is reported even on a quiet night
+        budget = night.budget
+        self._metrics.count(Metric.BACKLOG_WAITING, budget.waiting)
         if not progress.run_created:
             log.info("nothing new since %s: no run record, no report", progress.newer_than)
             return
+        if not budget.measured:
+            self._measure(night)
+        progress.notes.mode = progress.mode.value
+        progress.notes.library = moved.library
+        progress.notes.backlog = budget.report_json(now)
         error = f"{len(outcome.send_failures)} media could not be enqueued" if outcome.send_failures else None
         run = night.finish(error)
         if _should_report(run, progress, self._settings.report_quiet_nights) or self._drained_early(run):
@@ -264,13 +293,17 @@ class ListingService:
         notes = night.progress.notes
         outcome = ListingOutcome(run_id=night.run_id, mode=plan.mode)
         self._provider.ensure_authenticated(min_validity_seconds=self._settings.token_refresh_margin_seconds)
+        if night.progress.budget is None:  # the night's first invocation: what waits in the table goes first
+            queued = self._queue_backlog(night)
+            outcome.add(queued)
+            night.counts.add(queued)
         seen: set[str] = set()
         walked: set[str] = set(notes.boundary_ids)
         until = now if plan.incremental else None
         try:
             for page in self._provider.iter_pages(start_page=start_page, newer_than=plan.newer_than, until=until):
                 outcome.pages += 1
-                _check_walk(page, notes, walked)
+                notes.check_page(page, walked)
                 fresh = [item for item in page.items if item.media_id not in seen]
                 seen.update(item.media_id for item in fresh)
                 page_outcome = self._handle_page(fresh, night)
@@ -313,99 +346,88 @@ class ListingService:
             outcome.saw(item.created_at, held=held)
             if reason:
                 outcome.skipped[reason] += 1
-                _note_skip(notes, item, reason)
+                notes.note_skip(item, reason)
                 log.info("skipping %s (%s, %s)", item.media_id, reason, item.excluded or item.raw_type or "")
             else:
                 wanted.append(item)
         if not wanted:
             return outcome
-        archived = night.archived([item.media_id for item in wanted])
-        outcome.already_archived = sum(1 for item in wanted if item.media_id in archived)
-        messages = [self._message(item, night) for item in wanted if item.media_id not in archived]
-        if messages:
-            night.ensure_run()  # a downloader adds to the run's counters: it must exist before any message
-            report = send_download_messages(self._sqs, self._settings.queue_url, messages)
-            outcome.enqueued = len(report.sent)
-            for failure in report.failed:
-                log.error("could not enqueue %s: %s %s", failure.media_id, failure.code, failure.message)
-                outcome.send_failures.append(failure.media_id)
+        split = bl.split_wanted(wanted, night.records([item.media_id for item in wanted]))
+        outcome.already_archived = split.archived
+        registered = [
+            item for item in split.new if bl.register(self._state, self._provider.name, item, run_id=night.run_id)
+        ]
+        candidates = [Candidate.from_item(item) for item in [*registered, *split.restored]]
+        if candidates:
+            queued = self._queue(night, candidates, from_backlog=False)
+            outcome.enqueued = queued.enqueued
+            outcome.send_failures = queued.send_failures
         return outcome
 
-    def _requeue_abandoned(self, night: _Night, outcome: ListingOutcome) -> None:
-        """Queue again the media left IN_PROGRESS past their lease, whatever the listing mode (an incremental
-        night never lists them again): their worker died and their message may be gone (expired, or lost with a
-        continuation), so without this they would wait for the weekly reconcile. A message still on its way only
-        makes a duplicate, which the downloader's claim absorbs. The last invocation of a night does it once; a
-        full night has already queued every listed medium that is not COMPLETED, these included."""
-        if night.progress.mode is ListingMode.FULL:
-            return
-        records = self._state.media.list_abandoned(provider=self._provider.name)
-        if not records:
-            return
-        night.ensure_run()
-        messages = [
-            DownloadMessage.create(
-                run_id=night.run_id,
-                correlation_id=night.correlation_id,
-                provider=self._provider.name,
-                media_id=record.media_id,
-                filename=record.filename or record.media_id,
-                size=record.size,
-                captured_at=record.captured_at,
+    # --- the budget and the backlog ----------------------------------------------------------------------------
+
+    def _queue_backlog(self, night: _Night) -> ListingOutcome:
+        """What waits in the table, queued first: media left IN_PROGRESS past their lease (their worker died;
+        an incremental night never lists them again), then PENDING media without a live message, oldest first.
+        Media whose message expired unprocessed are counted, alarmed (`MessagesExpired`) and queued again."""
+        clear_until = night.cursor.backlog_clear_until
+        due = night.progress.mode is ListingMode.FULL or NightBudget.pending_due(clear_until, self._state.clock())
+        backlog = bl.read_backlog(self._state, self._provider.name, pending=due)
+        night.budget.live_until = None if due else clear_until
+        bl.note_backlog(night.budget, backlog)
+        self._metrics.count(Metric.MESSAGES_EXPIRED, len(backlog.expired))
+        if backlog.expired:
+            log.warning(
+                "%d queued medium(s) found PENDING past their message's retention (expired unprocessed),"
+                " queued again: %s",
+                len(backlog.expired),
+                ", ".join(backlog.expired[:20]),
             )
-            for record in records
-        ]
+        if backlog.abandoned:
+            log.warning("re-enqueuing %d medium(s) left IN_PROGRESS past their lease", len(backlog.abandoned))
+        if not backlog.candidates:
+            return ListingOutcome(run_id=night.run_id)
+        queued = self._queue(night, backlog.candidates, from_backlog=True)
+        queued.send_failures = []  # they wait in the table: the next night's backlog has them
+        return queued
+
+    def _measure(self, night: _Night) -> None:
+        budget = bl.measure_budget(self._state, self._settings.nightly_budget_bytes, night.cursor.recent_runs)
+        night.budget.use(budget)
+        log.info("tonight's budget: %d bytes (%s)", budget.bytes, budget.source)
+
+    def _queue(self, night: _Night, candidates: list[Candidate], *, from_backlog: bool) -> ListingOutcome:
+        """Queue `candidates` in order while the budget lasts: each marked queued (conditionally: never a second
+        live message) before its message is sent, and unmarked again if the send fails."""
+        if not night.budget.measured:
+            self._measure(night)
+        provider = self._provider.name
+
+        def mark(candidate: Candidate) -> bool:
+            return self._state.media.mark_queued(
+                provider, candidate.media_id, run_id=night.run_id, retention_days=resources.QUEUE_RETENTION_DAYS
+            )
+
+        admitted = bl.select(candidates, night.budget, from_backlog=from_backlog, mark=mark)
+        outcome = ListingOutcome(run_id=night.run_id)
+        if not admitted:
+            return outcome
+        night.ensure_run()  # a downloader adds to the run's counters: it must exist before any message
+        ids = {"run_id": night.run_id, "correlation_id": night.correlation_id, "provider": provider}
+        messages = [c.message(**ids) for c in admitted]
         report = send_download_messages(self._sqs, self._settings.queue_url, messages)
+        outcome.enqueued = len(report.sent)
+        night.budget.note_live(self._state.clock() + timedelta(days=resources.QUEUE_RETENTION_DAYS))
+        by_id = {c.media_id: c for c in admitted}
         for failure in report.failed:
-            log.error("could not re-enqueue %s: %s %s", failure.media_id, failure.code, failure.message)
-        log.warning("re-enqueued %d medium(s) left IN_PROGRESS past their lease", len(report.sent))
-        requeued = ListingOutcome(run_id=night.run_id, enqueued=len(report.sent))
-        outcome.add(requeued)
-        night.counts.add(requeued)
+            log.error("could not enqueue %s: %s %s", failure.media_id, failure.code, failure.message)
+            outcome.send_failures.append(failure.media_id)
+            self._state.media.unmark_queued(provider, failure.media_id, run_id=night.run_id)
+            night.budget.refund(by_id[failure.media_id].cost, from_backlog=from_backlog)
+        return outcome
 
     def _skip_reason(self, item: MediaItem) -> SkipReason | None:
         return skip_reason(self._provider, item, include_photos=self._settings.include_photos)
-
-    def _message(self, item: MediaItem, night: _Night) -> DownloadMessage:
-        # Not `iso_utc`: the capture time keeps the offset it came with, because the object key's date folder is
-        # the date in that offset (`pipeline.keys.object_key`); only a UTC offset is spelt "Z".
-        captured = iso_z(item.captured_at) if item.captured_at else None
-        return DownloadMessage.create(
-            run_id=night.run_id,
-            correlation_id=night.correlation_id,
-            provider=self._provider.name,
-            media_id=item.media_id,
-            filename=item.filename,
-            size=item.size,
-            captured_at=captured,
-            media_type=item.media_type.value,
-            item_count=item.item_count,
-        )
-
-
-def _check_walk(page: ListingPage, notes: ListingNotes, walked: set[str]) -> None:
-    """Count what the page answered towards the walk check (`ListingNotes.incomplete`)."""
-    fresh = [media_id for media_id in page.listed_ids if media_id not in walked]
-    walked.update(fresh)
-    anonymous = max(0, len(page.items) + len(page.skipped) - len(page.listed_ids)) if page.listed_ids else 0
-    notes.seen += len(fresh) + anonymous
-    notes.total_items = page.total_items
-    notes.checked = notes.checked or page.total_items is not None
-    notes.boundary_ids = list(page.listed_ids)
-    if page.short:
-        notes.short_pages.append(page.page)
-
-
-def _note_skip(notes: ListingNotes, item: MediaItem, reason: SkipReason) -> None:
-    name = item.raw_type or item.media_type.value
-    if reason is SkipReason.UNKNOWN_TYPE:
-        notes.unknown_types[name] += 1
-    elif reason in (SkipReason.NOT_A_VIDEO, SkipReason.EXCLUDED):
-        notes.left_out_types[name] += 1
-    elif reason is SkipReason.NOT_READY:
-        notes.not_ready[item.ready_state or "unknown"] += 1
-    elif reason is SkipReason.INVALID_ID:
-        notes.note_unreadable(item.media_id[:64], "the id is outside the provider's alphabet")
 
 
 def _should_report(run: RunRecord | None, progress: ListingProgress, quiet_nights: bool) -> bool:
@@ -417,21 +439,3 @@ def _should_report(run: RunRecord | None, progress: ListingProgress, quiet_night
         or bool(run.lister_error)
         or progress.notes.worth_reporting
     )
-
-
-def skip_reason(provider: CloudProvider, item: MediaItem, *, include_photos: bool) -> SkipReason | None:
-    """Why the listing does not enqueue `item` (None: it does). Public because the archive audit holds a listed
-    medium to the very same rule (`scripts/audit_archive.py`)."""
-    try:
-        provider.validate_media_id(item.media_id)
-    except InvalidMediaId:
-        return SkipReason.INVALID_ID
-    if item.media_type is MediaType.UNKNOWN:
-        return SkipReason.UNKNOWN_TYPE
-    if item.excluded:
-        return SkipReason.EXCLUDED
-    if item.media_type is MediaType.AUDIO or (item.media_type.is_photo and not include_photos):
-        return SkipReason.NOT_A_VIDEO
-    if not item.ready:
-        return SkipReason.NOT_READY  # still processing in the cloud: a later night takes it
-    return None

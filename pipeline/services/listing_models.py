@@ -23,6 +23,8 @@ from typing import Any
 from pipeline.clock import iso_utc, iso_utc_or_none, parse_iso_utc
 from pipeline.errors import SyncError
 from pipeline.observability import correlation
+from pipeline.services.backlog import RECENT_RUNS, NightBudget
+from pipeline.services.backlog import SkipReason as SkipReason  # re-exported: the listing's values live here
 from pipeline.services.listing_notes import ListingNotes
 
 log = logging.getLogger(__name__)
@@ -35,15 +37,6 @@ RECONCILE_SLACK = timedelta(hours=12)
 class ListingMode(StrEnum):
     FULL = "full"
     INCREMENTAL = "incremental"
-
-
-class SkipReason(StrEnum):
-    NOT_A_VIDEO = "not_a_video"  # a kind the settings leave out (photos when photos are off, audio)
-    EXCLUDED = "excluded"  # the provider's own settings leave it out (MediaItem.excluded, e.g. edits off)
-    UNKNOWN_TYPE = "unknown_type"
-    NOT_READY = "not_ready"
-    INVALID_ID = "invalid_id"
-    MALFORMED = "malformed"  # the provider's entry could not be read (ListingPage.skipped)
 
 
 class BadListerEvent(SyncError, ValueError):
@@ -153,8 +146,11 @@ class ListingProgress:
     hold: str | None = None
     run_created: bool = False
     send_failures: int = 0
+    listed: int = 0  # the entries the pages answered, readable or not (the library's size after a full walk)
     moves_cursor: bool = True  # False for a continuation whose start the cursor does not know
     notes: ListingNotes = field(default_factory=ListingNotes)
+    # Tonight's budget and backlog; None until the night's first invocation has read the backlog.
+    budget: NightBudget | None = None
 
     @classmethod
     def start(cls, plan: ListingPlan, *, now: datetime) -> ListingProgress:
@@ -181,6 +177,7 @@ class ListingProgress:
         self.newest = _iso(_max(_parse(self.newest), outcome.newest_created_at))
         self.hold = _iso(_min(_parse(self.hold), outcome.hold_created_at))
         self.send_failures += len(outcome.send_failures)
+        self.listed += outcome.listed + outcome.skipped[SkipReason.MALFORMED]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -192,8 +189,10 @@ class ListingProgress:
             "hold": self.hold,
             "run_created": self.run_created,
             "send_failures": self.send_failures,
+            "listed": self.listed,
             "moves_cursor": self.moves_cursor,
             "notes": self.notes.as_json(),
+            "budget": self.budget.as_json() if self.budget is not None else None,
         }
 
     @classmethod
@@ -210,8 +209,10 @@ class ListingProgress:
             hold=_text_or_none(data, "hold"),
             run_created=bool(data.get("run_created", False)),
             send_failures=int(data.get("send_failures", 0) or 0),
+            listed=int(data.get("listed", 0) or 0),
             moves_cursor=data.get("moves_cursor", True) is not False,
             notes=ListingNotes.from_json(data.get("notes")),
+            budget=NightBudget.from_json(data.get("budget")),
         )
 
 
@@ -221,12 +222,21 @@ class ListingCursor:
 
     `high_water_mark`: the newest `created_at` every medium at or before which was dealt with by a completed
     listing. `last_full_reconcile_at`: when the last full listing that enqueued everything it had to started.
-    `in_progress`: the state of a listing being continued in another invocation.
+    `in_progress`: the state of a listing being continued in another invocation. `library_size` /
+    `library_listed_at`: the media a complete full walk saw, and when. `recent_runs`: the last runs that created a
+    record, newest last, whose pace measures the nightly budget (`backlog.measure_budget`). `backlog_clear_until`:
+    until then an incremental night skips the PENDING query (nothing waits, no live message can expire before).
     """
 
     high_water_mark: datetime | None = None
     last_full_reconcile_at: datetime | None = None
     in_progress: ListingProgress | None = None
+    library_size: int | None = None
+    library_listed_at: str | None = None
+    recent_runs: tuple[str, ...] = ()
+    backlog_clear_until: str | None = (
+        None  # before then no PENDING medium can be waiting (`NightBudget.clear_until`)
+    )
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> ListingCursor:
@@ -235,13 +245,31 @@ class ListingCursor:
             high_water_mark=_parse(data.get("high_water_mark")),
             last_full_reconcile_at=_parse(data.get("last_full_reconcile_at")),
             in_progress=ListingProgress.from_json(data.get("in_progress")),
+            library_size=data.get("library_size") if isinstance(data.get("library_size"), int) else None,
+            library_listed_at=_text_or_none(data, "library_listed_at"),
+            recent_runs=tuple(str(r) for r in data.get("recent_runs") or () if isinstance(r, str)),
+            backlog_clear_until=_text_or_none(data, "backlog_clear_until"),
         )
+
+    @property
+    def library(self) -> dict[str, Any] | None:
+        """The report's `library` facts: the library as last fully listed (None: never)."""
+        if self.library_size is None or self.library_listed_at is None:
+            return None
+        return {"size": self.library_size, "listed_at": self.library_listed_at}
 
     def as_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
             "high_water_mark": _iso(self.high_water_mark),
             "last_full_reconcile_at": _iso(self.last_full_reconcile_at),
         }
+        if self.library_size is not None:
+            document["library_size"] = self.library_size
+            document["library_listed_at"] = self.library_listed_at
+        if self.recent_runs:
+            document["recent_runs"] = list(self.recent_runs)
+        if self.backlog_clear_until is not None:
+            document["backlog_clear_until"] = self.backlog_clear_until
         if self.in_progress is not None:
             document["in_progress"] = self.in_progress.as_json()
         return document
@@ -284,17 +312,30 @@ class ListingCursor:
         `hold_window` (older ones are left to the next reconcile, so one medium stuck in processing cannot make
         every night list everything after it).
         """
+        recent = self.recent_runs
+        if progress.run_created and progress.run_id not in recent:
+            recent = (*recent, progress.run_id)[-RECENT_RUNS:]
         if progress.send_failures or not progress.moves_cursor or progress.notes.incomplete:
-            return replace(self, in_progress=None)
+            return replace(self, in_progress=None, recent_runs=recent)
         newest = _parse(progress.newest)
         mark = _max(self.high_water_mark, min(newest, now) if newest is not None else None)
         hold = _parse(progress.hold)
         if mark is not None and hold is not None and hold <= mark and now - hold <= hold_window:
             mark = hold - timedelta(microseconds=1)
         reconciled = self.last_full_reconcile_at
+        size, listed_at = self.library_size, self.library_listed_at
         if progress.mode is ListingMode.FULL:
             reconciled = _parse(progress.started_at) or reconciled
-        return ListingCursor(high_water_mark=mark, last_full_reconcile_at=reconciled, in_progress=None)
+            size, listed_at = max(progress.notes.seen, progress.listed), progress.started_at or iso_utc(now)
+        return ListingCursor(
+            high_water_mark=mark,
+            last_full_reconcile_at=reconciled,
+            in_progress=None,
+            library_size=size,
+            library_listed_at=listed_at,
+            recent_runs=recent,
+            backlog_clear_until=self.backlog_clear_until,
+        )
 
 
 @dataclass

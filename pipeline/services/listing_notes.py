@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pipeline.services.backlog import SkipReason
+
+if TYPE_CHECKING:
+    from pipeline.providers.base import ListingPage, MediaItem
 
 # Unreadable media named one by one in the notes (and so in the report); beyond that only counted.
 MAX_NOTED_UNREADABLE = 20
@@ -41,11 +46,39 @@ class ListingNotes:
     checked: bool = False  # a page stated `total_items` at all
     short_pages: list[int] = field(default_factory=list)
     boundary_ids: list[str] = field(default_factory=list)
+    # Written by the night's last invocation for the report (`ListingService._finish`): the mode, the library as
+    # last fully listed (`{"size", "listed_at"}`, from the cursor), and the backlog (`NightBudget.report_json`).
+    mode: str | None = None
+    library: dict[str, Any] | None = None
+    backlog: dict[str, Any] | None = None
 
     def note_unreadable(self, label: str, reason: str) -> None:
         self.unreadable_count += 1
         if len(self.unreadable) < MAX_NOTED_UNREADABLE:
             self.unreadable.append([label, reason])
+
+    def check_page(self, page: ListingPage, walked: set[str]) -> None:
+        """Count what the page answered towards the walk check (`incomplete`); `walked` the ids seen so far."""
+        fresh = [media_id for media_id in page.listed_ids if media_id not in walked]
+        walked.update(fresh)
+        anonymous = max(0, len(page.items) + len(page.skipped) - len(page.listed_ids)) if page.listed_ids else 0
+        self.seen += len(fresh) + anonymous
+        self.total_items = page.total_items
+        self.checked = self.checked or page.total_items is not None
+        self.boundary_ids = list(page.listed_ids)
+        if page.short:
+            self.short_pages.append(page.page)
+
+    def note_skip(self, item: MediaItem, reason: SkipReason) -> None:
+        name = item.raw_type or item.media_type.value
+        if reason is SkipReason.UNKNOWN_TYPE:
+            self.unknown_types[name] += 1
+        elif reason in (SkipReason.NOT_A_VIDEO, SkipReason.EXCLUDED):
+            self.left_out_types[name] += 1
+        elif reason is SkipReason.NOT_READY:
+            self.not_ready[item.ready_state or "unknown"] += 1
+        elif reason is SkipReason.INVALID_ID:
+            self.note_unreadable(item.media_id[:64], "the id is outside the provider's alphabet")
 
     @property
     def incomplete(self) -> str | None:
@@ -75,6 +108,9 @@ class ListingNotes:
             "checked": self.checked,
             "short_pages": list(self.short_pages),
             "boundary_ids": list(self.boundary_ids),
+            "mode": self.mode,
+            "library": self.library,
+            "backlog": self.backlog,
         }
 
     def report_json(self) -> dict[str, Any]:
@@ -82,6 +118,8 @@ class ListingNotes:
         document = self.as_json()
         del document["boundary_ids"]
         document["incomplete"] = self.incomplete
+        if self.library is None:
+            del document["library"]  # never fully listed
         return document
 
     @classmethod
@@ -110,4 +148,7 @@ class ListingNotes:
             checked=bool(data.get("checked", False)),
             short_pages=[int(p) for p in data.get("short_pages") or [] if isinstance(p, int)],
             boundary_ids=strings(data.get("boundary_ids")),
+            mode=data.get("mode") if isinstance(data.get("mode"), str) else None,
+            library=data.get("library") if isinstance(data.get("library"), Mapping) else None,
+            backlog=data.get("backlog") if isinstance(data.get("backlog"), Mapping) else None,
         )

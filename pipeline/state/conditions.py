@@ -77,6 +77,25 @@ def claimable(owner: str, now: datetime) -> Condition:
     return Named("claimable", key_not_exist() | status_in(MediaStatus.PENDING) | leased | deleted_at_source())
 
 
+def not_queued_live(now: datetime) -> Condition:
+    """No message the listing sent may still be in the queue: none was sent, or its retention ran out by `now`."""
+    return Named(
+        "not_queued_live",
+        Exists(Attr.QUEUED_UNTIL, present=False) | Compare(Attr.QUEUED_UNTIL, "<=", epoch(now)),
+    )
+
+
+def queueable(now: datetime) -> Condition:
+    """What the listing may send a message for: PENDING (or recorded deleted at the source and listed again)
+    without a live message, or IN_PROGRESS past its lease (its worker died; `list_abandoned`)."""
+    waiting = status_in(MediaStatus.PENDING) | deleted_at_source()
+    return Named("queueable", (waiting & not_queued_live(now)) | in_progress_expired(now))
+
+
+def queued_by(run_id: str) -> Condition:
+    return Named("queued_by", Compare(Attr.QUEUED_RUN_ID, "=", run_id))
+
+
 # --- run records ------------------------------------------------------------------------------------------------
 
 

@@ -35,6 +35,7 @@ LISTER_PROJECTION: tuple[str, ...] = (
     Attr.ATTEMPTS,
     Attr.NOTE,
     Attr.LEASE_EXPIRES_AT,
+    Attr.QUEUED_UNTIL,
 )
 
 _serializer = TypeSerializer()
@@ -113,6 +114,7 @@ def record_from_data(data: Mapping[str, Any]) -> MediaRecord:
     if data.get(Attr.CHECKSUM_ALGORITHM) and data.get(Attr.CHECKSUM_VALUE):
         checksum = Checksum(str(data[Attr.CHECKSUM_ALGORITHM]), str(data[Attr.CHECKSUM_VALUE]))
     lease = data.get(Attr.LEASE_EXPIRES_AT)
+    queued_until = data.get(Attr.QUEUED_UNTIL)
     return MediaRecord(
         provider=str(data.get(Attr.PROVIDER) or provider),
         media_id=str(data.get(Attr.MEDIA_ID) or media_id),
@@ -131,6 +133,11 @@ def record_from_data(data: Mapping[str, Any]) -> MediaRecord:
         captured_at=data.get(Attr.CAPTURED_AT),
         duration_s=_float_or_none(data.get(Attr.DURATION_S)),
         checkpoint=from_json_text(data.get(Attr.CHECKPOINT)),
+        media_type=data.get(Attr.MEDIA_TYPE),
+        item_count=_int_or_none(data.get(Attr.ITEM_COUNT)),
+        queued_at=data.get(Attr.QUEUED_AT),
+        queued_until=None if queued_until is None else datetime.fromtimestamp(float(queued_until), UTC),
+        queued_run_id=data.get(Attr.QUEUED_RUN_ID),
     )
 
 

@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 # must checkpoint less (the upload id alone: S3's ListParts recovers the parts); the cap makes that a clear
 # ValueError here instead of a ValidationException from DynamoDB.
 MAX_CHECKPOINT_BYTES = 300 * 1024
+# The listing's note of a medium's live message (`mark_queued`). COMPLETED drops it (that message is done, and a
+# medium recorded deleted at the source that is listed again must be queueable); FAILED keeps it, so a redriven
+# message is not doubled by a listing while the first one's retention runs.
+QUEUED_ATTRS = (Attr.QUEUED_AT, Attr.QUEUED_UNTIL, Attr.QUEUED_RUN_ID)
 
 
 def _refusal(current: MediaRecord | None, *, by_owner: bool) -> TransitionRefusal:
@@ -64,7 +68,70 @@ def _refusal(current: MediaRecord | None, *, by_owner: bool) -> TransitionRefusa
     return TransitionRefusal.LEASE_LOST if by_owner else TransitionRefusal.LEASED_ELSEWHERE
 
 
-class MediaState(MediaReads):
+class ListingWrites(MediaReads):
+    """The listing's writes (a PENDING record for every wanted medium, its message noted queued); `MediaState`
+    adds the state machine's."""
+
+    def register_pending(
+        self,
+        provider: str,
+        media_id: str,
+        *,
+        run_id: str,
+        filename: str | None,
+        size: int | None,
+        captured_at: str | None,
+        media_type: str | None,
+        item_count: int | None,
+        now: datetime | None = None,
+    ) -> bool:
+        """Record a medium the listing wants and the table has never seen as PENDING, with what its message needs,
+        so a medium not queued tonight waits in the table (the next night finds it through the status index).
+        A conditional put that never overwrites an existing record: False when there is one already."""
+        item: dict[str, Any] = {
+            Attr.PROVIDER: provider,
+            Attr.MEDIA_ID: media_id,
+            Attr.STATUS: MediaStatus.PENDING,
+            Attr.SYNC_TIMESTAMP: iso_utc(self._now(now)),
+            Attr.RUN_ID: run_id,
+            Attr.ATTEMPTS: 0,
+        }
+        for attr, fact in (
+            (Attr.FILENAME, filename),
+            (Attr.SIZE, size),
+            (Attr.CAPTURED_AT, captured_at),
+            (Attr.MEDIA_TYPE, media_type),
+            (Attr.ITEM_COUNT, item_count),
+        ):
+            if fact is not None:
+                item[attr] = fact
+        return self._table.put(self._key(provider, media_id), item, condition=c.key_not_exist()).applied
+
+    def mark_queued(
+        self, provider: str, media_id: str, *, run_id: str, retention_days: float, now: datetime | None = None
+    ) -> bool:
+        """Note that run `run_id` is sending the medium's message, kept by SQS until now + `retention_days`:
+        conditional on no live message being noted already (`conditions.queueable`), so two listings (or a
+        listing and its continuation) never send a second live message. The status is left as it is."""
+        moment = self._now(now)
+        u = Update()
+        u.set(Attr.QUEUED_AT, iso_utc(moment))
+        u.set(Attr.QUEUED_UNTIL, epoch(moment + timedelta(days=retention_days)))
+        u.set(Attr.QUEUED_RUN_ID, run_id)
+        key = self._key(provider, media_id)
+        applied = self._table.update(key, u, condition=c.item_exists() & c.queueable(moment)).applied
+        if not applied:
+            log.info("mark_queued %s/%s refused: a live message, a worker on it, or no record", provider, media_id)
+        return applied
+
+    def unmark_queued(self, provider: str, media_id: str, *, run_id: str) -> bool:
+        """Undo `mark_queued` of run `run_id` when its message could not be sent after all."""
+        u = Update()
+        u.remove(Attr.QUEUED_AT, Attr.QUEUED_UNTIL, Attr.QUEUED_RUN_ID)
+        return self._table.update(self._key(provider, media_id), u, condition=c.queued_by(run_id)).applied
+
+
+class MediaState(ListingWrites):
     """Every conditional write of media records, and the reads it inherits (see the module docstring)."""
 
     # --- the claim and the worker's writes ---------------------------------------------------------------------
@@ -174,7 +241,7 @@ class MediaState(MediaReads):
         u.set_or_remove(Attr.CHECKSUM_VALUE, checksum.value if checksum else None)
         u.set_or_remove(Attr.DURATION_S, duration_s)
         u.set_or_remove(Attr.NOTE, note)
-        u.remove(Attr.LEASE_OWNER, Attr.LEASE_EXPIRES_AT, Attr.CHECKPOINT, Attr.LAST_ERROR)
+        u.remove(Attr.LEASE_OWNER, Attr.LEASE_EXPIRES_AT, Attr.CHECKPOINT, Attr.LAST_ERROR, *QUEUED_ATTRS)
         return self._owned(provider, media_id, owner, u, "complete")
 
     def fail(

@@ -56,6 +56,13 @@ class Attr:
     CAPTURED_AT = "captured_at"
     DURATION_S = "duration_s"
     CHECKPOINT = "checkpoint"
+    MEDIA_TYPE = "media_type"
+    ITEM_COUNT = "item_count"
+    # The medium's message: when the listing sent it, until when SQS keeps it (epoch seconds, a Number so a
+    # condition compares it), and which run sent it (pipeline.services.backlog).
+    QUEUED_AT = "queued_at"
+    QUEUED_UNTIL = "queued_until"
+    QUEUED_RUN_ID = "queued_run_id"
     # Run records
     CORRELATION_ID = "correlation_id"
     STARTED_AT = "started_at"
@@ -104,12 +111,27 @@ class MediaRecord:
     captured_at: str | None = None
     duration_s: float | None = None
     checkpoint: dict[str, Any] | None = None
+    media_type: str | None = None
+    item_count: int | None = None
+    queued_at: str | None = None
+    queued_until: datetime | None = None
+    queued_run_id: str | None = None
 
     @property
     def archived(self) -> bool:
         """COMPLETED with its files in the archive. A medium recorded deleted at the source is COMPLETED too, but
         a listing that shows it again (restored from GoPro's trash) brings it back: it is not archived."""
         return self.status is MediaStatus.COMPLETED and self.note != NOTE_SOURCE_DELETED
+
+    def queued_live(self, now: datetime) -> bool:
+        """True while the message the listing sent for this medium may still be in the queue (`queued_until`, the
+        queue's retention after the send, is in the future)."""
+        return self.queued_until is not None and self.queued_until > now
+
+    def message_expired(self, now: datetime) -> bool:
+        """PENDING past its message's retention: the message expired unprocessed (a worker that took it would
+        have moved the record on), so the medium waits to be queued again."""
+        return self.status is MediaStatus.PENDING and self.queued_until is not None and self.queued_until <= now
 
     def lease_live(self, now: datetime) -> bool:
         """True while an IN_PROGRESS record's lease has not expired."""

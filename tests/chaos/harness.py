@@ -146,12 +146,13 @@ class ChaosRun:
         self.nights.append(result)
         return result
 
-    def next_night(self, **kwargs: Any) -> RunResult:
-        """A day later: leases of crashed workers have expired, access tokens and links too."""
-        self._shift += timedelta(days=1)
+    def next_night(self, *, days: int = 1, **kwargs: Any) -> RunResult:
+        """`days` later (a day: leases of crashed workers have expired, access tokens and links too; more than
+        `resources.QUEUE_RETENTION_DAYS`: every message sent before has expired as well)."""
+        self._shift += timedelta(days=days)
         shift = self._shift
         self.app.state.clock = lambda: utc_now() + shift
-        self.sim.advance_clock(24 * 3600)
+        self.sim.advance_clock(days * 24 * 3600)
         return self.night(**kwargs)
 
     def drain(self, timeout: float = NIGHT_TIMEOUT) -> bool:

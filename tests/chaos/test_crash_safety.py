@@ -15,8 +15,8 @@ from devtools.gopro_simulator import MIB
 from devtools.gopro_simulator import server as sim_server
 from pipeline.providers.base import DownloadSource
 from pipeline.services import downloader as downloader_service
-from pipeline.services.listing import ListingService
 from pipeline.state import MediaStatus
+from pipeline.state.media_reads import MediaReads
 from pipeline.transfer.job import TransferJob
 from tests.chaos import kill
 from tests.chaos.aws_faults import api_params
@@ -105,14 +105,31 @@ def test_killed_on_every_receive_ends_failed_beside_its_dlq_message(chaos) -> No
     assert "last receive" in (record.last_error or "")
     outcome = run.check()
     # The DLQ message and the record agree; the only thing open is the upload the FAILED record keeps for the
-    # next attempt (a redrive or the weekly reconcile), which resumes it:
+    # next attempt (a redrive), which resumes it:
     assert outcome.failed == 1
     assert outcome.stuck == 0
     assert [v for v in outcome.violations if "checkpointed upload" not in v] == []
-    run.next_night(full=True)
+    run.next_night(full=True)  # a FAILED medium is the operator's to redrive: no listing sends a second message
+    assert run.app.state.media.get("gopro", victim).status is MediaStatus.FAILED
+    _redrive(run)
+    run.next_night()
     done = run.verify()
     assert done.completed == 3
     assert done.open_uploads == 0
+
+
+def _redrive(run: Any) -> None:
+    """What `scripts/redrive_dlq.py` does: every DLQ message back to the queue, its record PENDING."""
+    sqs = run.client("sqs")
+    while True:
+        found = sqs.receive_message(QueueUrl=run.settings.dlq_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not found:
+            return
+        for message in found:
+            body = json.loads(message["Body"])
+            assert run.app.state.media.reset_to_pending(body["provider"], body["media_id"])
+            sqs.send_message(QueueUrl=run.settings.queue_url, MessageBody=message["Body"])
+            sqs.delete_message(QueueUrl=run.settings.dlq_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def test_proof_without_the_last_receive_record_a_killed_worker_leaves_it_in_progress(
@@ -181,7 +198,7 @@ def test_a_medium_left_in_progress_past_its_lease_is_queued_by_the_next_incremen
 def test_proof_without_the_re_enqueue_it_waits_for_the_weekly_reconcile(
     chaos, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ListingService, "_requeue_abandoned", lambda self, night, outcome: None)
+    monkeypatch.setattr(MediaReads, "list_abandoned", lambda self, *args, **kwargs: [])
     run, victim = _stranded_run(chaos, "proof: no re-enqueue of expired leases")
     run.proof = True
     outcome = run.check()

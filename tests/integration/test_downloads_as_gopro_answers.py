@@ -6,6 +6,7 @@ docstrings for what the old behaviour did).
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -104,12 +105,28 @@ def test_a_recording_missing_a_chapter_is_never_completed_and_a_later_night_arch
     assert first.report["failed"] == 1
     assert s3_objects(pipeline) == {}  # nothing half-archived
     restore(pipeline, medium.id, withheld_items=())
-    second = pipeline.run()  # not `ok`: the first night's message still sits in the DLQ
-    assert second.listing["enqueued"] == 1
+    second = pipeline.run()
+    assert second.listing["enqueued"] == 0  # FAILED: its message is in the DLQ, the operator's to redrive
+    redrive(pipeline)
+    assert pipeline.drain(timeout=60)[0]
     assert record(pipeline, medium).status is MediaStatus.COMPLETED
     for item in (1, 2, 3):
         key = key_of(pipeline, medium, f"GX010042_0{item}.MP4")
         assert stored_sha(pipeline, key) == pipeline.simulator.source_sha256(medium.id, item)
+
+
+def redrive(pipeline: LocalPipeline) -> None:
+    """What `scripts/redrive_dlq.py` does: every DLQ message back to the queue, its record PENDING."""
+    sqs, settings = pipeline.client("sqs"), pipeline.settings
+    assert settings is not None
+    while found := sqs.receive_message(QueueUrl=settings.dlq_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in found:
+            body = message["Body"]
+            media_id = json.loads(body)["media_id"]
+            assert pipeline.app is not None
+            assert pipeline.app.state.media.reset_to_pending("gopro", media_id)
+            sqs.send_message(QueueUrl=settings.queue_url, MessageBody=body)
+            sqs.delete_message(QueueUrl=settings.dlq_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 # --- names ----------------------------------------------------------------------------------------------------
@@ -242,13 +259,15 @@ def test_a_single_404_is_not_a_deletion(local) -> None:
 
 def test_404s_while_the_medium_is_still_listed_keep_it_retryable(local) -> None:
     """Three 404s on one night, but a fresh listing still shows the medium: FAILED (retryable), not deleted;
-    the next night archives it. Without the listing check the second 404 recorded it deleted."""
+    a redrive archives it. Without the listing check the second 404 recorded it deleted."""
     pipeline = local([VIDEO], full_reconcile_days=0)
     pipeline.simulator.faults.transient_not_found(count=3, media_id=VIDEO.id)
     pipeline.run()
     state = record(pipeline, VIDEO)
     assert (state.status, state.note) == (MediaStatus.FAILED, NOTE_NOT_FOUND)
-    assert pipeline.run().listing["enqueued"] == 1
+    assert pipeline.run().listing["enqueued"] == 0  # FAILED: its message is in the DLQ, the operator's to redrive
+    redrive(pipeline)
+    assert pipeline.drain(timeout=60)[0]
     state = record(pipeline, VIDEO)
     assert (state.status, state.note) == (MediaStatus.COMPLETED, None)
     assert stored_sha(pipeline, state.s3_key) == pipeline.simulator.source_sha256(VIDEO.id)

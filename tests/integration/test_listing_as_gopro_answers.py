@@ -219,7 +219,8 @@ def test_a_page_that_stays_short_leaves_the_walk_incomplete_and_the_cursor_unmov
     pipeline = night(media, list_page_size=3)
     pipeline.simulator.faults.short_pages(items=1, count=None, page=2)
     outcome = listen(pipeline, NIGHT)
-    assert len(queued(pipeline)) == 7  # what the walk saw is queued all the same
+    first = queued(pipeline)
+    assert len(first) == 7  # what the walk saw is queued all the same
     notes = notes_of(pipeline, outcome)
     assert notes["short_pages"] == [2]
     assert "page(s) 2 stayed short" in notes["incomplete"]
@@ -233,7 +234,8 @@ def test_a_page_that_stays_short_leaves_the_walk_incomplete_and_the_cursor_unmov
     pipeline.simulator.faults.clear()
     again = listen(pipeline, NIGHT + DAY)
     assert again["mode"] == "full"  # the next night lists everything again
-    assert set(queued(pipeline)) == {m.id for m in media}  # the two the short page hid among them
+    # The two the short page hid; not the seven again: their first messages are noted live (queued_until).
+    assert set(queued(pipeline)) == {m.id for m in media} - set(first)
     assert cursor(pipeline).last_full_reconcile_at == NIGHT + DAY
 
 

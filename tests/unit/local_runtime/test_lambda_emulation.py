@@ -50,6 +50,7 @@ CUSTOM = Settings(
     part_size_bytes=6 * 1024 * 1024,
     transfer_window=3,
     allowed_download_hosts=("cdn.example.com", "*.example.org"),
+    nightly_budget_bytes=123_456_789,
     local_mode=True,
 ).with_env(
     {

@@ -168,7 +168,19 @@ def test_a_completed_medium_is_not_enqueued_again() -> None:
     assert (outcome.enqueued, outcome.already_archived) == (2, 1)
 
 
-def test_a_medium_not_yet_completed_is_enqueued_again() -> None:
+def test_a_medium_pending_without_a_live_message_is_enqueued_again() -> None:
+    rig = Rig()
+    rig.provider.add(video(1))
+    assert rig.state.media.claim("gopro", "vid000001", owner="w", run_id="old", lease_seconds=60)
+    assert rig.state.media.release("gopro", "vid000001", owner="w", error="boom")  # no message noted queued
+
+    rig.listing().run(ListingRequest(), now=rig.clock())
+
+    assert rig.sqs.queued_media_ids() == ["vid000001"]
+
+
+def test_a_failed_medium_is_the_operators_to_redrive_not_the_listings() -> None:
+    """Its message is in the DLQ: a redrive sends it again; a listing that did too would make two."""
     rig = Rig()
     rig.provider.add(video(1))
     assert rig.state.media.claim("gopro", "vid000001", owner="w", run_id="old", lease_seconds=60)
@@ -176,7 +188,7 @@ def test_a_medium_not_yet_completed_is_enqueued_again() -> None:
 
     rig.listing().run(ListingRequest(), now=rig.clock())
 
-    assert rig.sqs.queued_media_ids() == ["vid000001"]
+    assert rig.sqs.queued_media_ids() == []
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,401 @@
+"""Backfills that fit the queue: a night's byte budget, the media waiting for a later night, and what gets queued.
+
+Why: a first backfill of tens of thousands of 4 GB videos cannot be downloaded before SQS drops its messages
+(`resources.QUEUE_RETENTION_DAYS`); five downloaders at ~100 Mbit/s each move about 1,350 of them a day. So every
+wanted medium gets a PENDING record when first listed (`store.media.register_pending`), a night queues only what
+the downloaders can finish before the next one (`nightly_budget`), and the rest waits in the table, found again
+the next night by one status-index Query (`read_backlog`), oldest first, whatever the listing mode.
+
+One rule keeps a medium to one live message: its record notes the message when it is queued (`mark_queued`:
+`queued_until` = now + the queue's retention) and a medium is never queued again while that is in the future. A
+PENDING record past its `queued_until` means its message expired unprocessed: counted (`Metric.MESSAGES_EXPIRED`,
+alarmed), and queued again.
+
+The selection (`skip_reason`, `split_wanted`, `select`) is shared by the listing, which writes and sends, and by
+the night plan (`pipeline.services.night_plan`), which only tells what tonight would do.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pipeline import resources
+from pipeline.clock import iso_utc, iso_z, parse_iso_utc
+from pipeline.messages import DownloadMessage
+from pipeline.providers.base import CloudProvider, MediaItem, MediaType
+from pipeline.providers.errors import InvalidMediaId
+from pipeline.state import MediaRecord, MediaStatus, RunRecord, StateStore
+
+log = logging.getLogger(__name__)
+
+# A downloader's throughput assumed before any run has measured one: 5 MB/s (40 Mbit/s), well under the
+# ~100 Mbit/s the issue measured, so a first night never queues more than the downloaders can finish.
+DEFAULT_PER_DOWNLOAD_BYTES_PER_SECOND = 5_000_000
+# The schedule runs every 24 hours; the downloaders are counted on for 20 of them (the listing itself, a slow
+# start, retries after a failure).
+WORKING_HOURS = 20.0
+# What a measured pace is trusted for: links that slow down, a CDN that caps a connection.
+SAFETY_FACTOR = 0.8
+# How many of the last runs (named in the listing cursor) the measured pace is the median of.
+RECENT_RUNS = 5
+# What a medium whose size the provider did not give costs against the budget: a large GoPro video.
+UNKNOWN_SIZE_BYTES = 4 * 1024**3
+# The status-index read of the waiting media stops here (far more than a night can queue).
+MAX_BACKLOG_READ = 100_000
+
+
+class SkipReason(StrEnum):
+    NOT_A_VIDEO = "not_a_video"  # a kind the settings leave out (photos when photos are off, audio)
+    EXCLUDED = "excluded"  # the provider's own settings leave it out (MediaItem.excluded, e.g. edits off)
+    UNKNOWN_TYPE = "unknown_type"
+    NOT_READY = "not_ready"
+    INVALID_ID = "invalid_id"
+    MALFORMED = "malformed"  # the provider's entry could not be read (ListingPage.skipped)
+
+
+class BudgetSource(StrEnum):
+    SETTING = "setting"  # NIGHTLY_BUDGET_BYTES
+    MEASURED = "measured"  # the recent runs' pace
+    DEFAULT = "default"  # no run has measured one yet
+
+
+@dataclass(frozen=True)
+class Budget:
+    bytes: int
+    source: BudgetSource
+
+
+def per_download_throughput(runs: Iterable[RunRecord]) -> float | None:
+    """Bytes a second one download moved: the median over `runs` of `bytes_transferred / transfer_seconds`
+    (`transfer_seconds` sums each delivery's own time, so this is one downloader's pace); None without any run
+    that transferred something."""
+    paces = [
+        r.bytes_transferred / r.transfer_seconds for r in runs if r.bytes_transferred and r.transfer_seconds > 0
+    ]
+    return statistics.median(paces) if paces else None
+
+
+def nightly_budget(
+    *,
+    setting: int,
+    throughput: float | None,
+    concurrency: int = resources.DOWNLOADER_MAX_CONCURRENCY,
+    hours: float = WORKING_HOURS,
+    safety: float = SAFETY_FACTOR,
+) -> Budget:
+    """The bytes tonight may queue: `setting` when positive; else the pace one download keeps (`throughput`,
+    bytes a second, or `DEFAULT_PER_DOWNLOAD_BYTES_PER_SECOND` without history) x the downloaders x the hours
+    they are counted on x the safety factor."""
+    if setting > 0:
+        return Budget(setting, BudgetSource.SETTING)
+    source = BudgetSource.MEASURED if throughput else BudgetSource.DEFAULT
+    pace = throughput or DEFAULT_PER_DOWNLOAD_BYTES_PER_SECOND
+    return Budget(max(1, int(pace * concurrency * hours * 3600 * safety)), source)
+
+
+@dataclass
+class NightBudget:
+    """What tonight has spent of its budget and what waits, carried in the cursor while a listing is continued
+    (so a continuation keeps the budget already spent). `budget_bytes` is measured on first need."""
+
+    budget_bytes: int | None = None
+    source: str | None = None
+    spent_bytes: int = 0
+    queued: int = 0
+    queued_from_backlog: int = 0
+    waiting: int = 0
+    waiting_bytes: int = 0
+    expired: int = 0
+    full: bool = False  # a medium did not fit: everything after it waits too (the order is kept)
+    live_until: str | None = None  # the earliest a PENDING medium's live message may expire (ISO, store clock)
+
+    @property
+    def measured(self) -> bool:
+        return self.budget_bytes is not None
+
+    def use(self, budget: Budget) -> None:
+        self.budget_bytes, self.source = budget.bytes, budget.source.value
+
+    def admits(self, cost: int) -> bool:
+        """Whether a medium costing `cost` bytes fits; at least one medium a night, however large."""
+        if self.budget_bytes is None:
+            raise ValueError("the night's budget is not measured yet")
+        if not self.full and (self.queued == 0 or self.spent_bytes + cost <= self.budget_bytes):
+            return True
+        self.full = True
+        return False
+
+    def spend(self, cost: int, *, from_backlog: bool) -> None:
+        self.spent_bytes += cost
+        self.queued += 1
+        if from_backlog:
+            self.queued_from_backlog += 1
+            self.leave(cost)
+
+    def refund(self, cost: int, *, from_backlog: bool) -> None:
+        """A medium admitted but not sent: it waits again."""
+        self.spent_bytes -= cost
+        self.queued -= 1
+        if from_backlog:
+            self.queued_from_backlog -= 1
+        self.wait(cost)
+
+    def wait(self, cost: int) -> None:
+        self.waiting += 1
+        self.waiting_bytes += cost
+
+    def leave(self, cost: int) -> None:
+        self.waiting = max(0, self.waiting - 1)
+        self.waiting_bytes = max(0, self.waiting_bytes - cost)
+
+    def note_live(self, until: datetime) -> None:
+        """A PENDING medium has a live message until `until`: the backlog must be read again by then."""
+        known = parse_iso_utc(self.live_until) if self.live_until else None
+        if known is None or until < known:
+            self.live_until = iso_utc(until)
+
+    def clear_until(self, now: datetime, previous: str | None, *, days: int) -> str | None:
+        """Until when the next nights may skip the PENDING query (`ListingCursor.backlog_clear_until`): never
+        while media wait; else until the earliest live message may expire; with none live, a week (or the
+        reconcile interval) from `now`, kept as it was while still ahead so a quiet night writes nothing."""
+        if self.waiting:
+            return None
+        if self.live_until is not None:
+            return self.live_until
+        if previous is not None and parse_iso_utc(previous) > now:
+            return previous
+        return iso_utc(now + timedelta(days=max(1, days)))
+
+    def ends_at(self, now: datetime) -> str | None:
+        """The date the waiting bytes should be done by at the budget's pace (None: nothing waits)."""
+        if not self.waiting or not self.budget_bytes:
+            return None
+        nights = max(1, math.ceil(self.waiting_bytes / self.budget_bytes))
+        return (now + timedelta(days=nights)).date().isoformat()
+
+    def report_json(self, now: datetime) -> dict[str, Any]:
+        """The report's `backlog` facts (`ListingNotes.report_json`)."""
+        return {
+            "waiting": self.waiting,
+            "waiting_bytes": self.waiting_bytes,
+            "queued_from_backlog": self.queued_from_backlog,
+            "nightly_budget_bytes": self.budget_bytes or 0,
+            "budget_source": self.source or BudgetSource.DEFAULT.value,
+            "ends_at": self.ends_at(now),
+            "expired": self.expired,
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def pending_due(clear_until: str | None, now: datetime) -> bool:
+        """Whether tonight reads the PENDING media (a full night always does)."""
+        return clear_until is None or parse_iso_utc(clear_until) <= now
+
+    @classmethod
+    def from_json(cls, data: Any) -> NightBudget | None:
+        if not isinstance(data, Mapping):
+            return None
+        known = {f.name for f in fields(cls)}
+        return cls(**{name: value for name, value in data.items() if name in known})
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A medium that may be queued tonight, with what its message needs."""
+
+    media_id: str
+    filename: str
+    size: int | None = None
+    captured_at: str | None = None
+    media_type: str | None = None
+    item_count: int | None = None
+
+    @property
+    def cost(self) -> int:
+        return self.size if self.size is not None and self.size >= 0 else UNKNOWN_SIZE_BYTES
+
+    @classmethod
+    def from_item(cls, item: MediaItem) -> Candidate:
+        # Not `iso_utc`: the capture time keeps the offset it came with, because the object key's date folder is
+        # the date in that offset (`pipeline.keys.object_key`); only a UTC offset is spelt "Z".
+        return cls(
+            media_id=item.media_id,
+            filename=item.filename,
+            size=item.size,
+            captured_at=iso_z(item.captured_at) if item.captured_at else None,
+            media_type=item.media_type.value,
+            item_count=item.item_count,
+        )
+
+    @classmethod
+    def from_record(cls, record: MediaRecord) -> Candidate:
+        return cls(
+            media_id=record.media_id,
+            filename=record.filename or record.media_id,
+            size=record.size,
+            captured_at=record.captured_at,
+            media_type=record.media_type,
+            item_count=record.item_count,
+        )
+
+    def message(self, *, run_id: str, correlation_id: str, provider: str) -> DownloadMessage:
+        return DownloadMessage.create(
+            run_id=run_id,
+            correlation_id=correlation_id,
+            provider=provider,
+            media_id=self.media_id,
+            filename=self.filename,
+            size=self.size,
+            captured_at=self.captured_at,
+            media_type=self.media_type,
+            item_count=self.item_count,
+        )
+
+
+@dataclass
+class Backlog:
+    """What waits in the table at the start of a night: media left IN_PROGRESS past their lease (their worker
+    died), then PENDING media without a live message, oldest first; `expired` names those whose message expired
+    unprocessed, `live` counts PENDING media whose message is still in the queue."""
+
+    abandoned: list[Candidate] = field(default_factory=list)
+    waiting: list[Candidate] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+    live: int = 0
+    live_until: datetime | None = None  # the earliest `queued_until` of the live ones
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        return [*self.abandoned, *self.waiting]
+
+
+def read_backlog(state: StateStore, provider: str, *, pending: bool = True) -> Backlog:
+    """The night's backlog through the status index (two Queries, no scan), against the store's clock.
+    `pending` False: only the abandoned ones (the cursor says no PENDING medium can be waiting tonight)."""
+    now = state.clock()
+    backlog = Backlog(abandoned=[Candidate.from_record(r) for r in state.media.list_abandoned(provider=provider)])
+    status = MediaStatus.PENDING
+    records = state.media.list_by_status(status, MAX_BACKLOG_READ, provider=provider) if pending else []
+    for record in records:
+        if record.queued_live(now):
+            assert record.queued_until is not None
+            backlog.live += 1
+            backlog.live_until = min(backlog.live_until or record.queued_until, record.queued_until)
+            continue
+        if record.message_expired(now):
+            backlog.expired.append(record.media_id)
+        backlog.waiting.append(Candidate.from_record(record))
+    return backlog
+
+
+def note_backlog(budget: NightBudget, backlog: Backlog) -> None:
+    """Start tonight's waiting count from the backlog."""
+    for candidate in backlog.candidates:
+        budget.wait(candidate.cost)
+    budget.expired += len(backlog.expired)
+    if backlog.live_until is not None:
+        budget.note_live(backlog.live_until)
+
+
+def select(
+    candidates: Iterable[Candidate],
+    budget: NightBudget,
+    *,
+    from_backlog: bool,
+    mark: Callable[[Candidate], bool] = lambda _c: True,
+) -> list[Candidate]:
+    """The candidates tonight queues, in order, until the budget is spent; the rest waits. `mark` claims a
+    candidate's message (the listing's `mark_queued`; the night plan claims nothing): a refusal means a live
+    message exists already, and the candidate is neither queued nor waiting. `from_backlog` candidates were
+    counted waiting by `note_backlog`; new ones are counted when they do not fit."""
+    admitted = []
+    for candidate in candidates:
+        if not budget.admits(candidate.cost):
+            if not from_backlog:
+                budget.wait(candidate.cost)
+            continue
+        if not mark(candidate):
+            if from_backlog:
+                budget.leave(candidate.cost)
+            continue
+        budget.spend(candidate.cost, from_backlog=from_backlog)
+        admitted.append(candidate)
+    return admitted
+
+
+@dataclass
+class WantedSplit:
+    """A page's wanted media against their records: `new` (no record: tonight registers them), `restored`
+    (recorded deleted at the source and listed again), `archived`, and `known` (a record the backlog deals with:
+    PENDING, IN_PROGRESS, or FAILED, which is the operator's to redrive)."""
+
+    new: list[MediaItem] = field(default_factory=list)
+    restored: list[MediaItem] = field(default_factory=list)
+    archived: int = 0
+    known: int = 0
+
+
+def split_wanted(wanted: Iterable[MediaItem], records: Mapping[str, MediaRecord]) -> WantedSplit:
+    split = WantedSplit()
+    for item in wanted:
+        record = records.get(item.media_id)
+        if record is None:
+            split.new.append(item)
+        elif record.status is MediaStatus.COMPLETED and not record.archived:
+            split.restored.append(item)
+        elif record.archived:
+            split.archived += 1
+        else:
+            split.known += 1
+    return split
+
+
+def register(state: StateStore, provider: str, item: MediaItem, *, run_id: str) -> bool:
+    """A PENDING record for a wanted medium the table has never seen, with what its message needs; False when
+    another listing wrote one meanwhile (that listing queues it, or leaves it waiting)."""
+    fact = Candidate.from_item(item)
+    return state.media.register_pending(
+        provider,
+        item.media_id,
+        run_id=run_id,
+        filename=fact.filename,
+        size=fact.size,
+        captured_at=fact.captured_at,
+        media_type=fact.media_type,
+        item_count=fact.item_count,
+    )
+
+
+def skip_reason(provider: CloudProvider, item: MediaItem, *, include_photos: bool) -> SkipReason | None:
+    """Why the listing does not enqueue `item` (None: it does). Public because the archive audit and the night
+    plan hold a listed medium to the very same rule (`scripts/audit_archive.py`)."""
+    try:
+        provider.validate_media_id(item.media_id)
+    except InvalidMediaId:
+        return SkipReason.INVALID_ID
+    if item.media_type is MediaType.UNKNOWN:
+        return SkipReason.UNKNOWN_TYPE
+    if item.excluded:
+        return SkipReason.EXCLUDED
+    if item.media_type is MediaType.AUDIO or (item.media_type.is_photo and not include_photos):
+        return SkipReason.NOT_A_VIDEO
+    if not item.ready:
+        return SkipReason.NOT_READY  # still processing in the cloud: a later night takes it
+    return None
+
+
+def measure_budget(state: StateStore, setting: int, recent_runs: Iterable[str]) -> Budget:
+    """`nightly_budget` from the setting, or from the recent runs the cursor names (one GetItem each)."""
+    if setting > 0:
+        return nightly_budget(setting=setting, throughput=None)
+    runs = [run for run in (state.runs.get(run_id) for run_id in recent_runs) if run is not None]
+    return nightly_budget(setting=0, throughput=per_download_throughput(runs))
