@@ -218,6 +218,8 @@ class Candidate:
     captured_at: str | None = None
     media_type: str | None = None
     item_count: int | None = None
+    # The listing's other facts (`MediaItem.sidecar_facts`): to the message, and from it to the sidecar.
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def cost(self) -> int:
@@ -234,6 +236,7 @@ class Candidate:
             captured_at=iso_z(item.captured_at) if item.captured_at else None,
             media_type=item.media_type.value,
             item_count=item.item_count,
+            facts=item.sidecar_facts(),
         )
 
     @classmethod
@@ -245,6 +248,7 @@ class Candidate:
             captured_at=record.captured_at,
             media_type=record.media_type,
             item_count=record.item_count,
+            facts=_known_facts(record.listing_facts),
         )
 
     def message(self, *, run_id: str, correlation_id: str, provider: str) -> DownloadMessage:
@@ -258,7 +262,29 @@ class Candidate:
             captured_at=self.captured_at,
             media_type=self.media_type,
             item_count=self.item_count,
+            **self.facts,
         )
+
+
+# The listing facts a message takes (`DownloadMessage.create`'s keywords), from `MediaItem.sidecar_facts`.
+LISTING_FACT_NAMES = ("camera_model", "title", "duration_s", "width", "height", "moments_count", "uploaded_at")
+
+
+def _known_facts(stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The stored listing facts a message can carry; an unknown or odd one (an older record) is left out, since
+    the facts only enrich the sidecar and must never stop a medium being queued."""
+    if not isinstance(stored, Mapping):
+        return {}
+    facts = {name: stored[name] for name in LISTING_FACT_NAMES if stored.get(name) is not None}
+    for name in ("width", "height", "moments_count"):
+        if name in facts and not (isinstance(facts[name], int) and not isinstance(facts[name], bool)):
+            del facts[name]
+    if "duration_s" in facts and not isinstance(facts["duration_s"], int | float):
+        del facts["duration_s"]
+    for name in ("camera_model", "title", "uploaded_at"):
+        if name in facts and not isinstance(facts[name], str):
+            del facts[name]
+    return facts
 
 
 @dataclass
@@ -372,6 +398,7 @@ def register(state: StateStore, provider: str, item: MediaItem, *, run_id: str) 
         captured_at=fact.captured_at,
         media_type=fact.media_type,
         item_count=fact.item_count,
+        listing_facts=fact.facts,
     )
 
 

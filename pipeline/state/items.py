@@ -135,6 +135,7 @@ def record_from_data(data: Mapping[str, Any]) -> MediaRecord:
         checkpoint=from_json_text(data.get(Attr.CHECKPOINT)),
         media_type=data.get(Attr.MEDIA_TYPE),
         item_count=_int_or_none(data.get(Attr.ITEM_COUNT)),
+        listing_facts=from_json_text(data.get(Attr.LISTING_FACTS)),
         queued_at=data.get(Attr.QUEUED_AT),
         queued_until=None if queued_until is None else datetime.fromtimestamp(float(queued_until), UTC),
         queued_run_id=data.get(Attr.QUEUED_RUN_ID),

@@ -19,6 +19,7 @@ Design choices, and why:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -83,6 +84,7 @@ class ListingWrites(MediaReads):
         captured_at: str | None,
         media_type: str | None,
         item_count: int | None,
+        listing_facts: Mapping[str, Any] | None = None,
         now: datetime | None = None,
     ) -> bool:
         """Record a medium the listing wants and the table has never seen as PENDING, with what its message needs,
@@ -105,6 +107,9 @@ class ListingWrites(MediaReads):
         ):
             if fact is not None:
                 item[attr] = fact
+        facts = {name: value for name, value in (listing_facts or {}).items() if value is not None}
+        if facts:
+            item[Attr.LISTING_FACTS] = json.dumps(facts, sort_keys=True)
         return self._table.put(self._key(provider, media_id), item, condition=c.key_not_exist()).applied
 
     def mark_queued(

@@ -63,6 +63,9 @@ class Attr:
     QUEUED_AT = "queued_at"
     QUEUED_UNTIL = "queued_until"
     QUEUED_RUN_ID = "queued_run_id"
+    # What the listing said of the medium beyond the message's basics (camera, title, duration, ...): JSON text,
+    # carried to its message and from there to its sidecar (`MediaItem.sidecar_facts`).
+    LISTING_FACTS = "listing_facts"
     # Run records
     CORRELATION_ID = "correlation_id"
     STARTED_AT = "started_at"
@@ -113,6 +116,7 @@ class MediaRecord:
     checkpoint: dict[str, Any] | None = None
     media_type: str | None = None
     item_count: int | None = None
+    listing_facts: dict[str, Any] | None = None
     queued_at: str | None = None
     queued_until: datetime | None = None
     queued_run_id: str | None = None

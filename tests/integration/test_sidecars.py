@@ -3,7 +3,6 @@ against them, and back-filled for media archived before sidecars existed."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ from devtools.gopro_simulator import KB, SimMedia, SimulatorConfig
 from devtools.gopro_simulator.faults import ServerError
 from devtools.local_runtime import LocalPipeline
 from pipeline.config import Settings
-from pipeline.messages import DownloadMessage
 from pipeline.services.sidecar import SIDECAR_STORAGE_CLASS, SidecarError, SidecarWriter, read_sidecar, sidecar_key
 from pipeline.state import MediaStatus
 from scripts import backfill_sidecars
@@ -132,21 +130,6 @@ def test_the_demo_catalog_page_lists_what_the_night_archived(archived: LocalPipe
     assert CHAPTERED in text
 
 
-def _messages_with_listing_facts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What listing.py does once the merge wires `**item.sidecar_facts()` into `DownloadMessage.create`."""
-    from pipeline.services.listing import ListingService
-
-    original = ListingService._message
-
-    def with_facts(self: ListingService, item: Any, night: Any) -> Any:
-        message = original(self, item, night)
-        facts = item.sidecar_facts()
-        kept = {k: v for k, v in asdict(message).items() if k not in ("schema_version", "enqueued_at", *facts)}
-        return DownloadMessage.create(**kept, **facts)
-
-    monkeypatch.setattr(ListingService, "_message", with_facts)
-
-
 FACTS = "aa0000000000000000000003"
 FLAKY = "aa0000000000000000000004"
 
@@ -154,7 +137,6 @@ FLAKY = "aa0000000000000000000004"
 def test_a_simulated_medium_s_sidecar_carries_the_listing_facts_and_its_moments(
     aws, gopro_sim, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _messages_with_listing_facts(monkeypatch)
     library = SimulatorConfig(
         media=[
             SimMedia(

@@ -315,3 +315,35 @@ def test_a_quiet_night_may_skip_the_pending_query_only_until_a_live_message_coul
     assert NightBudget.pending_due(None, now)
     assert not NightBudget.pending_due(week, now)
     assert NightBudget.pending_due(week, now + timedelta(days=7))
+
+
+def test_a_waiting_medium_s_message_carries_the_listing_facts_kept_in_its_pending_record() -> None:
+    """A medium queued on a later night is built from its record, not the listing row: the facts its sidecar
+    keeps (camera, title, ...) must survive the wait, and an odd stored fact must not stop it being queued."""
+    from pipeline.state import StateStore
+
+    store = StateStore.in_memory()
+    facts = {"camera_model": "HERO12 Black", "title": "Dive", "duration_s": 61.5, "width": 3840, "height": 2160}
+    assert store.media.register_pending(
+        "gopro",
+        "m1",
+        run_id="r1",
+        filename="GX01.MP4",
+        size=10,
+        captured_at=None,
+        media_type="Video",
+        item_count=1,
+        listing_facts={**facts, "moments_count": None},
+    )
+    record = store.media.get("gopro", "m1")
+    message = Candidate.from_record(record).message(run_id="r2", correlation_id="c", provider="gopro")
+    assert (message.camera_model, message.title, message.duration_s, message.width, message.height) == (
+        "HERO12 Black",
+        "Dive",
+        61.5,
+        3840,
+        2160,
+    )
+    assert message.moments_count is None
+    odd = bl._known_facts({"width": "wide", "title": 7, "camera_model": "HERO9", "unknown": 1})
+    assert odd == {"camera_model": "HERO9"}
