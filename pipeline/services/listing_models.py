@@ -396,17 +396,24 @@ class RunCounts:
     listed: int = 0
     enqueued: int = 0
     skipped: int = 0
+    already_archived: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.listed or self.enqueued or self.skipped)
+        return bool(self.listed or self.enqueued or self.skipped or self.already_archived)
 
     def add(self, page: ListingOutcome) -> None:
         self.listed += page.listed
         self.enqueued += page.enqueued
         self.skipped += sum(page.skipped.values())
+        self.already_archived += page.already_archived
 
     def take(self) -> dict[str, int]:
         """The counts (as the run record's counter names), leaving zero behind."""
-        counts = {"listed": self.listed, "enqueued": self.enqueued, "skipped": self.skipped}
-        self.listed = self.enqueued = self.skipped = 0
+        counts = {
+            "listed": self.listed,
+            "enqueued": self.enqueued,
+            "skipped": self.skipped,
+            "already_archived": self.already_archived,
+        }
+        self.listed = self.enqueued = self.skipped = self.already_archived = 0
         return counts

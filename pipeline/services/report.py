@@ -62,7 +62,10 @@ class RunReport:
     library_listed_at: str | None
     listed: int  # media listed tonight
     skipped: int
-    already_archived: int  # listed tonight and archived before (or waiting, see `waiting`)
+    already_archived: int  # listed tonight and archived on an earlier night
+    # Listed tonight, wanted, and neither queued as new nor archived: waiting for a later night (the budget), or
+    # queued by an earlier night whose message is still live.
+    not_queued: int
     enqueued: int  # queued tonight, new and from the backlog
     queued_from_backlog: int
     waiting: int | None  # the backlog left for later nights
@@ -161,10 +164,13 @@ class RunReport:
         lines += [
             f"  listed tonight:           {self.listed}",
             f"    new, queued tonight:    {new}",
-            f"    already archived:       {self.already_archived}"
-            + (" (or waiting for a later night)" if self.waiting else ""),
+            f"    already archived:       {self.already_archived}",
             f"    skipped:                {self.skipped}",
         ]
+        if self.not_queued:
+            lines.append(
+                f"    not queued tonight:     {self.not_queued} (waiting for a later night, or queued already)"
+            )
         if self.queued_from_backlog:
             lines.append(f"  queued from the backlog:  {self.queued_from_backlog}")
         lines += backlog_lines(self.listing)

@@ -208,6 +208,7 @@ class RunRecord:
     listed: int = 0
     enqueued: int = 0
     skipped: int = 0
+    already_archived: int = 0  # listed tonight and archived on an earlier night (the listing counts them)
     synced: int = 0
     failed: int = 0
     source_deleted: int = 0
@@ -240,6 +241,7 @@ RUN_COUNTERS: tuple[str, ...] = (
     "listed",
     "enqueued",
     "skipped",
+    "already_archived",
     "synced",
     "failed",
     "source_deleted",

@@ -244,8 +244,11 @@ def test_an_outcome_folds_pages_in_and_answers_json() -> None:
 def test_run_counts_are_taken_once() -> None:
     counts = RunCounts()
     assert not counts
-    counts.add(ListingOutcome(run_id="r", listed=4, enqueued=1, skipped=Counter({SkipReason.NOT_A_VIDEO: 2})))
+    page = ListingOutcome(
+        run_id="r", listed=4, enqueued=1, already_archived=1, skipped=Counter({SkipReason.NOT_A_VIDEO: 2})
+    )
+    counts.add(page)
     assert counts
-    assert counts.take() == {"listed": 4, "enqueued": 1, "skipped": 2}
+    assert counts.take() == {"listed": 4, "enqueued": 1, "skipped": 2, "already_archived": 1}
     assert not counts
-    assert counts.take() == {"listed": 0, "enqueued": 0, "skipped": 0}
+    assert counts.take() == {"listed": 0, "enqueued": 0, "skipped": 0, "already_archived": 0}
