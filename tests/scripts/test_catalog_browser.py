@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import catalog
+from scripts import _catalog as catalog
 from tests.scripts.archive_seed import seed_archive
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
