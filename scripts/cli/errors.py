@@ -220,16 +220,18 @@ def run_command(
     """Runs a Click command (the root group or one subcommand) and returns its exit code, every expected failure
     as one line `<prog>: error: ...` on stderr."""
     args = list(sys.argv[1:] if argv is None else argv)
-    prog_name = _command_path(command, args, prog_name)
+    named = _command_path(command, args, prog_name)  # what an error line is named after
     try:
-        result = command.main(args=args, prog_name=prog_name, standalone_mode=False, obj=obj)
+        # Not `command.main`: on Ctrl-C it writes an empty line to stderr before raising, a second line.
+        with command.make_context(prog_name, args, obj=obj) as ctx:
+            result = command.invoke(ctx)
     except click.exceptions.Exit as stop:  # --help, --version
         return int(stop.exit_code)
     except click.UsageError as exc:
-        _say(prog_name, f"{exc.format_message()} (see --help)")
+        _say(named, f"{exc.format_message()} (see --help)")
         return EXIT_USAGE
     except click.ClickException as exc:
-        _say(prog_name, exc.format_message())
+        _say(named, exc.format_message())
         return exc.exit_code
     except BrokenPipeError:  # `... | head` closed our stdout: not an error
         return EXIT_OK
@@ -238,9 +240,9 @@ def run_command(
         if _wants_traceback(args):
             traceback.print_exc(file=sys.stderr)
         if known is None:  # a bug: still one line, the traceback with -v
-            _say(prog_name, f"unexpected {type(exc).__name__}: {exc} (a bug: -v shows where; please report it)")
+            _say(named, f"unexpected {type(exc).__name__}: {exc} (a bug: -v shows where; please report it)")
             return EXIT_FAILED
-        _say(prog_name, known[0])
+        _say(named, known[0])
         return known[1]
     return int(result or 0) if isinstance(result, int) else EXIT_OK
 
