@@ -2,7 +2,7 @@
 
 - `--env` (default `SYNC_ENV`, else dev), `--endpoint-url` (default `AWS_ENDPOINT_URL`), `--region`: where.
 - `--json`: ONE JSON document on stdout; `--jsonl`: one JSON object a line, where the output streams.
-- `-v/--verbose` (repeatable): logs on stderr, and the traceback of a failure; `-q/--quiet`: nothing on stdout
+- `-v/--verbose`: logs on stderr, and the traceback of a failure; `-q/--quiet`: nothing on stdout
   unless asked for as JSON (the exit code says it all).
 - `--version` on every subcommand as on the root.
 
@@ -117,12 +117,15 @@ def where_options(function: F) -> F:
 
 
 def output_options(
-    *, jsonl: bool = False, json_help: str = "print the result as ONE JSON document"
+    *, json: bool = True, jsonl: bool = False, json_help: str = "print the result as ONE JSON document"
 ) -> Callable[[F], F]:
-    """`--json` (and `--jsonl` where the output streams), `-v`, `-q`, `--version`."""
+    """`--json` (not where there is no document to print), `--jsonl` where the output streams, `-v`, `-q`,
+    `--version`."""
 
     def decorate(function: F) -> F:
-        decorators: list[Callable[[F], F]] = [click.option("--json", "as_json", is_flag=True, help=json_help)]
+        decorators: list[Callable[[F], F]] = []
+        if json:
+            decorators.append(click.option("--json", "as_json", is_flag=True, help=json_help))
         if jsonl:
             decorators.append(
                 click.option("--jsonl", "as_jsonl", is_flag=True, help="print one JSON object a line, as it goes")
@@ -132,10 +135,10 @@ def output_options(
                 "-v",
                 "--verbose",
                 count=True,
-                help="logs (JSON lines) on stderr, and a failure's traceback; -vv more",
+                help="logs (JSON lines, redacted) on stderr, and a failure's traceback",
             ),
             click.option(
-                "-q", "--quiet", is_flag=True, help="print nothing on stdout (but --json); the exit code"
+                "-q", "--quiet", is_flag=True, help="nothing on stdout but asked-for JSON: the exit code says it"
             ),
             version_option,
         ]

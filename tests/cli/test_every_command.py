@@ -88,18 +88,8 @@ CASES: dict[str, Case] = {
         (["--api-url", REFUSING], EXIT_GOPRO_CREDENTIALS, "--api-url needs GoPro credentials"),
     ),
 }
-WHERE = {
-    "list",
-    "plan",
-    "status",
-    "enqueue",
-    "redrive",
-    "audit",
-    "catalog",
-    "restore",
-    "credentials",
-    "backfill-sidecars",
-}
+NO_DOCUMENT = {"local-stack", "demo"}  # nothing to print as one JSON document (demo: --report-json)
+WHERE = set(CASES) - {"cost", "local-stack", "demo"}  # the commands that take --env and --endpoint-url
 
 
 def bare_env(**extra: str) -> dict[str, str]:
@@ -156,8 +146,9 @@ def test_help(name: str) -> None:
     assert done.returncode == EXIT_OK, done.stderr
     assert f"Usage: gopro-s3-sync {name}" in done.stdout
     assert "docs/operations.md" in done.stdout
-    for flag in ("--json", "--verbose", "--quiet", "--version"):
+    for flag in ("--verbose", "--quiet", "--version"):
         assert flag in done.stdout
+    assert ("--json" in done.stdout) is (name not in NO_DOCUMENT)
     if name in WHERE:
         assert "--env" in done.stdout
         assert "--endpoint-url" in done.stdout
@@ -285,3 +276,27 @@ def test_the_exit_code_table_of_help_is_the_documented_one() -> None:
     in_doc = re.findall(r"^\| `(\d+)` \| (.+?) \|$", section, flags=re.M)
     assert in_help
     assert in_help == in_doc
+
+
+def test_quiet_prints_nothing_but_asked_for_json() -> None:
+    argv = ["cost", "--videos", "10", "--avg-gb", "1", "--new-per-night", "1"]
+    assert tool(*argv).stdout  # the human lines, without -q
+    quiet = tool(*argv, "-q")
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (EXIT_OK, "", "")
+    assert tool(*argv, "-q", "--json").stdout.lstrip().startswith("{")
+
+
+def test_the_old_entry_point_is_the_tool() -> None:
+    from pipeline.cli import translate
+
+    assert translate(["list-media", "--json"]) == ["list", "--jsonl"]  # the old --json meant one object a line
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "list-media", "--json"],
+        cwd=REPO,
+        env=bare_env(GOPRO_REFRESH_TOKEN="a-refresh-token"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert_one_line(done, EXIT_GOPRO_CREDENTIALS, "python -m pipeline list: error: GOPRO_REFRESH_TOKEN is set")
