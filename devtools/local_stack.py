@@ -179,7 +179,7 @@ def _print_exports(exports: dict[str, str], env_file: Path, out: IO[str]) -> Non
     lines = [f"export {name}={shlex.quote(value)}" for name, value in exports.items()]
     env_file.parent.mkdir(parents=True, exist_ok=True)
     env_file.write_text("# written by python -m devtools.local_stack; `source` it\n" + "\n".join(lines) + "\n")
-    print(f"\nfor the scripts, in another shell (or: source {env_file}):", file=out)
+    print(f"\nfor gopro-s3-sync in another shell (or: source {env_file}):", file=out)
     print("\n".join(lines), file=out, flush=True)
 
 

@@ -300,3 +300,7 @@ def test_the_old_entry_point_is_the_tool() -> None:
         check=False,
     )
     assert_one_line(done, EXIT_GOPRO_CREDENTIALS, "python -m pipeline list: error: GOPRO_REFRESH_TOKEN is set")
+
+
+def test_the_environment_comes_from_sync_env_too() -> None:
+    assert_one_line(tool("status", env=bare_env(SYNC_ENV="qa")), EXIT_USAGE, "'qa' is not one of")
