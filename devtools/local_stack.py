@@ -50,9 +50,8 @@ class StackError(ScriptError):
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m devtools.local_stack` (`make local-stack`): `gopro-s3-sync local-stack`, options and errors
     included (scripts/cli/local.py)."""
-    from scripts.cli.local import local_stack_command
-
     from scripts.cli.errors import run_command
+    from scripts.cli.local import local_stack_command
 
     return run_command(local_stack_command, argv, "python -m devtools.local_stack")
 
