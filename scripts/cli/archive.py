@@ -15,8 +15,16 @@ from scripts import _backfill_sidecars as backfill_sidecars
 from scripts import _catalog as catalog
 from scripts import _restore as restore
 from scripts._restore_fetch import DEFAULT_PART_BYTES, DEFAULT_WORKERS
-from scripts.cli.night import PROVIDER_HELP, execute
-from scripts.cli.options import POSITIVE, bucket_option, doc_help, output_options, selector_options, where_options
+from scripts.cli.night import PROVIDER_HELP
+from scripts.cli.options import (
+    POSITIVE,
+    bucket_option,
+    doc_help,
+    execute,
+    output_options,
+    selector_options,
+    where_options,
+)
 
 LINK_HOURS = click.IntRange(min=1, max=168)  # a presigned link lives at most 7 days
 

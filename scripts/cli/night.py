@@ -19,21 +19,13 @@ from scripts.cli.options import (
     NON_NEGATIVE_FLOAT,
     POSITIVE,
     POSITIVE_FLOAT,
-    arguments,
     doc_help,
+    execute,
     output_options,
-    quiet_stdout,
     where_options,
 )
 
 PROVIDER_HELP = "provider name (default: SYNC_PROVIDER, else gopro)"
-
-
-def execute(module: Any, values: dict[str, Any], **extra: Any) -> int:
-    """Runs `module.execute` with the parsed options; `-q` silences its human lines."""
-    args = arguments(values)
-    with quiet_stdout(args):
-        return int(module.execute(args, **extra))
 
 
 @click.command("list", help=doc_help(list_media), short_help="list the cloud library (the provider's)")

@@ -196,3 +196,11 @@ def doc_help(module: Any) -> str:
     """A command module's docstring as its `--help` text, each paragraph kept as written (lists and examples)."""
     paragraphs = (module.__doc__ or "").strip().split("\n\n")
     return "\n\n".join("\b\n" + paragraph for paragraph in paragraphs)
+
+
+def execute(module: Any, values: dict[str, Any], **extra: Any) -> int:
+    """Runs a command's logic (`module.execute`, scripts/_<name>.py) with the parsed options; `-q` silences its
+    human lines."""
+    args = arguments(values)
+    with quiet_stdout(args):
+        return int(module.execute(args, **extra))

@@ -13,12 +13,12 @@ import click
 from pipeline.providers.gopro.api import COOKIE_TOKEN, COOKIE_USER
 from scripts import _bootstrap_credentials as bootstrap_credentials
 from scripts import _estimate_cost as estimate_cost
-from scripts.cli.night import execute
 from scripts.cli.options import (
     NON_NEGATIVE_FLOAT,
     POSITIVE,
     POSITIVE_FLOAT,
     doc_help,
+    execute,
     output_options,
     where_options,
 )
