@@ -1,9 +1,11 @@
 """`gopro-s3-sync`: the one command-line tool (`[project.scripts]` in pyproject.toml; `python -m scripts.cli`).
 
-Built on Click, which replaced what every script wrote by hand: ten argparse parsers with their own `--version`,
-`ScriptParser.error` (one usage line), the `positive_int`/`non_negative_float`/size type checks, the mutually
-exclusive mode group of the credentials bootstrap, `pipeline/cli.py`'s sub-parser and its exit codes, and the
-separate flag spellings of the demo (`--aws-endpoint-url`) and of `python -m pipeline` (`--json` as lines).
+Built on Click, which replaced what was written by hand: twelve argparse parsers (nine scripts, `python -m
+pipeline`, the demo, the local stack) with their own `--version`, `ScriptParser.error` (one usage line), the
+`positive_int`/`non_negative_float`/port/size type checks, the mutually exclusive mode group of the credentials
+bootstrap, `pipeline/cli.py`'s sub-parser and its own exit codes, and the odd flag spellings of the demo
+(`--aws-endpoint-url`) and of `python -m pipeline` (`--json` as lines). The developer tools (the simulator's,
+LocalStack's and the Lambda emulator's own commands) keep argparse: no person runs them by hand.
 The flags are in options.py, the exit codes and the one-line errors in errors.py, one module per command group
 (night.py, archive.py, setup.py, local.py); the logic stays in `scripts/_<name>.py` and devtools/.
 
