@@ -7,7 +7,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: setup demo-setup lint format test test-fast demo local-stack synth infra-check cfn-lint checkov \
 	checkov-setup localstack-setup clean bench chaos chaos-report
 
-# One .venv, filled in two steps with a stamp each: the demo set (requirements-demo.txt: the runtime and the moto
+# One .venv, filled in two steps with a stamp each (each ends with `pip install --no-deps -e .`, which puts the
+# `gopro-s3-sync` command in .venv/bin): the demo set (requirements-demo.txt: the runtime and the moto
 # server, what `make demo` and `make local-stack` need, under a minute to install) and the full set
 # (requirements-dev.txt: the tests, the CDK and the template checks, which `make test` adds to the same .venv).
 DEMO_STAMP := $(VENV)/.demo-stamp
@@ -17,12 +18,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(DEMO_STAMP): requirements.txt requirements-demo.txt | $(BIN)/python
+$(DEMO_STAMP): requirements.txt requirements-demo.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-demo.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(DEMO_STAMP)
 
-$(STAMP): requirements.txt requirements-demo.txt requirements-dev.txt | $(BIN)/python
+$(STAMP): requirements.txt requirements-demo.txt requirements-dev.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(DEMO_STAMP) $(STAMP)
 
 setup: $(STAMP)

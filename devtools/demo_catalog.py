@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts._archive import completed_records, load_archive
-from scripts.catalog import page
+from scripts._catalog import page
 
 DEMO_CATALOG = Path(__file__).resolve().parents[1] / ".local" / "demo" / "catalog.html"
 

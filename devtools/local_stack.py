@@ -1,4 +1,4 @@
-"""`python -m devtools.local_stack` (`make local-stack`): a local stack that stays up for the operator scripts.
+"""`gopro-s3-sync local-stack` (`make local-stack`): a local stack that stays up for the other commands.
 
 Why: the demo's stack lives for one run and its ports are never printed, so the scripts (`sync_status.py`,
 `enqueue_media.py`, `redrive_dlq.py`) had nothing to talk to. This one starts a moto server and the GoPro
@@ -10,11 +10,11 @@ polling the queue, as the event source mapping does, so a message the scripts se
 SIGTERM. A whole session is in docs/operations.md ("A local stack session").
 
 Exit codes: 0 stopped by Ctrl-C/SIGTERM, 2 bad arguments or configuration (a port in use), 1 the stack failed.
+The options are those of `gopro-s3-sync local-stack` (scripts/cli/local.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import signal
@@ -25,20 +25,17 @@ from collections.abc import Sequence
 from contextlib import redirect_stdout
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
-from devtools.gopro_simulator import GoProSimulator, parse_size
+from devtools.gopro_simulator import GoProSimulator
 from devtools.local_runtime.cli import DEMO_OVERRIDES, log_destination, night_progress
 from devtools.local_runtime.demo import apply_dead_letter, apply_scenario, demo_library
 from devtools.local_runtime.pipeline import FAKE_AWS, LocalPipeline
 from devtools.local_runtime.report import gather
-from pipeline import resources
-from pipeline.config import ConfigError, EnvVar, Settings
-from pipeline.observability.logging import configure_logging
+from pipeline.config import EnvVar, Settings
 from pipeline.providers.gopro.config import GoProEnv
-from pipeline.version import version_line
+from scripts.cli.errors import EXIT_OK, EXIT_USAGE, ScriptError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_MOTO_PORT = 5000
 DEFAULT_SIM_PORT = 8765
 DEFAULT_ENV_FILE = Path(".cache/local-stack/env.sh")
@@ -46,67 +43,17 @@ DEFAULT_LOG_FILE = Path(".cache/local-stack/local-stack.log")
 READY = "local stack ready; Ctrl-C stops it"
 
 
-class StackError(Exception):
-    """Ends the command with one line and `exit_code`."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535; 0 picks a free one)")
-    return value
-
-
-def _size(text: str) -> int:
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m devtools.local_stack",
-        description="a moto server and the GoPro simulator that stay up, provisioned, for the operator scripts",
-        epilog="Exit codes: 0 stopped (Ctrl-C or SIGTERM), 1 the stack failed, 2 bad arguments or a port in use. "
-        'A whole session: docs/operations.md, "A local stack session".',
-    )
-    parser.add_argument("--version", action="version", version=version_line())
-    parser.add_argument("--env", choices=resources.ENVIRONMENTS, default=resources.DEFAULT_ENVIRONMENT)
-    parser.add_argument("--moto-port", type=_port, default=DEFAULT_MOTO_PORT, help="default %(default)s")
-    parser.add_argument("--sim-port", type=_port, default=DEFAULT_SIM_PORT, help="default %(default)s")
-    parser.add_argument("--videos", type=int, default=12, help="simulated library size (default 12)")
-    parser.add_argument("--video-size", type=_size, default="4MB", help="simulated video size (default 4MB)")
-    parser.add_argument("--no-night", action="store_true", help="provision only; do not run a first night")
-    parser.add_argument("--env-file", type=Path, default=DEFAULT_ENV_FILE, help="default %(default)s")
-    parser.add_argument("--log-file", type=Path, default=DEFAULT_LOG_FILE, help="default %(default)s")
-    parser.add_argument("-v", "--verbose", action="store_true", help="logs on stderr instead of the log file")
-    return parser
+class StackError(ScriptError):
+    """Ends the command with one line and `exit_code` (the tool's error handling prints it)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.videos < 1:
-        print(f"{build_parser().prog}: error: --videos must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        settings = Settings.from_env({**os.environ, EnvVar.ENVIRONMENT: args.env})
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    configure_logging(settings.log_level, stream=sys.stderr)
-    try:
-        return serve(args, settings, sys.stdout)
-    except StackError as exc:
-        print(f"local stack: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    """`python -m devtools.local_stack` (`make local-stack`): `gopro-s3-sync local-stack`, options and errors
+    included (scripts/cli/local.py)."""
+    from scripts.cli.errors import run_command
+    from scripts.cli.local import local_stack_command
+
+    return run_command(local_stack_command, argv, "python -m devtools.local_stack")
 
 
 def _check_free(port: int, flag: str) -> None:
@@ -122,7 +69,7 @@ def _check_free(port: int, flag: str) -> None:
             ) from None
 
 
-def serve(args: argparse.Namespace, settings: Settings, out: IO[str]) -> int:
+def serve(args: Any, settings: Settings, out: IO[str]) -> int:
     """Starts, provisions, runs the first night, prints the exports, then waits for Ctrl-C or SIGTERM."""
     _check_free(args.moto_port, "--moto-port")
     _check_free(args.sim_port, "--sim-port")
@@ -231,7 +178,7 @@ def _print_exports(exports: dict[str, str], env_file: Path, out: IO[str]) -> Non
     lines = [f"export {name}={shlex.quote(value)}" for name, value in exports.items()]
     env_file.parent.mkdir(parents=True, exist_ok=True)
     env_file.write_text("# written by python -m devtools.local_stack; `source` it\n" + "\n".join(lines) + "\n")
-    print(f"\nfor the scripts, in another shell (or: source {env_file}):", file=out)
+    print(f"\nfor gopro-s3-sync in another shell (or: source {env_file}):", file=out)
     print("\n".join(lines), file=out, flush=True)
 
 

@@ -4,13 +4,13 @@ stdout carries the progress and the final report, nothing else. The functions' o
 metric lines, on stdout in Lambda, where they go to CloudWatch Logs rather than to whoever invoked the function)
 goes to a log file the command names (`--log-file`, default `.cache/demo/local-run.log`), and with `-v` to stderr
 instead. On a terminal the progress is one bar rewritten in place; piped, a plain line every few seconds and the
-final one. Exit codes: 0 every queued video was archived, 1 not, 2 bad configuration or arguments (as
-`python -m pipeline`), 130 interrupted.
+final one. The options and the one-line errors are `gopro-s3-sync demo`'s (scripts/cli/local.py). Exit codes: 0
+every queued video was archived, 1 not, and the tool's table for the rest (2 a bad value, 4 no AWS credentials for
+--endpoint-url, 6 GoPro credentials missing for --api-url, 7 an endpoint unreachable, 130 interrupted).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -18,17 +18,15 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from devtools.gopro_simulator import GoProSimulator, parse_size
+from devtools.gopro_simulator import GoProSimulator
 from devtools.local_runtime.demo import apply_scenario, demo_library
 from devtools.local_runtime.pipeline import LocalPipeline, RunResult
 from devtools.local_runtime.progress import Progress, Snapshot
 from devtools.local_runtime.report import gather
-from pipeline.cli import run_command
 from pipeline.config import Settings
 from pipeline.observability.logging import configure_logging
-from pipeline.version import version_line
 
 log = logging.getLogger(__name__)
 MIB = 1024 * 1024
@@ -43,49 +41,17 @@ DEMO_OVERRIDES = {
 }
 
 
-def _size(text: str) -> int:
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _videos(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m devtools.local_runtime",
-        description="run the whole pipeline on an embedded local stack",
-        epilog="Exit codes: 0 every queued video was archived, 1 not, 2 bad arguments or configuration, "
-        "130 interrupted.",
-    )
-    parser.add_argument("--version", action="version", version=version_line())
-    parser.add_argument("--aws-endpoint-url", help="use this AWS endpoint instead of starting a moto server")
-    parser.add_argument("--api-url", help="use this GoPro API instead of starting the simulator")
-    parser.add_argument("--videos", type=_videos, default=12, help="simulated library size (default 12)")
-    parser.add_argument("--video-size", type=_size, default="4MB", help="simulated video size (default 4MB)")
-    parser.add_argument("--report-json", help="also write the run report to this file")
-    parser.add_argument(
-        "--log-file", type=Path, default=DEFAULT_LOG_FILE, help="where the logs go (default %(default)s)"
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="logs on stderr instead of the log file")
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_command(lambda settings: run_local(args, settings))
+    """`python -m devtools.local_runtime` (`make demo`): `gopro-s3-sync demo`, options and errors included."""
+    from scripts.cli.local import demo_command
+
+    from scripts.cli.errors import run_command
+
+    return run_command(demo_command, argv, "python -m devtools.local_runtime")
 
 
-def run_local(args: argparse.Namespace, settings: Settings) -> int:
+def run_local(args: Any, settings: Settings) -> int:
+    """The demo with `args` (the options of `gopro-s3-sync demo`, scripts/cli/local.py)."""
     out = sys.stdout
     try:
         with log_destination(args, settings) as logs, redirect_stdout(logs):  # the functions' stdout: their logs
@@ -97,7 +63,7 @@ def run_local(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @contextmanager
-def log_destination(args: argparse.Namespace, settings: Settings) -> Iterator[IO[str]]:
+def log_destination(args: Any, settings: Settings) -> Iterator[IO[str]]:
     """stderr with -v, else the log file (truncated: it holds this run only); the logging handler points there."""
     if args.verbose:
         configure_logging(settings.log_level, stream=sys.stderr)
@@ -114,7 +80,7 @@ def log_destination(args: argparse.Namespace, settings: Settings) -> Iterator[IO
             configure_logging(settings.log_level, stream=sys.stderr)
 
 
-def _run(args: argparse.Namespace, settings: Settings, out: IO[str]) -> int:
+def _run(args: Any, settings: Settings, out: IO[str]) -> int:
     started = time.monotonic()
     overrides = dict(DEMO_OVERRIDES)
     simulator = None
@@ -122,14 +88,14 @@ def _run(args: argparse.Namespace, settings: Settings, out: IO[str]) -> int:
         simulator = GoProSimulator(demo_library(args.videos, args.video_size, burst_video=True))
     pipeline = LocalPipeline(
         base_settings=settings,
-        aws_endpoint_url=args.aws_endpoint_url,
+        aws_endpoint_url=args.endpoint_url,
         api_url=args.api_url,
         simulator=simulator,
         settings_overrides=overrides,
     )
     log_file = None if args.verbose else args.log_file
     with pipeline:
-        where = args.aws_endpoint_url or "an embedded moto server"
+        where = args.endpoint_url or "an embedded moto server"
         print(f"local stack: {where}; GoPro API: {args.api_url or pipeline.simulator.base_url}", file=out)
         if log_file is not None:
             print(f"logs: {log_file} (-v shows them here)", file=out)

@@ -37,7 +37,7 @@ from pipeline.app import App
 from pipeline.aws_clients import clear_client_cache, make_client
 from pipeline.clock import utc_now
 from pipeline.config import Settings
-from pipeline.credentials.model import ProviderCredentials
+from pipeline.credentials.model import CredentialsError, ProviderCredentials
 from pipeline.handlers.downloader import handler as downloader_handler
 from pipeline.handlers.lister import handler as lister_handler
 from pipeline.handlers.summary import handler as summary_handler
@@ -397,7 +397,7 @@ class LocalPipeline:
             )
         override = GoProSettings.of(self._base).credentials_override
         if not override.present:
-            raise ValueError(
+            raise CredentialsError(  # the command line: GoPro credentials missing, exit 6
                 "--api-url needs GoPro credentials: set GOPRO_ACCESS_TOKEN, or GOPRO_CLIENT_ID, "
                 "GOPRO_CLIENT_SECRET and GOPRO_REFRESH_TOKEN"
             )

@@ -28,6 +28,10 @@ class CredentialsError(SyncError, ValueError):
     """The stored credentials are missing or malformed; the message never contains a value."""
 
 
+class SecretMissing(CredentialsError):
+    """The credentials secret does not exist (nothing was ever stored): the command line's "not found"."""
+
+
 class Field(StrEnum):
     CLIENT_ID = "client_id"
     CLIENT_SECRET = "client_secret"

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from pipeline.aws_errors import RESOURCE_NOT_FOUND, error_code
-from pipeline.credentials.model import CredentialsError, ProviderCredentials
+from pipeline.credentials.model import CredentialsError, ProviderCredentials, SecretMissing
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class SecretsManagerStore:
             answer = self._client.get_secret_value(SecretId=self._secret_id, VersionStage="AWSCURRENT")
         except ClientError as exc:
             if error_code(exc) == RESOURCE_NOT_FOUND:
-                raise CredentialsError(
+                raise SecretMissing(
                     f"secret {self._secret_id!r} does not exist; run scripts/bootstrap_credentials.py"
                 ) from None
             raise

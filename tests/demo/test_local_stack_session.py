@@ -1,12 +1,19 @@
-"""docs/operations.md, "A local stack session", run as written: the local stack, then `status`,
-`redrive --dry-run`, `enqueue --force`, the redrive and `status` again, each `$` line of the documented block in
-a shell, each output line shown there found in what the command printed (times, ids and ports aside), then
-Ctrl-C. The stack runs on free ports (`--moto-port 0 --sim-port 0`) with its env file in the test's directory,
-so the `source` line reads that file; every other line is the documentation's own.
+"""docs/operations.md, "A local stack session", run as written (issue 15's third acceptance point): the
+documented `gopro-s3-sync local-stack`, then `status`, `plan`, `redrive --dry-run`, `enqueue --force`, the redrive
+and `status` again, each `$` line of the documented block in a shell, each output line shown there found in what
+the command printed (times, ids and ports aside), then Ctrl-C. The stack runs on free ports (`--moto-port 0
+--sim-port 0`) with its env file in the test's directory, so the `source` line reads that file; every other line
+is the documentation's own.
+
+`gopro-s3-sync` is the console script `pip install -e .` (make setup) writes; the test never installs into the
+shared virtualenv, so it puts the same three-line script (`from scripts.cli.app import main`) on PATH.
+`plan` needs the night planner (pipeline/services/night_plan.py); without it that one step is left out and the test
+ends as skipped once every other step has passed.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -23,9 +30,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC = REPO_ROOT / "docs" / "operations.md"
 MARKER = "<!-- local-stack-session"
+START_MARKER = "<!-- local-stack-start"
+TOOL = "gopro-s3-sync"
 DOC_ENV_FILE = ".cache/local-stack/env.sh"
 READY = "local stack ready; Ctrl-C stops it"
-STACK = [sys.executable, "-m", "devtools.local_stack"]
+STACK = [sys.executable, "-m", "scripts.cli", "local-stack"]
 NORMALISE = [
     (re.compile(r"(manual-)?\d{8}T\d{6}Z-[0-9a-f]{8}"), "<run>"),
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<uuid>"),
@@ -42,10 +51,38 @@ class Step:
     expected: list[str] = field(default_factory=list)
 
 
-def documented_session() -> list[Step]:
+def _block(marker: str) -> str:
     text = DOC.read_text()
-    assert MARKER in text, "the session block of docs/operations.md lost its marker"
-    block = text.split(MARKER, 1)[1].split("```console\n", 1)[1].split("```", 1)[0]
+    assert marker in text, f"a block of docs/operations.md lost its marker {marker!r}"
+    return text.split(marker, 1)[1].split("```console\n", 1)[1].split("```", 1)[0]
+
+
+def documented_start() -> str:
+    [command] = [line[2:] for line in _block(START_MARKER).splitlines() if line.startswith("$ ")]
+    return command
+
+
+def installed_tool(bin_dir: Path) -> dict[str, str]:
+    """`gopro-s3-sync` on PATH as the console script of `[project.scripts]`; the environment to run it in."""
+    bin_dir.mkdir()
+    script = bin_dir / TOOL
+    script.write_text(f"#!{sys.executable}\nimport sys\nfrom scripts.cli.app import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GOPRO_", "SYNC_"))}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    return env
+
+
+def test_the_console_script_is_the_tool() -> None:
+    import tomllib
+
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {TOOL: "scripts.cli.app:main"}
+
+
+def documented_session() -> list[Step]:
+    block = _block(MARKER)
     steps: list[Step] = []
     for line in block.splitlines():
         if line.startswith("$ "):
@@ -67,16 +104,23 @@ def missing_lines(step: Step, output: str) -> list[str]:
 
 
 def test_the_documented_session(tmp_path: Path) -> None:
+    assert documented_start() == f"{TOOL} local-stack"
     steps = documented_session()
     commands = [step.command for step in steps]
     assert commands[0] == f"source {DOC_ENV_FILE}"
-    assert any("sync_status.py" in c for c in commands)
-    assert any("redrive_dlq.py" in c and "--dry-run" in c for c in commands)
-    assert any("enqueue_media.py" in c and "--force" in c for c in commands)
+    for wanted in ("status", "plan", "enqueue", "redrive"):
+        assert any(c.startswith(f"{TOOL} {wanted}") for c in commands), wanted
+    assert any(c.startswith(f"{TOOL} redrive") and "--dry-run" in c for c in commands)
+    assert any(c.startswith(f"{TOOL} enqueue") and "--force" in c for c in commands)
+    has_planner = importlib.util.find_spec("pipeline.services.night_plan") is not None
+    env = installed_tool(tmp_path / "bin")
     env_file = tmp_path / "env.sh"
     stack = subprocess.Popen(
         [
-            *STACK,
+            "bash",
+            "-c",
+            f'exec {documented_start()} "$@"',
+            "bash",
             "--moto-port",
             "0",
             "--sim-port",
@@ -90,8 +134,9 @@ def test_the_documented_session(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GOPRO_", "SYNC_"))},
+        env=env,
     )
+    left_out: list[str] = []
     try:
         printed = _read_until_ready(stack)
         exports = [line for line in printed if line.startswith("export ")]
@@ -100,11 +145,14 @@ def test_the_documented_session(tmp_path: Path) -> None:
         assert "  queued     12 = 10 archived + 1 deleted at the source + 1 failed + 0 unfinished" in printed
         source = f"source {env_file}"
         for step in steps[1:]:
+            if step.command.startswith(f"{TOOL} plan") and not has_planner:
+                left_out.append(step.command)
+                continue
             script = f"{source} && {step.command}"
             deadline = time.monotonic() + (30 if step is steps[-1] else 0)
             while True:  # the last status waits for the stack's downloaders to take the two messages
                 done = subprocess.run(
-                    ["bash", "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+                    ["bash", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
                 )
                 missing = missing_lines(step, done.stdout + done.stderr)
                 if (done.returncode == 0 and not missing) or time.monotonic() >= deadline:
@@ -113,6 +161,7 @@ def test_the_documented_session(tmp_path: Path) -> None:
             assert done.returncode == 0, f"{step.command}\n{done.stdout}{done.stderr}"
             assert not missing, f"{step.command}: not printed: {missing}\n{done.stdout}{done.stderr}"
             assert "Traceback" not in done.stderr
+            assert "error:" not in done.stderr, done.stderr
         stack.send_signal(signal.SIGINT)
         out, err = stack.communicate(timeout=60)
     finally:
@@ -122,6 +171,8 @@ def test_the_documented_session(tmp_path: Path) -> None:
     assert stack.returncode == 0, err
     assert out.rstrip().endswith("local stack stopped"), out
     assert "Traceback" not in err, err
+    if left_out:
+        pytest.skip(f"every step passed but {left_out}: the night planner is not in this tree yet")
 
 
 def _read_until_ready(stack: subprocess.Popen[str], timeout: float = 120.0) -> list[str]:

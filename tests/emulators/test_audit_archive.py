@@ -23,8 +23,8 @@ from pipeline.config import EnvVar, Settings
 from pipeline.providers.gopro.config import GoProEnv
 from pipeline.state import MediaStatus
 from pipeline.transfer.checksums import crc32c, to_base64
-from scripts import audit_archive
-from scripts._common import run
+from scripts import _audit_archive as audit_archive
+from scripts.cli.app import run_as_script
 from tests.emulators.conftest import LocalStackAws
 from tests.emulators.test_night_end_to_end import FAST, remove_resources
 from tests.fixtures.aws import MotoStack
@@ -84,7 +84,7 @@ def night(
 def audit(pipeline: LocalPipeline, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict[str, Any]]:
     capsys.readouterr()
     argv = ["--env", pipeline.settings.environment, "--endpoint-url", pipeline.settings.aws_endpoint_url, "--json"]
-    code = run(audit_archive.NAME, audit_archive.main, [*argv, *extra])
+    code = run_as_script(audit_archive.NAME, [*argv, *extra])
     out = capsys.readouterr().out
     return code, json.loads(out)
 

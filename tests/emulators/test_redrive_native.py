@@ -20,8 +20,8 @@ from pipeline import resources
 from pipeline.aws_clients import clear_client_cache
 from pipeline.messages import DownloadMessage, parse
 from pipeline.state import MediaStatus, StateStore, ensure_table
-from scripts import redrive_dlq
-from scripts._common import run
+from scripts import _redrive_dlq as redrive_dlq
+from scripts.cli.app import run_as_script
 from tests.emulators.conftest import LocalStackAws
 from tests.fixtures.aws import MotoStack
 
@@ -136,9 +136,8 @@ def test_the_native_move_returns_dead_lettered_messages_to_the_download_queue(
     assert receives == dict.fromkeys(MEDIA, resources.MAX_RECEIVE_COUNT)
     assert queues.depth(queues.queue_url) == 0
 
-    code = run(
+    code = run_as_script(
         redrive_dlq.NAME,
-        redrive_dlq.main,
         ["--env", ENV, "--json", "--poll-seconds", "0.2", "--wait-seconds", "0", "--hold-seconds", "30"],
     )
 

@@ -313,7 +313,7 @@ def test_cli_list_media_json_prints_exactly_the_library(gopro_sim) -> None:
 def test_cli_says_clearly_when_credentials_are_refused(gopro_sim) -> None:
     sim = gopro_sim(videos=1, photos=0, video_size=10 * KB)
     done = list_media_cli(sim, GOPRO_CLIENT_SECRET="wrong-secret-value")
-    assert done.returncode == 3
+    assert done.returncode == 6  # GoPro credentials missing or refused (docs/operations.md, "Exit codes")
     assert "authentication failed" in done.stderr
     assert "wrong-secret-value" not in done.stderr
     assert done.stdout == ""

@@ -13,7 +13,7 @@ from devtools.local_runtime import LocalPipeline
 from pipeline.config import Settings
 from pipeline.services.sidecar import SIDECAR_STORAGE_CLASS, SidecarError, SidecarWriter, read_sidecar, sidecar_key
 from pipeline.state import MediaStatus
-from scripts import backfill_sidecars
+from scripts import _backfill_sidecars as backfill_sidecars
 from scripts._archive import completed_records, list_folder, media_folder
 
 pytestmark = pytest.mark.integration

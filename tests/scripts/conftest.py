@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -57,10 +58,8 @@ class LocalStack:
         return StateStore(client=self.client("dynamodb"), table_name=NAMES.table, sleep=lambda _s: None)
 
     def context(self) -> Context:
-        """The Context the scripts build for these arguments (same cached boto3 clients)."""
-        from scripts._common import make_parser
-
-        return load_context(make_parser("test", "").parse_args(self.args()))
+        """The Context the commands build for these arguments (same cached boto3 clients)."""
+        return load_context(SimpleNamespace(env=ENV, endpoint_url=self.aws.endpoint_url, region=None))
 
     def provision(self, *, queues: bool = True, table: bool = True) -> LocalStack:
         if table:
@@ -123,12 +122,13 @@ def stack(aws: MotoStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStac
 
 @pytest.fixture
 def run_script(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    """Runs `module.main(argv)` the way `python scripts/<name>.py` does (errors become one line + exit code)."""
-    from scripts._common import run
+    """Runs the command of `module` (`scripts/_<name>.py`) the way `python scripts/<name>.py` does: its Click
+    options, its one-line errors and exit codes, in this process."""
+    from scripts.cli.app import run_as_script
 
     def call(module: Any, argv: Sequence[str]) -> Result:
         capsys.readouterr()
-        code = run(module.NAME, module.main, list(argv))
+        code = run_as_script(module.NAME, list(argv))
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
 

@@ -30,8 +30,8 @@ from pipeline.services.sidecar import SIDECAR_NAME
 from pipeline.state import NOTE_SOURCE_DELETED, Checksum, MediaRecord, MediaStatus, StateStore
 from pipeline.transfer.archive import META_MEDIA_ID
 from pipeline.transfer.checksums import crc32c, to_base64
+from scripts import _audit_archive as audit_archive
 from scripts import _audit_checks as checks
-from scripts import audit_archive
 from tests.scripts.conftest import ENV, LocalStack, Result
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ from devtools.gopro_simulator import GoProSimulator
 from pipeline.config import EnvVar
 from pipeline.credentials.factory import store_for
 from pipeline.providers.gopro.config import GoProEnv
-from scripts import bootstrap_credentials
+from scripts import _bootstrap_credentials as bootstrap_credentials
 from tests.scripts.conftest import ENV, NAMES, LocalStack, Result
 
 pytestmark = pytest.mark.integration
@@ -53,14 +53,10 @@ def with_client_env(sim: GoProSimulator, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def call(stack: LocalStack, capsys: pytest.CaptureFixture[str], argv: list[str], password: str = "") -> Result:
-    from scripts._common import run
+    from scripts.cli.app import run_as_script
 
     capsys.readouterr()
-    code = run(
-        bootstrap_credentials.NAME,
-        lambda args: bootstrap_credentials.main(args, password_prompt=lambda _prompt: password),
-        stack.args(*argv),
-    )
+    code = run_as_script(bootstrap_credentials.NAME, stack.args(*argv), password_prompt=lambda _prompt: password)
     captured = capsys.readouterr()
     return Result(code, captured.out, captured.err)
 
@@ -94,7 +90,7 @@ def test_a_wrong_password_stores_nothing_and_does_not_echo_it(
 ) -> None:
     with_client_env(sim, monkeypatch)
     result = call(stack, capsys, ["--username", sim.credentials.username], password="hunter2-wrong-password")
-    assert result.code == 1
+    assert result.code == 6  # GoPro credentials refused
     assert result.err.count("\n") == 1
     assert "authentication failed" in result.err
     assert_nothing_secret(result, ["hunter2-wrong-password", *secrets_of(sim)])
@@ -146,7 +142,7 @@ def test_an_existing_secret_gets_a_new_version(
 
 def test_client_credentials_are_never_defaulted(sim: GoProSimulator, stack: LocalStack, capsys) -> None:
     result = call(stack, capsys, ["--username", "someone@example.com"], password="pw-never-sent")
-    assert result.code == 2
+    assert result.code == 6  # GoPro credentials missing
     assert result.err.count("\n") == 1
     assert "a client id and secret are needed" in result.err
     assert sim.requests_to("token") == []
@@ -241,7 +237,7 @@ def test_a_dead_cookie_is_refused_before_it_is_stored(
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO("not-a-live-cookie\n"))
     result = call(stack, capsys, ["--cookie-from-stdin"])
-    assert result.code == 1
+    assert result.code == 6  # GoPro credentials refused
     assert "web cookie" in result.err
     assert "--cookie-from-stdin" in result.err
     assert stack.client("secretsmanager").list_secrets()["SecretList"] == []

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts import catalog
+from scripts import _catalog as catalog
 from tests.scripts.archive_seed import ARCHIVE, BUCKET, seed_archive
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import catalog
+from scripts import _catalog as catalog
 from tests.scripts.archive_seed import seed_archive
 
 # Debian's package (make test installs it), else the Chrome GitHub's runners ship.

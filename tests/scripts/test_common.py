@@ -1,8 +1,7 @@
-"""What every script shares: runnable as a file from the repository root, one line on a bad argument."""
+"""What every script wrapper shares: runnable as a file from the repository root, one line on a bad argument."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
 import sys
@@ -50,10 +49,9 @@ def test_help_runs_as_a_file_from_the_repository_root(name: str) -> None:
     ],
 )
 def test_a_bad_argument_is_one_line_and_exit_2(name: str, argv: list[str], capsys) -> None:
-    module = importlib.import_module(f"scripts.{name}")
-    with pytest.raises(SystemExit) as stopped:
-        module.main(argv)
-    assert stopped.value.code == 2
+    from scripts.cli.app import run_as_script
+
+    assert run_as_script(name, argv) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1

@@ -18,7 +18,7 @@ from pipeline.config import EnvVar
 from pipeline.credentials.model import ProviderCredentials
 from pipeline.messages import SCHEMA_VERSION, parse
 from pipeline.providers.gopro.config import GoProEnv
-from scripts import enqueue_media
+from scripts import _enqueue_media as enqueue_media
 from tests.fixtures.state import seed_pending
 from tests.scripts.conftest import ENV, NAMES, LocalStack
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pipeline.observability.metrics import Metric
-from scripts import estimate_cost
+from scripts import _estimate_cost as estimate_cost
 
 BASE = ["--videos", "1000", "--avg-gb", "2", "--new-per-night", "4", "--mbps", "80", "--json"]
 # The documented examples (README.md "Costs", docs/deployment.md): the personal preset, eu-west-1, 100 Mbit/s.

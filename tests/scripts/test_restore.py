@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from pipeline.services.restore_ledger import RestoreLedger
-from scripts import restore
+from scripts import _restore as restore
 from scripts._archive import ArchivedFile, Medium
 from scripts._restore_fetch import ChecksumMismatch, RangedFetch
 from tests.scripts.archive_seed import BUCKET, body_of, seed_archive

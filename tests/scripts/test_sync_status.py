@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.state import Checksum, MediaStatus
-from scripts import sync_status
+from scripts import _sync_status as sync_status
+from scripts.cli.errors import EXIT_FINDINGS
 from tests.fixtures.state import seed_pending
 from tests.scripts.conftest import ENV, NAMES, LocalStack
 
@@ -57,7 +59,7 @@ def seed(stack: LocalStack) -> None:
 def test_json_status_reports_counts_run_failures_and_progress(stack: LocalStack, run_script) -> None:
     seed(stack)
     result = run_script(sync_status, stack.args("--json"))
-    assert result.code == 0, result.err
+    assert result.code == EXIT_FINDINGS, result.err  # a failed medium and a dead letter: the check says so
     status = result.json()
     assert status["counts"] == {"PENDING": 1, "IN_PROGRESS": 2, "COMPLETED": 2, "FAILED": 1}
     assert status["total"] == 6
@@ -81,7 +83,7 @@ def test_json_status_reports_counts_run_failures_and_progress(stack: LocalStack,
 def test_text_status_is_readable(stack: LocalStack, run_script) -> None:
     seed(stack)
     result = run_script(sync_status, stack.args())
-    assert result.code == 0, result.err
+    assert result.code == EXIT_FINDINGS, result.err
     assert "media: PENDING 1  IN_PROGRESS 2  COMPLETED 2  FAILED 1  (total 6)" in result.out
     assert f"last run: {RUN_ID} (gopro)" in result.out
     assert "synced 2 (3.0 MB)" in result.out
@@ -128,7 +130,51 @@ def test_runs_as_a_file_from_the_repository_root(stack: LocalStack) -> None:
         timeout=60,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == EXIT_FINDINGS, done.stderr
     assert done.stderr == ""
     assert '"COMPLETED": 2' in done.stdout
     assert MediaStatus.FAILED.value in done.stdout
+
+
+def test_failed_media_alone_make_the_check_fail_and_a_clean_archive_passes(stack: LocalStack, run_script) -> None:
+    stack.provision()
+    state = stack.state
+    state.media.claim(PROVIDER, "DONE000001", owner="w", run_id=RUN_ID, lease_seconds=60)
+    state.media.complete(
+        PROVIDER,
+        "DONE000001",
+        owner="w",
+        s3_key="gopro/x/1",
+        size=1,
+        checksum=Checksum("CRC32C", "AA=="),
+        duration_s=1,
+    )
+    assert run_script(sync_status, stack.args()).code == 0
+    state.media.claim(PROVIDER, "FAIL000001", owner="w", run_id=RUN_ID, lease_seconds=60)
+    state.media.fail(PROVIDER, "FAIL000001", owner="w", error="ProviderUnavailable: HTTP 503")
+    assert run_script(sync_status, stack.args()).code == EXIT_FINDINGS
+
+
+def test_a_dead_letter_alone_makes_the_check_fail(stack: LocalStack, run_script) -> None:
+    stack.provision()
+    stack.client("sqs").send_message(QueueUrl=stack.dlq_url, MessageBody="{}")
+    assert run_script(sync_status, stack.args()).code == EXIT_FINDINGS
+
+
+def test_an_unknown_provider_is_a_usage_error(stack: LocalStack, run_script) -> None:
+    stack.provision()
+    result = run_script(sync_status, stack.args("--provider", "nope"))
+    assert result.code == 2
+    assert result.out == ""
+    assert result.err.count("\n") == 1
+    assert "unknown provider 'nope'" in result.err
+
+
+def test_jsonl_streams_the_summary_then_one_object_per_medium(stack: LocalStack, run_script) -> None:
+    seed(stack)
+    result = run_script(sync_status, stack.args("--jsonl"))
+    assert result.code == EXIT_FINDINGS
+    lines = [json.loads(line) for line in result.out.splitlines()]
+    assert [line["record"] for line in lines] == ["summary", "failed", "in_progress", "in_progress"]
+    assert lines[0]["counts"]["FAILED"] == 1
+    assert lines[1]["media_id"] == "FAIL000001"

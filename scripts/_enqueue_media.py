@@ -1,0 +1,172 @@
+"""Enqueue one medium for archiving by hand, in exactly the message schema the lister uses.
+
+The id is checked against the provider's alphabet, the medium is looked up at the provider (a medium the provider
+does not know is refused, nothing is sent), and one DownloadMessage goes to the environment's download queue.
+Filename, capture time and size come from the provider and, where it does not say (GoPro's single-medium lookup
+has no capture time), from the medium's state record, so the object lands under the same S3 key the nightly
+run would have used. Works against AWS and against a local stack (--endpoint-url).
+
+`--force` archives a COMPLETED medium again: its record goes back to PENDING before the message is sent, so the
+downloader delivers it anew (files already in S3 with the right size are checked and kept, a missing or
+different one is downloaded again). Without it, a COMPLETED medium's message is acknowledged unchanged.
+
+Example: python scripts/enqueue_media.py 62NzWRrpPXm7o --env prod [--force]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pipeline.clock import iso_utc, iso_z, utc_now
+from pipeline.messages import DownloadMessage, PoisonMessage
+from pipeline.observability.correlation import new_correlation_id, new_run_id
+from pipeline.providers.base import CloudProvider, MediaItem
+from pipeline.providers.errors import InvalidMediaId, MediaNotFound
+from pipeline.queueing import send_download_messages
+from pipeline.state import MediaRecord, MediaStatus, StateStore
+from scripts._common import (
+    EXIT_OK,
+    Context,
+    MissingResource,
+    ScriptError,
+    UsageError,
+    aws_call,
+    create_provider,
+    load_context,
+    print_json,
+    queue_url,
+    setup_logging,
+)
+
+NAME = "enqueue_media"
+# Manual runs are recognisable in logs and state (`run_id` of the record) and never collide with nightly ones.
+MANUAL_RUN_PREFIX = "manual"
+
+
+@dataclass(frozen=True)
+class Described:
+    filename: str
+    captured_at: str | None
+    size: int | None
+    media_type: str
+
+
+def lookup(provider: CloudProvider, media_id: str) -> MediaItem:
+    """The medium as the provider describes it now; MediaNotFound when it does not exist."""
+    return provider.describe(media_id)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return iso_z(moment) if moment else None
+
+
+def merge(item: MediaItem, record: MediaRecord | None) -> Described:
+    """What the provider says, completed by what the lister recorded earlier (same key as a nightly run)."""
+    return Described(
+        filename=item.filename or (record.filename if record else None) or item.media_id,
+        captured_at=_iso(item.captured_at) or (record.captured_at if record else None),
+        size=item.size if item.size is not None else (record.size if record else None),
+        media_type=item.media_type.value,
+    )
+
+
+def enqueue(
+    ctx: Context,
+    provider_name: str,
+    raw_id: str,
+    run_id: str | None,
+    *,
+    force: bool = False,
+    provider: CloudProvider | None = None,
+    url: str | None = None,
+    state: StateStore | None = None,
+) -> dict[str, object]:
+    """One medium onto the download queue. `provider`, `url` and `state` let a caller enqueueing many media
+    (`audit_archive.py --repair`) build them once; by default they are made here. `force`: a COMPLETED medium
+    is reset to PENDING first, so the downloader archives it again."""
+    if provider is None:
+        provider = create_provider(ctx, provider_name)
+    try:
+        media_id = provider.validate_media_id(raw_id)
+    except InvalidMediaId as exc:
+        raise UsageError(str(exc)) from None
+    url = url or queue_url(ctx, ctx.names.queue)
+    state = state or StateStore.from_settings(ctx.settings)
+    with aws_call(f"table {ctx.settings.table_name}", ctx):
+        record = state.media.get(provider_name, media_id)
+    try:
+        item = lookup(provider, media_id)
+    except MediaNotFound:
+        raise MissingResource(
+            f"media {media_id} not found at provider {provider_name}; nothing enqueued"
+        ) from None
+    described = merge(item, record)
+    try:
+        message = DownloadMessage.create(
+            run_id=run_id or f"{MANUAL_RUN_PREFIX}-{new_run_id(iso_utc(utc_now()))}",
+            correlation_id=new_correlation_id(),
+            provider=provider_name,
+            media_id=media_id,
+            filename=described.filename,
+            size=described.size,
+            captured_at=described.captured_at,
+            media_type=described.media_type,
+        )
+    except PoisonMessage as exc:
+        raise UsageError(f"cannot build the message: {exc}") from None
+    reset = force and record is not None and record.status is MediaStatus.COMPLETED
+    if reset:
+        _reopen(ctx, state, provider_name, media_id)
+    with aws_call(f"queue {ctx.names.queue}", ctx):
+        report = send_download_messages(ctx.client("sqs"), url, [message])
+    if not report.ok:
+        failure = report.failed[0]
+        raise ScriptError(f"SQS did not accept the message: {failure.code} {failure.message}".strip())
+    return {
+        "queue": ctx.names.queue,
+        "message_id": report.sent[0].message_id,
+        "provider": provider_name,
+        "media_id": media_id,
+        "filename": message.filename,
+        "captured_at": message.captured_at,
+        "size": message.size,
+        "run_id": message.run_id,
+        "correlation_id": message.correlation_id,
+        "state": record.status.value if record else None,
+        "reset_to_pending": reset,
+    }
+
+
+def _reopen(ctx: Context, state: StateStore, provider_name: str, media_id: str) -> None:
+    """COMPLETED -> PENDING before the message goes out, so the downloader claims it instead of acknowledging it.
+    If the send then fails, the PENDING record is not lost work: the next nightly listing queues it again."""
+    with aws_call(f"table {ctx.settings.table_name}", ctx):
+        outcome = state.media.reset_to_pending(provider_name, media_id, completed_too=True)
+    if not outcome.applied:
+        reason = outcome.refusal.value if outcome.refusal else "refused"
+        raise ScriptError(f"cannot reset {provider_name}/{media_id} to PENDING ({reason}); nothing enqueued")
+
+
+def execute(args: Any) -> int:
+    setup_logging(args)
+    ctx = load_context(args, provider=args.provider)
+    result = enqueue(ctx, ctx.settings.provider, args.media_id, args.run_id, force=args.force)
+    if args.json:
+        print_json(result)
+        return EXIT_OK
+    print(
+        f"enqueued {result['provider']}/{result['media_id']} ({result['filename']}) on {result['queue']}"
+        f" as message {result['message_id']} (run {result['run_id']})"
+    )
+    if result["reset_to_pending"]:
+        print("reset from COMPLETED to PENDING (--force): the downloader will archive it again")
+    elif result["state"] == MediaStatus.COMPLETED.value:
+        print(
+            "note: this medium is already archived (COMPLETED); the downloader will acknowledge it unchanged "
+            "(--force archives it again)"
+        )
+    if result["captured_at"] is None:
+        print("note: capture date unknown; the object will be stored under an 'undated' S3 prefix")
+    return EXIT_OK

@@ -1,0 +1,5 @@
+import sys
+
+from scripts.cli.app import main
+
+sys.exit(main())
