@@ -56,7 +56,8 @@ def test_plan_json_is_the_planners_document(planner: StandInPlanner, capsys: pyt
 
 
 def test_the_planner_has_the_shape_the_command_uses() -> None:
-    night_plan = pytest.importorskip("pipeline.services.night_plan")
+    from pipeline.services import night_plan
+
     assert hasattr(App, "night_planner")
     assert callable(night_plan.NightPlanner.plan)
     assert callable(night_plan.NightPlan.as_json)
