@@ -15,10 +15,12 @@ Example: python scripts/enqueue_media.py 62NzWRrpPXm7o --env prod [--force]
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pipeline import resources
 from pipeline.clock import iso_utc, iso_z, utc_now
 from pipeline.messages import DownloadMessage, PoisonMessage
 from pipeline.observability.correlation import new_correlation_id, new_run_id
@@ -39,6 +41,8 @@ from scripts._common import (
     queue_url,
     setup_logging,
 )
+
+log = logging.getLogger(__name__)
 
 NAME = "enqueue_media"
 # Manual runs are recognisable in logs and state (`run_id` of the record) and never collide with nightly ones.
@@ -124,6 +128,7 @@ def enqueue(
     if not report.ok:
         failure = report.failed[0]
         raise ScriptError(f"SQS did not accept the message: {failure.code} {failure.message}".strip())
+    _note_queued(state, provider_name, media_id, message.run_id)
     return {
         "queue": ctx.names.queue,
         "message_id": report.sent[0].message_id,
@@ -137,6 +142,25 @@ def enqueue(
         "state": record.status.value if record else None,
         "reset_to_pending": reset,
     }
+
+
+def _note_queued(state: StateStore, provider_name: str, media_id: str, run_id: str) -> None:
+    """Note the message on a PENDING record as the listing does (`mark_queued`), so tonight's listing does not
+    send a second one beside it. After the send: the message is out whatever this says, so a refusal (another
+    live message noted, a worker on it, no record yet) or a failed write is only logged."""
+    try:
+        noted = state.media.mark_queued(
+            provider_name, media_id, run_id=run_id, retention_days=resources.QUEUE_RETENTION_DAYS
+        )
+    except Exception as exc:  # the message is sent: a note that could not be written costs one duplicate at most
+        log.warning("could not note the message on %s/%s: %s", provider_name, media_id, exc)
+        return
+    if not noted:
+        log.info(
+            "%s/%s: no queued mark (a live message noted already, a worker on it, or no record)",
+            provider_name,
+            media_id,
+        )
 
 
 def _reopen(ctx: Context, state: StateStore, provider_name: str, media_id: str) -> None:

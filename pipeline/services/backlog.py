@@ -366,11 +366,23 @@ class WantedSplit:
 
     new: list[MediaItem] = field(default_factory=list)
     restored: list[MediaItem] = field(default_factory=list)
+    # FAILED since before the cut-off (`failed_retry_cutoff`): a full night gives them another try.
+    failed_long_ago: list[MediaItem] = field(default_factory=list)
     archived: int = 0
     known: int = 0
 
 
-def split_wanted(wanted: Iterable[MediaItem], records: Mapping[str, MediaRecord]) -> WantedSplit:
+def failed_retry_cutoff(now: datetime) -> datetime:
+    """Media FAILED before this are tried again by a full night. A FAILED medium is the operator's to redrive
+    while its DLQ message lives; once that message has outlived the DLQ's retention no redrive can bring it
+    back, and a passing failure (an outage of days) would leave the video unarchived for good."""
+    return now - timedelta(days=resources.DLQ_RETENTION_DAYS)
+
+
+def split_wanted(
+    wanted: Iterable[MediaItem], records: Mapping[str, MediaRecord], *, retry_failed_before: datetime | None = None
+) -> WantedSplit:
+    """`retry_failed_before`: media FAILED before it go to `failed_long_ago` (a full night); None: none do."""
     split = WantedSplit()
     for item in wanted:
         record = records.get(item.media_id)
@@ -378,11 +390,18 @@ def split_wanted(wanted: Iterable[MediaItem], records: Mapping[str, MediaRecord]
             split.new.append(item)
         elif record.status is MediaStatus.COMPLETED and not record.archived:
             split.restored.append(item)
+        elif _failed_before(record, retry_failed_before):
+            split.failed_long_ago.append(item)
         elif record.archived:
             split.archived += 1
         else:
             split.known += 1
     return split
+
+
+def _failed_before(record: MediaRecord, cutoff: datetime | None) -> bool:
+    failed = cutoff is not None and record.status is MediaStatus.FAILED and bool(record.sync_timestamp)
+    return failed and iso_utc(cutoff) > str(record.sync_timestamp)  # ISO UTC times sort as the times they spell
 
 
 def register(state: StateStore, provider: str, item: MediaItem, *, run_id: str) -> bool:

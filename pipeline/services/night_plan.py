@@ -135,6 +135,7 @@ class NightPlanner:
         backlog = bl.read_backlog(self._state, name)
         bl.note_backlog(budget, backlog)
         plan = NightPlan(now=now, mode=listing.mode, newer_than=listing.newer_than, budget=budget)
+        retry_before = bl.failed_retry_cutoff(now) if listing.mode is ListingMode.FULL else None
         plan.live = backlog.live
         plan.continuing = cursor.in_progress.run_id if cursor.in_progress else None
         plan.queued = [(c, True) for c in bl.select(backlog.candidates, budget, from_backlog=True)]
@@ -155,10 +156,13 @@ class NightPlanner:
                     wanted.append(item)
             if not wanted:
                 continue
-            split = bl.split_wanted(wanted, self._state.media.batch_get(name, [i.media_id for i in wanted]))
+            records = self._state.media.batch_get(name, [i.media_id for i in wanted])
+            split = bl.split_wanted(wanted, records, retry_failed_before=retry_before)
             plan.already_archived += split.archived
             plan.known += split.known
-            candidates = [Candidate.from_item(item) for item in [*split.new, *split.restored]]
+            candidates = [
+                Candidate.from_item(item) for item in [*split.new, *split.restored, *split.failed_long_ago]
+            ]
             plan.queued += [(c, False) for c in bl.select(candidates, budget, from_backlog=False)]
         plan.skipped = +plan.skipped  # drop the zero counts
         return plan

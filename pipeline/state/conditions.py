@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pipeline.clock import iso_utc
 from pipeline.state.expressions import Compare, Condition, Exists, In, Named
 from pipeline.state.items import epoch
 from pipeline.state.models import NOTE_SOURCE_DELETED, Attr, MediaStatus
@@ -75,6 +76,15 @@ def claimable(owner: str, now: datetime) -> Condition:
     (listed again: restored)."""
     leased = status_in(MediaStatus.IN_PROGRESS, MediaStatus.FAILED) & (lease_expired(now) | owned_by(owner))
     return Named("claimable", key_not_exist() | status_in(MediaStatus.PENDING) | leased | deleted_at_source())
+
+
+def failed_since_before(cutoff: datetime, now: datetime) -> Condition:
+    """FAILED (no worker on its last receive) since before `cutoff`: `sync_timestamp`, the ISO time of the last
+    status change, sorts as the time it spells."""
+    return Named(
+        "failed_since_before",
+        status_in(MediaStatus.FAILED) & lease_expired(now) & Compare(Attr.SYNC_TIMESTAMP, "<", iso_utc(cutoff)),
+    )
 
 
 def not_queued_live(now: datetime) -> Condition:

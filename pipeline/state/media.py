@@ -329,6 +329,19 @@ class MediaState(ListingWrites):
         condition = c.item_exists() & reopenable
         return self._transition(provider, media_id, u, condition, "reset_to_pending", by_owner=False)
 
+    def retry_failed(
+        self, provider: str, media_id: str, *, failed_before: datetime, now: datetime | None = None
+    ) -> TransitionResult:
+        """Put a medium FAILED since before `failed_before` back to PENDING for a full night to queue it again:
+        its DLQ message has outlived the DLQ's retention, so no redrive can bring it back any more. The old
+        queued mark goes too (that message is long gone), so a night that leaves it waiting does not count it as
+        an expired message."""
+        moment = self._now(now)
+        u = self._status_change(MediaStatus.PENDING, moment)
+        u.remove(Attr.LEASE_OWNER, Attr.LEASE_EXPIRES_AT, Attr.QUEUED_AT, Attr.QUEUED_UNTIL, Attr.QUEUED_RUN_ID)
+        condition = c.failed_since_before(failed_before, moment)
+        return self._transition(provider, media_id, u, condition, "retry_failed", by_owner=False)
+
     def reopen_completed(
         self,
         provider: str,

@@ -69,6 +69,12 @@ def test_sends_one_message_in_the_listers_schema(sim: GoProSimulator, stack: Loc
     assert raw["MessageAttributes"]["correlation_id"]["StringValue"] == message.correlation_id
     assert result.json()["message_id"] == raw["MessageId"]
     assert result.json()["state"] == "PENDING"
+    # Noted as the listing notes its own messages, so tonight's listing does not send a second one beside it.
+    record = stack.state.media.get("gopro", MEDIA_ID)
+    assert record is not None
+    assert record.queued_run_id == message.run_id
+    assert record.queued_until is not None
+    assert record.queued_until > datetime.now(UTC)
 
 
 def test_a_run_id_can_be_given(sim: GoProSimulator, stack: LocalStack, run_script) -> None:
@@ -186,6 +192,7 @@ def test_force_resets_a_completed_medium_to_pending_and_enqueues_it(
     assert record.status.value == "PENDING"
     [raw] = stack.drain(stack.queue_url)
     assert parse(raw["Body"]).media_id == MEDIA_ID
+    assert record.queued_run_id == parse(raw["Body"]).run_id
 
 
 def test_without_force_a_completed_medium_stays_completed(

@@ -7,12 +7,13 @@ from datetime import timedelta
 
 import pytest
 
+from pipeline import resources
 from pipeline.deadline import Deadline
 from pipeline.observability.metrics import Metric
 from pipeline.providers.base import MediaType
 from pipeline.providers.errors import AuthError, ProviderUnavailable
 from pipeline.services.listing_models import ListingCursor, ListingMode, ListingRequest
-from pipeline.state import Checksum
+from pipeline.state import Checksum, MediaStatus
 from tests.unit.services.fakes import FUNCTION_ARN, Monotonic, Rig, delivery, settings, video
 
 
@@ -189,6 +190,29 @@ def test_a_failed_medium_is_the_operators_to_redrive_not_the_listings() -> None:
     rig.listing().run(ListingRequest(), now=rig.clock())
 
     assert rig.sqs.queued_media_ids() == []
+
+
+@pytest.mark.parametrize(
+    ("days_failed", "queued"),
+    [(resources.DLQ_RETENTION_DAYS + 1, True), (resources.DLQ_RETENTION_DAYS - 1, False)],
+)
+def test_a_full_night_tries_again_a_medium_failed_longer_ago_than_the_dlq_keeps_its_message(
+    days_failed: int, queued: bool
+) -> None:
+    """Past the DLQ's retention no redrive can bring the medium back: a full night gives it another try (and
+    clears its old queued mark, so a night that leaves it waiting does not count an expired message)."""
+    rig = Rig()
+    rig.provider.add(video(1))
+    assert rig.state.media.claim("gopro", "vid000001", owner="w", run_id="old", lease_seconds=60)
+    assert rig.state.media.fail("gopro", "vid000001", owner="w", error="boom")
+    rig.clock.advance(days=days_failed)
+
+    rig.listing().run(ListingRequest(force_full=True), now=rig.clock())
+
+    assert rig.sqs.queued_media_ids() == (["vid000001"] if queued else [])
+    record = rig.state.media.get("gopro", "vid000001")
+    assert record is not None
+    assert record.status is (MediaStatus.PENDING if queued else MediaStatus.FAILED)
 
 
 @pytest.mark.parametrize(
