@@ -26,6 +26,8 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
+from pipeline import version
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINE_DIR = REPO_ROOT / "pipeline"
 REQUIREMENTS = REPO_ROOT / "requirements.txt"
@@ -129,7 +131,16 @@ class _CodeBundler:
             ignore=shutil.ignore_patterns(*CODE_EXCLUDES),
             dirs_exist_ok=True,
         )
+        _write_version(Path(output_dir))
         return True
+
+
+def _write_version(asset: Path) -> None:
+    """`pipeline.version` reads the version from a `pyproject.toml` beside the package (a Lambda package has no
+    distribution metadata); the asset gets one holding just the project's name and version, so the functions'
+    logs and `--version` say which release runs instead of `0+unknown`."""
+    text = f'[project]\nname = "{version.DISTRIBUTION}"\nversion = "{version.version()}"\n'
+    (asset / "pyproject.toml").write_text(text, encoding="utf-8")
 
 
 def dependencies_code() -> lambda_.Code:

@@ -43,9 +43,8 @@ DEMO_OVERRIDES = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m devtools.local_runtime` (`make demo`): `gopro-s3-sync demo`, options and errors included."""
-    from scripts.cli.local import demo_command
-
     from scripts.cli.errors import run_command
+    from scripts.cli.local import demo_command
 
     return run_command(demo_command, argv, "python -m devtools.local_runtime")
 
