@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from scripts import estimate_cost
+from scripts import _estimate_cost as estimate_cost
 
 
 def test_every_region_s_retrieval_figures_name_their_check_and_what_is_unconfirmed() -> None:
