@@ -27,10 +27,10 @@ from enum import StrEnum
 from typing import Any
 
 from pipeline import resources
-from pipeline.clock import iso_utc, iso_z, parse_iso_utc
-from pipeline.messages import DownloadMessage
+from pipeline.clock import iso_utc, parse_iso_utc
 from pipeline.providers.base import CloudProvider, MediaItem, MediaType
 from pipeline.providers.errors import InvalidMediaId
+from pipeline.services.candidates import Candidate, register
 from pipeline.state import MediaRecord, MediaStatus, RunRecord, StateStore
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,6 @@ WORKING_HOURS = 20.0
 SAFETY_FACTOR = 0.8
 # How many of the last runs (named in the listing cursor) the measured pace is the median of.
 RECENT_RUNS = 5
-# What a medium whose size the provider did not give costs against the budget: a large GoPro video.
-UNKNOWN_SIZE_BYTES = 4 * 1024**3
 # The status-index read of the waiting media stops here (far more than a night can queue).
 MAX_BACKLOG_READ = 100_000
 
@@ -208,85 +206,6 @@ class NightBudget:
         return cls(**{name: value for name, value in data.items() if name in known})
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A medium that may be queued tonight, with what its message needs."""
-
-    media_id: str
-    filename: str
-    size: int | None = None
-    captured_at: str | None = None
-    media_type: str | None = None
-    item_count: int | None = None
-    # The listing's other facts (`MediaItem.sidecar_facts`): to the message, and from it to the sidecar.
-    facts: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def cost(self) -> int:
-        return self.size if self.size is not None and self.size >= 0 else UNKNOWN_SIZE_BYTES
-
-    @classmethod
-    def from_item(cls, item: MediaItem) -> Candidate:
-        # Not `iso_utc`: the capture time keeps the offset it came with, because the object key's date folder is
-        # the date in that offset (`pipeline.keys.object_key`); only a UTC offset is spelt "Z".
-        return cls(
-            media_id=item.media_id,
-            filename=item.filename,
-            size=item.size,
-            captured_at=iso_z(item.captured_at) if item.captured_at else None,
-            media_type=item.media_type.value,
-            item_count=item.item_count,
-            facts=item.sidecar_facts(),
-        )
-
-    @classmethod
-    def from_record(cls, record: MediaRecord) -> Candidate:
-        return cls(
-            media_id=record.media_id,
-            filename=record.filename or record.media_id,
-            size=record.size,
-            captured_at=record.captured_at,
-            media_type=record.media_type,
-            item_count=record.item_count,
-            facts=_known_facts(record.listing_facts),
-        )
-
-    def message(self, *, run_id: str, correlation_id: str, provider: str) -> DownloadMessage:
-        return DownloadMessage.create(
-            run_id=run_id,
-            correlation_id=correlation_id,
-            provider=provider,
-            media_id=self.media_id,
-            filename=self.filename,
-            size=self.size,
-            captured_at=self.captured_at,
-            media_type=self.media_type,
-            item_count=self.item_count,
-            **self.facts,
-        )
-
-
-# The listing facts a message takes (`DownloadMessage.create`'s keywords), from `MediaItem.sidecar_facts`.
-LISTING_FACT_NAMES = ("camera_model", "title", "duration_s", "width", "height", "moments_count", "uploaded_at")
-
-
-def _known_facts(stored: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The stored listing facts a message can carry; an unknown or odd one (an older record) is left out, since
-    the facts only enrich the sidecar and must never stop a medium being queued."""
-    if not isinstance(stored, Mapping):
-        return {}
-    facts = {name: stored[name] for name in LISTING_FACT_NAMES if stored.get(name) is not None}
-    for name in ("width", "height", "moments_count"):
-        if name in facts and not (isinstance(facts[name], int) and not isinstance(facts[name], bool)):
-            del facts[name]
-    if "duration_s" in facts and not isinstance(facts["duration_s"], int | float):
-        del facts["duration_s"]
-    for name in ("camera_model", "title", "uploaded_at"):
-        if name in facts and not isinstance(facts[name], str):
-            del facts[name]
-    return facts
-
-
 @dataclass
 class Backlog:
     """What waits in the table at the start of a night: media left IN_PROGRESS past their lease (their worker
@@ -399,26 +318,32 @@ def split_wanted(
     return split
 
 
+def page_candidates(
+    state: StateStore,
+    provider: str,
+    wanted: list[MediaItem],
+    records: Mapping[str, MediaRecord],
+    *,
+    run_id: str,
+    full: bool,
+) -> tuple[WantedSplit, list[Candidate]]:
+    """A listed page's wanted media against their records, and those of them tonight may queue: new ones (now
+    registered PENDING), ones restored at the source, and, on a full night, ones FAILED before the cut-off
+    (`failed_retry_cutoff`, put back to PENDING first). The rest the backlog deals with."""
+    retry_before = failed_retry_cutoff(state.clock()) if full else None
+    split = split_wanted(wanted, records, retry_failed_before=retry_before)
+    registered = [item for item in split.new if register(state, provider, item, run_id=run_id)]
+    retried = [
+        item
+        for item in split.failed_long_ago
+        if retry_before and state.media.retry_failed(provider, item.media_id, failed_before=retry_before)
+    ]
+    return split, [Candidate.from_item(item) for item in [*registered, *split.restored, *retried]]
+
+
 def _failed_before(record: MediaRecord, cutoff: datetime | None) -> bool:
     failed = cutoff is not None and record.status is MediaStatus.FAILED and bool(record.sync_timestamp)
     return failed and iso_utc(cutoff) > str(record.sync_timestamp)  # ISO UTC times sort as the times they spell
-
-
-def register(state: StateStore, provider: str, item: MediaItem, *, run_id: str) -> bool:
-    """A PENDING record for a wanted medium the table has never seen, with what its message needs; False when
-    another listing wrote one meanwhile (that listing queues it, or leaves it waiting)."""
-    fact = Candidate.from_item(item)
-    return state.media.register_pending(
-        provider,
-        item.media_id,
-        run_id=run_id,
-        filename=fact.filename,
-        size=fact.size,
-        captured_at=fact.captured_at,
-        media_type=fact.media_type,
-        item_count=fact.item_count,
-        listing_facts=fact.facts,
-    )
 
 
 def skip_reason(provider: CloudProvider, item: MediaItem, *, include_photos: bool) -> SkipReason | None:

@@ -352,21 +352,12 @@ class ListingService:
                 wanted.append(item)
         if not wanted:
             return outcome
-        now = self._state.clock()
-        retry_before = bl.failed_retry_cutoff(now) if night.progress.mode is ListingMode.FULL else None
-        split = bl.split_wanted(
-            wanted, night.records([item.media_id for item in wanted]), retry_failed_before=retry_before
+        full = night.progress.mode is ListingMode.FULL
+        records = night.records([item.media_id for item in wanted])
+        split, candidates = bl.page_candidates(
+            self._state, self._provider.name, wanted, records, run_id=night.run_id, full=full
         )
         outcome.already_archived = split.archived
-        name = self._provider.name
-        registered = [item for item in split.new if bl.register(self._state, name, item, run_id=night.run_id)]
-        retry = self._state.media.retry_failed  # FAILED before the cut-off: a full night tries them again
-        retried = [
-            i
-            for i in split.failed_long_ago
-            if retry_before and retry(name, i.media_id, failed_before=retry_before)
-        ]
-        candidates = [Candidate.from_item(item) for item in [*registered, *split.restored, *retried]]
         if candidates:
             queued = self._queue(night, candidates, from_backlog=False)
             outcome.enqueued = queued.enqueued

@@ -38,7 +38,8 @@ def _asset_dirs(env: Synthesized) -> list[Path]:
 def test_function_code_is_the_pipeline_package_alone(env: Synthesized) -> None:
     code = [p for p in _asset_dirs(env) if (p / "pipeline").is_dir()]
     assert len(code) == 1
-    assert [p.name for p in code[0].iterdir()] == ["pipeline"]
+    # The package, and the pyproject.toml holding only its version (`infra_cdk.bundling._write_version`).
+    assert sorted(p.name for p in code[0].iterdir()) == ["pipeline", "pyproject.toml"]
     assert (code[0] / "pipeline" / "resources.py").is_file()
     assert not list(code[0].rglob("__pycache__"))
     assert not list(code[0].rglob("*.pyc"))

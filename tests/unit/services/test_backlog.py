@@ -16,6 +16,7 @@ from pipeline.deadline import Deadline
 from pipeline.observability.metrics import Metric
 from pipeline.providers.base import MediaType
 from pipeline.services import backlog as bl
+from pipeline.services import candidates
 from pipeline.services.backlog import BudgetSource, Candidate, NightBudget
 from pipeline.services.listing_models import ListingCursor, ListingProgress, ListingRequest
 from pipeline.services.listing_notes import ListingNotes
@@ -89,7 +90,7 @@ def test_at_least_one_medium_a_night_even_when_it_alone_exceeds_the_budget() -> 
 
 
 def test_a_medium_of_unknown_size_costs_a_large_video() -> None:
-    assert Candidate("x", "x.mp4").cost == bl.UNKNOWN_SIZE_BYTES
+    assert Candidate("x", "x.mp4").cost == candidates.UNKNOWN_SIZE_BYTES
 
 
 def test_the_recent_runs_in_the_cursor_measure_the_budget() -> None:
@@ -345,5 +346,5 @@ def test_a_waiting_medium_s_message_carries_the_listing_facts_kept_in_its_pendin
         2160,
     )
     assert message.moments_count is None
-    odd = bl._known_facts({"width": "wide", "title": 7, "camera_model": "HERO9", "unknown": 1})
+    odd = candidates.known_facts({"width": "wide", "title": 7, "camera_model": "HERO9", "unknown": 1})
     assert odd == {"camera_model": "HERO9"}
