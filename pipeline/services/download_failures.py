@@ -107,14 +107,20 @@ def fails_fast(exc: BaseException) -> bool:
 
     The project's own errors say so with `transient`; anything else (a bug, a library's error) keeps the three
     receives. Three permanent-looking kinds keep them too, because the next delivery is not a repeat of this one:
-    a refused or expired link (403: it resolves a fresh one), bytes that changed on the way (a checksum mismatch:
-    it reads them again), and credentials (a person signs in again, and the remaining receives succeed).
+    a refused, expired or vanished link (403, 404, 410 from the content host: it resolves a fresh one, and a
+    medium deleted meanwhile then answers the provider's own 404, which `deletion_confirmed` weighs), bytes that
+    changed on the way (a checksum mismatch: it reads them again), and credentials (a person signs in again, and
+    the remaining receives succeed).
     """
     if not isinstance(exc, SyncError) or is_transient(exc):
         return False
     if isinstance(exc, (AuthError, ChecksumMismatch)):
         return False
-    return not (isinstance(exc, SourceError) and exc.status == 403)
+    return not (isinstance(exc, SourceError) and exc.status in LINK_STATUSES)
+
+
+# Content-host answers about the link rather than the medium: the next delivery resolves a fresh one.
+LINK_STATUSES = frozenset({403, 404, 410})
 
 
 def died_on_last_receive(delivery: Delivery) -> str:

@@ -186,5 +186,6 @@ def test_a_second_listing_while_the_first_night_still_drains(chaos) -> None:
     s3.meta.events.register("before-call.s3.CompleteMultipartUpload", list_again)
     run.night()
     assert relisted
-    assert relisted[0]["enqueued"] >= 1
+    # Every medium of the first night still has its live message (issue 12): the second listing sends none.
+    assert relisted[0]["enqueued"] == 0
     assert run.verify().completed == 3
