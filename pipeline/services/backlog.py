@@ -26,6 +26,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from pipeline import resources
 from pipeline.clock import iso_utc, parse_iso_utc
 from pipeline.providers.base import CloudProvider, MediaItem, MediaType
@@ -256,21 +258,24 @@ def select(
     budget: NightBudget,
     *,
     from_backlog: bool,
-    mark: Callable[[Candidate], bool] = lambda _c: True,
+    mark: Callable[[Candidate], bool | None] = lambda _c: True,
 ) -> list[Candidate]:
     """The candidates tonight queues, in order, until the budget is spent; the rest waits. `mark` claims a
-    candidate's message (the listing's `mark_queued`; the night plan claims nothing): a refusal means a live
-    message exists already, and the candidate is neither queued nor waiting. `from_backlog` candidates were
-    counted waiting by `note_backlog`; new ones are counted when they do not fit."""
+    candidate's message (the listing's `try_mark`; the night plan claims nothing): False means a live message
+    exists already, and the candidate is neither queued nor waiting; None that the write failed, and it waits.
+    `from_backlog` candidates were counted waiting by `note_backlog`; new ones are counted when they wait."""
     admitted = []
     for candidate in candidates:
         if not budget.admits(candidate.cost):
             if not from_backlog:
                 budget.wait(candidate.cost)
             continue
-        if not mark(candidate):
-            if from_backlog:
-                budget.leave(candidate.cost)
+        marked = mark(candidate)
+        if marked is False and from_backlog:
+            budget.leave(candidate.cost)
+        elif marked is None and not from_backlog:
+            budget.wait(candidate.cost)
+        if not marked:
             continue
         budget.spend(candidate.cost, from_backlog=from_backlog)
         admitted.append(candidate)
@@ -287,8 +292,30 @@ class WantedSplit:
     restored: list[MediaItem] = field(default_factory=list)
     # FAILED since before the cut-off (`failed_retry_cutoff`): a full night gives them another try.
     failed_long_ago: list[MediaItem] = field(default_factory=list)
+    unregistered: list[str] = field(default_factory=list)  # new media whose PENDING record could not be written
     archived: int = 0
     known: int = 0
+
+
+def try_mark(state: StateStore, provider: str, candidate: Candidate, *, run_id: str) -> bool | None:
+    """`mark_queued`, None when the write failed: one write must not stop the night, and the medium, PENDING in
+    the table, waits for a later night instead."""
+    try:
+        return state.media.mark_queued(
+            provider, candidate.media_id, run_id=run_id, retention_days=resources.QUEUE_RETENTION_DAYS
+        )
+    except (ClientError, BotoCoreError) as exc:
+        log.warning("could not mark %s queued (%s): it waits for a later night", candidate.media_id, exc)
+        return None
+
+
+def try_unmark(state: StateStore, provider: str, media_id: str, *, run_id: str) -> None:
+    """`unmark_queued` after a send that failed; if that write fails too, the mark lapses with the retention and
+    the medium is queued again then (counted as an expired message)."""
+    try:
+        state.media.unmark_queued(provider, media_id, run_id=run_id)
+    except (ClientError, BotoCoreError) as exc:
+        log.warning("could not unmark %s (%s)", media_id, exc)
 
 
 def failed_retry_cutoff(now: datetime) -> datetime:
@@ -332,7 +359,14 @@ def page_candidates(
     (`failed_retry_cutoff`, put back to PENDING first). The rest the backlog deals with."""
     retry_before = failed_retry_cutoff(state.clock()) if full else None
     split = split_wanted(wanted, records, retry_failed_before=retry_before)
-    registered = [item for item in split.new if register(state, provider, item, run_id=run_id)]
+    registered = []
+    for item in split.new:
+        try:
+            if register(state, provider, item, run_id=run_id):
+                registered.append(item)
+        except (ClientError, BotoCoreError) as exc:  # one write must not stop the night
+            log.warning("could not record %s PENDING (%s): the next night lists it again", item.media_id, exc)
+            split.unregistered.append(item.media_id)
     retried = [
         item
         for item in split.failed_long_ago

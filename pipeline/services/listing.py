@@ -46,6 +46,7 @@ from pipeline.services.listing_models import (
     ListingRequest,
     RunCounts,
     SkipReason,
+    should_report,
 )
 from pipeline.services.provider_failures import count_provider_failure
 from pipeline.services.summary import SummaryService
@@ -243,7 +244,7 @@ class ListingService:
         progress.notes.backlog = budget.report_json(now)
         error = f"{len(outcome.send_failures)} media could not be enqueued" if outcome.send_failures else None
         run = night.finish(error)
-        if _should_report(run, progress, self._settings.report_quiet_nights) or self._drained_early(run):
+        if should_report(run, progress, self._settings.report_quiet_nights) or self._drained_early(run):
             # Nothing was queued (the queue never "drains", no alarm starts the summary), or it drained while the
             # listing went on (the summary declined then and the alarm will not fire again): report now.
             self._report(night.run_id)
@@ -358,10 +359,11 @@ class ListingService:
             self._state, self._provider.name, wanted, records, run_id=night.run_id, full=full
         )
         outcome.already_archived = split.archived
+        outcome.send_failures = list(split.unregistered)  # the cursor holds: the next night lists them again
         if candidates:
             queued = self._queue(night, candidates, from_backlog=False)
             outcome.enqueued = queued.enqueued
-            outcome.send_failures = queued.send_failures
+            outcome.send_failures += queued.send_failures
         return outcome
 
     # --- the budget and the backlog ----------------------------------------------------------------------------
@@ -403,10 +405,8 @@ class ListingService:
             self._measure(night)
         provider = self._provider.name
 
-        def mark(candidate: Candidate) -> bool:
-            return self._state.media.mark_queued(
-                provider, candidate.media_id, run_id=night.run_id, retention_days=resources.QUEUE_RETENTION_DAYS
-            )
+        def mark(candidate: Candidate) -> bool | None:
+            return bl.try_mark(self._state, provider, candidate, run_id=night.run_id)
 
         admitted = bl.select(candidates, night.budget, from_backlog=from_backlog, mark=mark)
         outcome = ListingOutcome(run_id=night.run_id)
@@ -422,20 +422,9 @@ class ListingService:
         for failure in report.failed:
             log.error("could not enqueue %s: %s %s", failure.media_id, failure.code, failure.message)
             outcome.send_failures.append(failure.media_id)
-            self._state.media.unmark_queued(provider, failure.media_id, run_id=night.run_id)
+            bl.try_unmark(self._state, provider, failure.media_id, run_id=night.run_id)
             night.budget.refund(by_id[failure.media_id].cost, from_backlog=from_backlog)
         return outcome
 
     def _skip_reason(self, item: MediaItem) -> SkipReason | None:
         return skip_reason(self._provider, item, include_photos=self._settings.include_photos)
-
-
-def _should_report(run: RunRecord | None, progress: ListingProgress, quiet_nights: bool) -> bool:
-    if run is None or run.enqueued:
-        return False
-    return (
-        progress.mode is ListingMode.FULL
-        or quiet_nights
-        or bool(run.lister_error)
-        or progress.notes.worth_reporting
-    )

@@ -26,6 +26,7 @@ from pipeline.observability import correlation
 from pipeline.services.backlog import RECENT_RUNS, NightBudget
 from pipeline.services.backlog import SkipReason as SkipReason  # re-exported: the listing's values live here
 from pipeline.services.listing_notes import ListingNotes
+from pipeline.state import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -417,3 +418,16 @@ class RunCounts:
         }
         self.listed = self.enqueued = self.skipped = self.already_archived = 0
         return counts
+
+
+def should_report(run: RunRecord | None, progress: ListingProgress, quiet_nights: bool) -> bool:
+    """Whether the listing reports the night itself: nothing was queued (no drain alarm will start the summary)
+    and the night is one that reports (full, quiet nights asked for, failed, or with something to say)."""
+    if run is None or run.enqueued:
+        return False
+    return (
+        progress.mode is ListingMode.FULL
+        or quiet_nights
+        or bool(run.lister_error)
+        or progress.notes.worth_reporting
+    )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from pipeline import resources
 from pipeline.deadline import Deadline
@@ -338,3 +340,41 @@ def test_a_night_whose_queue_drained_before_its_listing_ended_is_still_reported(
 
     assert last.done
     assert len(rig.sns.published) == 1
+
+
+def _throttled(operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}}, operation)
+
+
+def test_a_write_that_fails_for_one_medium_leaves_it_waiting_and_the_night_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No single bad answer may stop a night: a throttled queued-mark (past botocore's retries) leaves that
+    medium PENDING, counted waiting, for the next night; a throttled PENDING record holds the cursor."""
+    rig = Rig()
+    rig.provider.add(video(1), video(2), video(3))
+    mark, register = rig.state.media.mark_queued, rig.state.media.register_pending
+
+    def flaky_mark(provider: str, media_id: str, **kw: Any) -> bool:
+        if media_id == "vid000001":
+            raise _throttled("UpdateItem")
+        return mark(provider, media_id, **kw)
+
+    def flaky_register(provider: str, media_id: str, **kw: Any) -> bool:
+        if media_id == "vid000002":
+            raise _throttled("PutItem")
+        return register(provider, media_id, **kw)
+
+    monkeypatch.setattr(rig.state.media, "mark_queued", flaky_mark)
+    monkeypatch.setattr(rig.state.media, "register_pending", flaky_register)
+
+    outcome = rig.listing().run(ListingRequest(), now=rig.clock())
+
+    assert rig.sqs.queued_media_ids() == ["vid000003"]
+    assert outcome.send_failures == ["vid000002"]  # the cursor holds: the next night lists it again
+    waiting = rig.state.media.get("gopro", "vid000001")
+    assert waiting is not None
+    assert waiting.status is MediaStatus.PENDING
+    [run_id] = runs(rig)
+    notes = json.loads(rig.state.runs.get(run_id).listing_notes)
+    assert notes["backlog"]["waiting"] == 1
