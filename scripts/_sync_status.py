@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline.clock import iso_z, parse_iso_utc, utc_now
 from pipeline.providers import registry
+from pipeline.services.report_text import size
 from pipeline.state import MediaRecord, MediaStatus, RunRecord, StateStore
 from scripts._common import (
     EXIT_FINDINGS,
@@ -114,15 +115,6 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
-
-
 def print_status(status: dict[str, Any]) -> None:
     counts = status["counts"]
     print(f"gopro-sync {status['environment']}: table {status['table']}, {status['generated_at']}")
@@ -142,7 +134,7 @@ def print_status(status: dict[str, Any]) -> None:
         if last["lister_error"]:
             state = f"lister error: {last['lister_error']}"
         report = f", report sent {last['report_sent_at']}" if last["report_sent_at"] else ", no report sent yet"
-        synced = f"synced {last['synced']} ({_size(last['bytes_transferred'])})"
+        synced = f"synced {last['synced']} ({size(last['bytes_transferred'])})"
         counts_line = f"listed {last['listed']}, enqueued {last['enqueued']}, {synced}, failed {last['failed']}"
         print(
             f"last run: {last['run_id']} ({last['provider']}) started {last['started_at']}: {counts_line},"

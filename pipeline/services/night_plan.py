@@ -21,6 +21,7 @@ from pipeline.providers.base import CloudProvider
 from pipeline.services import backlog as bl
 from pipeline.services.backlog import Candidate, NightBudget, SkipReason
 from pipeline.services.listing_models import ListingCursor, ListingMode
+from pipeline.services.report_text import size
 from pipeline.state import StateStore
 
 # The file names `lines()` spells out; the rest are counted.
@@ -83,19 +84,19 @@ class NightPlan:
         out = [f"Tonight: {mode} listing"]
         if self.continuing:
             out.append(f"  (a listing is under way: run {self.continuing}; this plans a fresh night)")
-        out.append(f"Budget: {human_bytes(budget.budget_bytes or 0)} ({budget.source})")
+        out.append(f"Budget: {size(budget.budget_bytes or 0)} ({budget.source})")
         out.append(
-            f"Would queue {len(self.queued)} media ({human_bytes(self.queued_bytes)}):"
+            f"Would queue {len(self.queued)} media ({size(self.queued_bytes)}):"
             f" {budget.queued_from_backlog} waiting from earlier nights,"
             f" {len(self.queued) - budget.queued_from_backlog} new"
         )
         for candidate, from_backlog in self.queued[:MAX_NAMED]:
             origin = "waiting" if from_backlog else "new"
-            out.append(f"  {candidate.filename} ({human_bytes(candidate.cost)}, {origin})")
+            out.append(f"  {candidate.filename} ({size(candidate.cost)}, {origin})")
         if len(self.queued) > MAX_NAMED:
             out.append(f"  ... and {len(self.queued) - MAX_NAMED} more")
         ends = budget.ends_at(self.now)
-        waiting = f"Waiting after tonight: {budget.waiting} media ({human_bytes(budget.waiting_bytes)})"
+        waiting = f"Waiting after tonight: {budget.waiting} media ({size(budget.waiting_bytes)})"
         out.append(waiting + (f", done by about {ends}" if ends else ""))
         if budget.expired:
             out.append(f"Messages expired unprocessed: {budget.expired} (queued again, oldest first)")
@@ -106,15 +107,6 @@ class NightPlan:
             reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(self.skipped.items()))
             out.append(f"Skipped: {reasons}")
         return out
-
-
-def human_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
 
 
 class NightPlanner:

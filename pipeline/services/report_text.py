@@ -34,12 +34,14 @@ def runbook(section: str) -> str:
 
 
 def size(n: int) -> str:
+    """Bytes as a person reads them, in decimal units as AWS bills (1 GB = 10^9 bytes): the report, the night
+    plan and `status` say sizes the same way."""
     value = float(n)
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if value < 1000 or unit == "TB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
-    return f"{n} B"
+    return f"{n} B"  # unreachable: TB returns above
 
 
 def duration(seconds: float) -> str:
