@@ -76,9 +76,9 @@ def serve(args: Any, settings: Settings, out: IO[str]) -> int:
     os.environ.update(FAKE_AWS)  # this process talks to the moto server only
     stopping = threading.Event()
     previous = {sig: signal.signal(sig, _stopper(stopping)) for sig in (signal.SIGINT, signal.SIGTERM)}
-    from moto.server import ThreadedMotoServer
+    from devtools.moto_server import AtomicMotoServer
 
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=args.moto_port, verbose=False)
+    moto = AtomicMotoServer(ip_address="127.0.0.1", port=args.moto_port, verbose=False)
     moto.start()
     try:
         host, port = moto.get_host_and_port()

@@ -373,10 +373,10 @@ class LocalPipeline:
         return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
     def _start_moto(self) -> str:
-        from moto.server import ThreadedMotoServer
+        from devtools.moto_server import AtomicMotoServer
 
         port = free_port()
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto = AtomicMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._moto.start()
         return f"http://127.0.0.1:{port}"
 
