@@ -4,8 +4,11 @@ One invocation goes one way: plan from the cursor (`ListingCursor.progress_for`)
 records, enqueue the new media) → either hand the rest to a fresh invocation (time ran out) or finish the night
 (move the cursor, finish the run record, report a night that queued nothing) → a `ListingOutcome`.
 
-What a night costs, and why (docs/performance.md, "Listing"): costs are per page, not per video: one provider
-call, one BatchGetItem (100 keys) and ten SendMessageBatch calls for 100 new media; the run's counters are written
+What a night costs, and why (docs/performance.md, "Listing"): reads are per page, not per video: one provider
+call, one BatchGetItem (100 keys) and ten SendMessageBatch calls for 100 new media. Each new medium adds two
+single-item writes, its PENDING record (a conditional put) and its queued mark (a conditional update): neither
+can be batched, since BatchWriteItem takes no condition, and they are what keeps a medium that did not fit
+tonight, and one live message per medium; a medium already known costs nothing more. The run's counters are written
 every `COUNTER_FLUSH_PAGES` pages, not every page. The cursor is read once. A full night creates its run record at
 once and always ends with a report (so the weekly reconcile is also a weekly heartbeat). An incremental night
 creates the run record only when it finds something new: a night with nothing new is one search call (after the
