@@ -209,6 +209,27 @@ def test_a_message_that_could_not_be_sent_is_unmarked_and_waits() -> None:
     assert rig.sqs.queued_media_ids() == ["vid000001"]
 
 
+def test_a_failed_unmark_after_a_failed_send_does_not_stop_the_night(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mark of an unsent message could not be removed either: the night goes on, and the medium waits for
+    its mark to lapse with the queue's retention (then it is queued again, counted as an expired message)."""
+    from botocore.exceptions import ClientError
+
+    rig = budget_rig(budget=10**9, count=2)
+    rig.sqs.refuse.add("vid000001")
+
+    def throttled(*_a: Any, **_k: Any) -> bool:
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "UpdateItem")
+
+    monkeypatch.setattr(rig.state.media, "unmark_queued", throttled)
+    outcome = rig.listing().run(ListingRequest(), now=rig.clock())
+
+    assert outcome.send_failures == ["vid000001"]
+    assert rig.sqs.queued_media_ids() == ["vid000002"]
+    rig.sqs.refuse.clear()
+    rig.listing().run(ListingRequest(), now=rig.clock.advance(days=resources.QUEUE_RETENTION_DAYS, seconds=1))
+    assert rig.sqs.queued_media_ids().count("vid000001") == 1
+
+
 def test_a_continuation_keeps_the_budget_already_spent_tonight() -> None:
     rig = Rig(settings=settings(nightly_budget_bytes=TWO_VIDEOS + 1003))
     rig.provider.page_size = 2
