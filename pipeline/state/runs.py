@@ -168,13 +168,7 @@ class RunState:
         notes: str | None = None,
     ) -> tuple[bool, RunRecord | None]:
         """`update` and `finish_listing`: (whether the run exists, the updated record when `returning`)."""
-        unknown = set(counters) - set(RUN_COUNTERS)
-        if unknown:
-            raise ValueError(f"unknown run counters: {', '.join(sorted(unknown))}")
-        u = Update()
-        for name, amount in counters.items():
-            if amount:
-                u.add(name, amount)
+        u = _counter_update(counters)
         if lister_error is not None:
             u.set(Attr.LISTER_ERROR, truncate_error(lister_error))
         if notes is not None:
@@ -193,13 +187,7 @@ class RunState:
 
     def _add_leased_elsewhere(self, run_id: str, media_id: str, counters: Mapping[str, float]) -> bool:
         """The counters and the id in one UpdateItem, if the run exists and its set has room."""
-        unknown = set(counters) - set(RUN_COUNTERS)
-        if unknown:
-            raise ValueError(f"unknown run counters: {', '.join(sorted(unknown))}")
-        u = Update()
-        for name, amount in counters.items():
-            if amount:
-                u.add(name, amount)
+        u = _counter_update(counters)
         u.add(Attr.LEASED_ELSEWHERE_IDS, frozenset({media_id}))
         ids = Attr.LEASED_ELSEWHERE_IDS
         room = Exists(ids, present=False) | SizeBelow(ids, MAX_LEASED_ELSEWHERE_IDS)
@@ -295,3 +283,15 @@ class RunState:
             raise StateStoreError(f"run {run_id} does not exist")
         if provider:
             self.forget_unreported(provider, {run_id})
+
+
+def _counter_update(counters: Mapping[str, float]) -> Update:
+    """An Update that ADDs each non-zero counter (named in RUN_COUNTERS: a typo must not create an attribute)."""
+    unknown = set(counters) - set(RUN_COUNTERS)
+    if unknown:
+        raise ValueError(f"unknown run counters: {', '.join(sorted(unknown))}")
+    u = Update()
+    for name, amount in counters.items():
+        if amount:
+            u.add(name, amount)
+    return u
