@@ -16,17 +16,17 @@ Example: python scripts/enqueue_media.py 62NzWRrpPXm7o --env prod [--force]
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import replace
 from typing import Any
 
 from pipeline import resources
-from pipeline.clock import iso_utc, iso_z, utc_now
-from pipeline.messages import DownloadMessage, PoisonMessage
+from pipeline.clock import iso_utc, utc_now
+from pipeline.messages import PoisonMessage
 from pipeline.observability.correlation import new_correlation_id, new_run_id
 from pipeline.providers.base import CloudProvider, MediaItem
 from pipeline.providers.errors import InvalidMediaId, MediaNotFound
 from pipeline.queueing import send_download_messages
+from pipeline.services.candidates import Candidate
 from pipeline.state import MediaRecord, MediaStatus, StateStore
 from scripts._common import (
     EXIT_OK,
@@ -49,30 +49,22 @@ NAME = "enqueue_media"
 MANUAL_RUN_PREFIX = "manual"
 
 
-@dataclass(frozen=True)
-class Described:
-    filename: str
-    captured_at: str | None
-    size: int | None
-    media_type: str
-
-
 def lookup(provider: CloudProvider, media_id: str) -> MediaItem:
     """The medium as the provider describes it now; MediaNotFound when it does not exist."""
     return provider.describe(media_id)
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return iso_z(moment) if moment else None
-
-
-def merge(item: MediaItem, record: MediaRecord | None) -> Described:
-    """What the provider says, completed by what the lister recorded earlier (same key as a nightly run)."""
-    return Described(
-        filename=item.filename or (record.filename if record else None) or item.media_id,
-        captured_at=_iso(item.captured_at) or (record.captured_at if record else None),
-        size=item.size if item.size is not None else (record.size if record else None),
-        media_type=item.media_type.value,
+def merge(item: MediaItem, record: MediaRecord | None) -> Candidate:
+    """The message's facts as the listing would send them (`Candidate.from_item`: item count and sidecar facts
+    included), completed by what the lister recorded earlier (same key as a nightly run)."""
+    candidate = Candidate.from_item(item)
+    if record is None:
+        return candidate
+    return replace(
+        candidate,
+        filename=item.filename or record.filename or item.media_id,
+        captured_at=candidate.captured_at or record.captured_at,
+        size=item.size if item.size is not None else record.size,
     )
 
 
@@ -108,15 +100,10 @@ def enqueue(
         ) from None
     described = merge(item, record)
     try:
-        message = DownloadMessage.create(
+        message = described.message(
             run_id=run_id or f"{MANUAL_RUN_PREFIX}-{new_run_id(iso_utc(utc_now()))}",
             correlation_id=new_correlation_id(),
             provider=provider_name,
-            media_id=media_id,
-            filename=described.filename,
-            size=described.size,
-            captured_at=described.captured_at,
-            media_type=described.media_type,
         )
     except PoisonMessage as exc:
         raise UsageError(f"cannot build the message: {exc}") from None
